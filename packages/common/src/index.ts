@@ -1,0 +1,5 @@
+// Shared building blocks for every package and service.
+//
+//   import { ChatGlmError } from '@chatglm/common';
+//   throw new ChatGlmError('context_overflow', 'prompt of 3000 tokens exceeds the 2048-token cache', true);
+export { ChatGlmError } from './errors.ts';

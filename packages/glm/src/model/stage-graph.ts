@@ -1,0 +1,178 @@
+// One ONNX graph for a contiguous layer range [start, end) of ChatGLM-6B (spec §5), the unit a
+// pipeline stage runs. The first range also embeds token ids; the last one also applies the final
+// LayerNorm and the tied lm_head.
+//
+// The KV cache never leaves JS memory (DESIGN.md §4): each layer's cache comes in as an input
+// (zero-copy views of the caller's typed arrays) and only the new rows come back as outputs. Keys
+// are cached transposed, [B, heads, headDim, capacity], so that q·Kᵀ is a plain MatMul and a new
+// key row lands as `headDim` contiguous runs; values are [B, heads, capacity, headDim].
+//
+// One run processes B sequences of Tq new tokens each: a prefill is B = 1, Tq = prompt length; a
+// batched decode is B sequences with Tq = 1 (their caches of different lengths are masked by
+// `past_bias`).
+import type { GlmConfig } from '../config.ts';
+import { RESIDUAL_ALPHA, headDim } from '../config.ts';
+import { GraphBuilder, type ExternalTensor } from '../onnx/graph-builder.ts';
+import { EMBEDDING_NAME, FINAL_LN_BIAS, FINAL_LN_WEIGHT, layerTensorNames, type WeightSource } from './weights.ts';
+
+/** Layers [start, end) with 0 <= start < end <= numLayers. */
+export interface LayerRange {
+  start: number;
+  end: number;
+}
+
+/** Graph input and output names, shared by the builder and the runtime that feeds the graph. */
+export const STAGE_IO = {
+  /** int64 [B, Tq] token ids (first stage only). */
+  inputIds: 'input_ids',
+  /** float32 [B, Tq, hidden] activations from the previous stage (other stages). */
+  hiddenIn: 'hidden_in',
+  /** float32 [B, Tq, 1, headDim] rotary rows (see rotary.ts). */
+  ropeCos: 'rope_cos',
+  ropeSin: 'rope_sin',
+  /** int64 [1]: how many cached positions to attend to (the longest cache in the batch). */
+  pastLength: 'past_len',
+  /** float32 [B, 1, 1, pastLen]: 0 where a cached position is valid for that sequence, -inf elsewhere. */
+  pastBias: 'past_bias',
+  /** float32 [B, 1, Tq, Tq]: attention among the new tokens, 0 allowed / -inf blocked (prefix mask). */
+  selfBias: 'self_bias',
+  pastKey: (layer: number) => `past_key_${layer}`,
+  pastValue: (layer: number) => `past_value_${layer}`,
+  /** float32 [B, heads, headDim, Tq]: this step's keys after rotary, transposed like the cache. */
+  newKey: (layer: number) => `new_key_${layer}`,
+  /** float32 [B, heads, Tq, headDim]. */
+  newValue: (layer: number) => `new_value_${layer}`,
+  /** float32 [B, Tq, hidden]: activations for the next stage; on the last stage, after the final LayerNorm. */
+  hiddenOut: 'hidden_out',
+  /** float32 [B, vocab]: logits of each sequence's last new token (last stage only). */
+  logits: 'logits',
+} as const;
+
+export interface StageGraph {
+  model: Uint8Array;
+  external: ExternalTensor[];
+  range: LayerRange;
+  isFirst: boolean;
+  isLast: boolean;
+}
+
+export function validateRange(config: GlmConfig, range: LayerRange): void {
+  const { start, end } = range;
+  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > config.numLayers || start >= end) {
+    throw new Error(`layer range [${start}, ${end}) is invalid for a model of ${config.numLayers} layers`);
+  }
+}
+
+/** Builds the graph of one layer range; the weights are referenced, not copied. */
+export function buildStageGraph(config: GlmConfig, range: LayerRange, weights: WeightSource): StageGraph {
+  validateRange(config, range);
+  const g = new GraphBuilder();
+  const H = config.hiddenSize;
+  const NH = config.numHeads;
+  const HD = headDim(config);
+  const isFirst = range.start === 0;
+  const isLast = range.end === config.numLayers;
+  const weight = (name: string, dims: number[]) => g.externalInit(name, 'float32', dims, checked(weights, name, dims));
+
+  const cos = g.input(STAGE_IO.ropeCos, 'float32', ['B', 'Tq', 1, HD]);
+  const sin = g.input(STAGE_IO.ropeSin, 'float32', ['B', 'Tq', 1, HD]);
+  const pastLen = g.input(STAGE_IO.pastLength, 'int64', [1]);
+  const pastBias = g.input(STAGE_IO.pastBias, 'float32', ['B', 1, 1, 'L']);
+  const selfBias = g.input(STAGE_IO.selfBias, 'float32', ['B', 1, 'Tq', 'Tq']);
+
+  // [B, Tq] taken from the rotary input, which every stage has, to reshape flat rows back.
+  const bt = g.op('Slice', [g.op('Shape', [cos]), g.int64s([0]), g.int64s([2])]);
+  const shapeBTH = g.op('Concat', [bt, g.int64s([H])], { axis: 0 });
+  const shapeHeads = g.op('Concat', [bt, g.int64s([NH, 3, HD])], { axis: 0 });
+
+  let x: string; // flat [B*Tq, H] activations
+  let embedding: string | undefined;
+  if (isFirst) {
+    const ids = g.input(STAGE_IO.inputIds, 'int64', ['B', 'Tq']);
+    embedding = weight(EMBEDDING_NAME, [config.vocabSize, H]);
+    x = g.op('Reshape', [g.op('Gather', [embedding, ids], { axis: 0 }), g.int64s([-1, H])]);
+  } else {
+    x = g.op('Reshape', [g.input(STAGE_IO.hiddenIn, 'float32', ['B', 'Tq', H]), g.int64s([-1, H])]);
+  }
+
+  const alpha = g.scalar(RESIDUAL_ALPHA);
+  const eps = { float: config.layernormEpsilon };
+  const rotate = (t: string) => rotaryApply(g, t, cos, sin);
+
+  for (let l = range.start; l < range.end; l++) {
+    const n = layerTensorNames(l);
+    // 1. input LayerNorm; its output (not x) feeds the residual (spec §5.2 step 9).
+    const a = g.op('LayerNormalization', [x, weight(n.ln1Weight, [H]), weight(n.ln1Bias, [H])], { axis: -1, epsilon: eps });
+    // 2-3. fused QKV, laid out per head as [q | k | v] (interleaved, not all-Q-then-all-K).
+    const qkv = g.op('Gemm', [a, weight(n.qkvWeight, [3 * H, H]), weight(n.qkvBias, [3 * H])], { transB: 1 });
+    const [q5, k5, v5] = g.node('Split', [g.op('Reshape', [qkv, shapeHeads])], 3, { axis: 3, num_outputs: 3 }) as [string, string, string];
+    const squeeze = (t: string) => g.op('Squeeze', [t, g.int64s([3])]); // -> [B, Tq, NH, HD]
+    // 4. 2-D rotary on q and k.
+    const q = rotate(squeeze(q5));
+    const k = rotate(squeeze(k5));
+    const v = squeeze(v5);
+    // Scale q once: P = softmax(q·Kᵀ / sqrt(HD) + mask); the reference's 1/(i+1) trick cancels (§5.4).
+    const qT = g.op('Mul', [g.op('Transpose', [q], { perm: [0, 2, 1, 3] }), g.scalar(1 / Math.sqrt(HD))]);
+    const kNewT = g.op('Transpose', [k], { perm: [0, 2, 3, 1] }, STAGE_IO.newKey(l)); // [B, NH, HD, Tq]
+    const vNew = g.op('Transpose', [v], { perm: [0, 2, 1, 3] }, STAGE_IO.newValue(l)); // [B, NH, Tq, HD]
+    g.output(STAGE_IO.newKey(l), 'float32', ['B', NH, HD, 'Tq']);
+    g.output(STAGE_IO.newValue(l), 'float32', ['B', NH, 'Tq', HD]);
+
+    // 5-7. attention over the cached positions [0, past_len) and the new tokens together.
+    const pastK = g.input(STAGE_IO.pastKey(l), 'float32', ['B', NH, HD, 'C']);
+    const pastV = g.input(STAGE_IO.pastValue(l), 'float32', ['B', NH, 'C', HD]);
+    const kPast = g.op('Slice', [pastK, g.int64s([0]), pastLen, g.int64s([3])]);
+    const vPast = g.op('Slice', [pastV, g.int64s([0]), pastLen, g.int64s([2])]);
+    const scoresPast = g.op('Add', [g.op('MatMul', [qT, kPast]), pastBias]); // [B, NH, Tq, L]
+    const scoresSelf = g.op('Add', [g.op('MatMul', [qT, kNewT]), selfBias]); // [B, NH, Tq, Tq]
+    const probs = g.op('Softmax', [g.op('Concat', [scoresPast, scoresSelf], { axis: -1 })], { axis: -1 });
+    const probsPast = g.op('Slice', [probs, g.int64s([0]), pastLen, g.int64s([3])]);
+    const probsSelf = g.op('Slice', [probs, pastLen, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([3])]);
+    const context = g.op('Add', [g.op('MatMul', [probsPast, vPast]), g.op('MatMul', [probsSelf, vNew])]);
+    // 8. heads back to [B*Tq, H] (head-major features), then the output projection.
+    const merged = g.op('Reshape', [g.op('Transpose', [context], { perm: [0, 2, 1, 3] }), g.int64s([-1, H])]);
+    const attn = g.op('Gemm', [merged, weight(n.denseWeight, [H, H]), weight(n.denseBias, [H])], { transB: 1 });
+    // 9. DeepNorm-style residual on the normed input.
+    const h1 = g.op('Add', [g.op('Mul', [a, alpha]), attn]);
+    // 10-12. post-attention LayerNorm, tanh-GELU MLP, second residual on the normed input.
+    const m = g.op('LayerNormalization', [h1, weight(n.ln2Weight, [H]), weight(n.ln2Bias, [H])], { axis: -1, epsilon: eps });
+    const inner = config.innerHiddenSize;
+    const u = g.op('Gemm', [m, weight(n.h4hWeight, [inner, H]), weight(n.h4hBias, [inner])], { transB: 1 });
+    const mlp = g.op('Gemm', [g.op('Gelu', [u], { approximate: 'tanh' }), weight(n.fourhhWeight, [H, inner]), weight(n.fourhhBias, [H])], { transB: 1 });
+    x = g.op('Add', [g.op('Mul', [m, alpha]), mlp]);
+  }
+
+  if (isLast) {
+    const final = g.op('LayerNormalization', [x, weight(FINAL_LN_WEIGHT, [H]), weight(FINAL_LN_BIAS, [H])], { axis: -1, epsilon: eps });
+    const hidden3 = g.op('Reshape', [final, shapeBTH], {}, STAGE_IO.hiddenOut);
+    // Only each sequence's last row is needed for the next token (spec §11).
+    const last = g.op('Reshape', [g.op('Slice', [hidden3, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([1])]), g.int64s([-1, H])]);
+    // The lm_head is tied to the embedding (spec §2.3): logits = h·Eᵀ.
+    const head = embedding ?? weight(EMBEDDING_NAME, [config.vocabSize, H]);
+    g.op('Gemm', [last, head], { transB: 1 }, STAGE_IO.logits);
+    g.output(STAGE_IO.logits, 'float32', ['B', config.vocabSize]);
+  } else {
+    g.op('Reshape', [x, shapeBTH], {}, STAGE_IO.hiddenOut);
+  }
+  g.output(STAGE_IO.hiddenOut, 'float32', ['B', 'Tq', H]);
+
+  const { model, external } = g.build(`chatglm_layers_${range.start}_${range.end}`);
+  return { model, external, range, isFirst, isLast };
+}
+
+/**
+ * x·cos + rotateHalves(x)·sin over [B, Tq, NH, HD], where each half [u0 | u1] of a head becomes
+ * [-u1 | u0] (rotate-half within each of the two 2-D rotary halves).
+ */
+function rotaryApply(g: GraphBuilder, x: string, cos: string, sin: string): string {
+  const [x0, x1, x2, x3] = g.node('Split', [x], 4, { axis: 3, num_outputs: 4 }) as [string, string, string, string];
+  const rotated = g.op('Concat', [g.op('Neg', [x1]), x0, g.op('Neg', [x3]), x2], { axis: 3 });
+  return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])]);
+}
+
+function checked(weights: WeightSource, name: string, dims: number[]): Float32Array {
+  const t = weights.get(name);
+  const same = t.dims.length === dims.length && t.dims.every((d, i) => d === dims[i]);
+  if (!same) throw new Error(`weights: tensor "${name}" has shape [${t.dims.join(', ')}], config.json implies [${dims.join(', ')}]`);
+  return t.data;
+}

@@ -1,0 +1,22 @@
+// Messages between a CpuStageRuntime and its worker thread.
+import type { DecodeEntry, PrefillRequest, RunOptions, StageSpec } from '../stage-runtime.ts';
+
+export type ThreadCall =
+  | { method: 'init'; spec: StageSpec }
+  | { method: 'prefill'; request: PrefillRequest; options: RunOptions }
+  | { method: 'decode'; entries: DecodeEntry[]; options: RunOptions }
+  | { method: 'release'; seqId: string }
+  | { method: 'capacity' }
+  | { method: 'close' };
+
+export type ThreadRequest = ThreadCall & { id: number };
+
+export interface SerializedError {
+  name: string;
+  message: string;
+  code: string;
+  retryable: boolean;
+  stack?: string;
+}
+
+export type ThreadResponse = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: SerializedError };

@@ -1,0 +1,142 @@
+// The KV cache of one stage, held in JS typed arrays (DESIGN.md §4): ONNX Runtime reads it as
+// zero-copy inputs and the stage writes each step's new rows itself, so the cache is never an output.
+//
+// Per layer one slab of keys [slots, heads, headDim, capacity] (transposed, so q·Kᵀ is a plain
+// MatMul) and one of values [slots, heads, capacity, headDim]. A sequence owns one slot; a batch
+// reads the contiguous slot range that covers its sequences as one tensor.
+import { ChatGlmError } from '@chatglm/common';
+
+export interface KvCacheShape {
+  /** Absolute indices of the layers this stage holds. */
+  layers: number[];
+  heads: number;
+  headDim: number;
+  /** Sequences held at once. */
+  slots: number;
+  /** Positions per sequence (prompt + generated + any P-tuning prefix). */
+  capacity: number;
+}
+
+export class KvCapacityError extends ChatGlmError {
+  constructor(message: string) {
+    super('kv_capacity', message, true);
+  }
+}
+
+export class KvCache {
+  readonly keys = new Map<number, Float32Array>();
+  readonly values = new Map<number, Float32Array>();
+  /** Floats per slot in one layer's slab. */
+  readonly slotSize: number;
+  private readonly lengths: Int32Array;
+  private readonly owner: (string | undefined)[];
+  private readonly slotOf = new Map<string, number>();
+
+  constructor(readonly shape: KvCacheShape) {
+    this.slotSize = shape.heads * shape.headDim * shape.capacity;
+    const total = this.slotSize * shape.slots;
+    for (const l of shape.layers) {
+      this.keys.set(l, new Float32Array(total));
+      this.values.set(l, new Float32Array(total));
+    }
+    this.lengths = new Int32Array(shape.slots);
+    this.owner = new Array<string | undefined>(shape.slots).fill(undefined);
+  }
+
+  get activeSequences(): number {
+    return this.slotOf.size;
+  }
+
+  /** Gives a new sequence the lowest free slot (keeping batches' slot ranges compact). */
+  allocate(seqId: string): number {
+    if (this.slotOf.has(seqId)) throw new ChatGlmError('duplicate_sequence', `sequence ${seqId} already holds a KV slot; release it first`);
+    const slot = this.owner.indexOf(undefined);
+    if (slot < 0) throw new KvCapacityError(`all ${this.shape.slots} KV slots are in use`);
+    this.owner[slot] = seqId;
+    this.slotOf.set(seqId, slot);
+    this.lengths[slot] = 0;
+    return slot;
+  }
+
+  release(seqId: string): boolean {
+    const slot = this.slotOf.get(seqId);
+    if (slot === undefined) return false;
+    this.slotOf.delete(seqId);
+    this.owner[slot] = undefined;
+    this.lengths[slot] = 0;
+    return true;
+  }
+
+  slot(seqId: string): number {
+    const slot = this.slotOf.get(seqId);
+    if (slot === undefined) throw new ChatGlmError('unknown_sequence', `sequence ${seqId} has no KV slot on this stage (never prefilled, or released)`);
+    return slot;
+  }
+
+  length(slot: number): number {
+    return this.lengths[slot] as number;
+  }
+
+  /** Zero-copy views of one layer's keys and values for slots [first, last]. */
+  view(layer: number, first: number, last: number): { keys: Float32Array; values: Float32Array } {
+    const from = first * this.slotSize;
+    const to = (last + 1) * this.slotSize;
+    return { keys: (this.keys.get(layer) as Float32Array).subarray(from, to), values: (this.values.get(layer) as Float32Array).subarray(from, to) };
+  }
+
+  ensureRoom(slot: number, extra: number): void {
+    const needed = this.length(slot) + extra;
+    if (needed > this.shape.capacity) {
+      throw new KvCapacityError(`sequence ${this.owner[slot]} needs ${needed} cached positions but this stage holds ${this.shape.capacity} per sequence`);
+    }
+  }
+
+  /**
+   * Appends `count` new rows for one sequence in one layer. `newKeys` is [heads, headDim, count]
+   * and `newValues` [heads, count, headDim], starting at `keyOffset`/`valueOffset` floats of the
+   * graph's output buffers (which hold the rows of the whole batch).
+   */
+  append(layer: number, slot: number, count: number, newKeys: Float32Array, keyOffset: number, newValues: Float32Array, valueOffset: number, stride: { tokens: number }): void {
+    const { heads, headDim, capacity } = this.shape;
+    const at = this.length(slot);
+    const keys = this.keys.get(layer) as Float32Array;
+    const values = this.values.get(layer) as Float32Array;
+    const base = slot * this.slotSize;
+    const tq = stride.tokens; // tokens per sequence in the batch output (>= count)
+    for (let h = 0; h < heads; h++) {
+      for (let d = 0; d < headDim; d++) {
+        const src = keyOffset + (h * headDim + d) * tq;
+        const dst = base + (h * headDim + d) * capacity + at;
+        if (count === 1) keys[dst] = newKeys[src] as number;
+        else keys.set(newKeys.subarray(src, src + count), dst);
+      }
+      const vSrc = valueOffset + h * tq * headDim;
+      values.set(newValues.subarray(vSrc, vSrc + count * headDim), base + (h * capacity + at) * headDim);
+    }
+  }
+
+  /** A copy of one sequence's cache in one layer, keys un-transposed to [heads, length, headDim]. */
+  read(seqId: string, layer: number): { keys: Float32Array; values: Float32Array; length: number } {
+    const { heads, headDim, capacity } = this.shape;
+    const slot = this.slot(seqId);
+    const length = this.length(slot);
+    const base = slot * this.slotSize;
+    const k = this.keys.get(layer);
+    const v = this.values.get(layer);
+    if (!k || !v) throw new ChatGlmError('unknown_layer', `layer ${layer} is not held by this stage`);
+    const keys = new Float32Array(heads * length * headDim);
+    const values = new Float32Array(heads * length * headDim);
+    for (let h = 0; h < heads; h++) {
+      for (let t = 0; t < length; t++) {
+        for (let d = 0; d < headDim; d++) keys[(h * length + t) * headDim + d] = k[base + (h * headDim + d) * capacity + t] as number;
+        values.set(v.subarray(base + (h * capacity + t) * headDim, base + (h * capacity + t + 1) * headDim), (h * length + t) * headDim);
+      }
+    }
+    return { keys, values, length };
+  }
+
+  /** Marks `count` appended positions as valid (after every layer has been written). */
+  advance(slot: number, count: number): void {
+    this.lengths[slot] = this.length(slot) + count;
+  }
+}

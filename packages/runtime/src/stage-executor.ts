@@ -1,0 +1,242 @@
+// Runs one stage's graph with ONNX Runtime and keeps its KV cache. It lives in whichever thread
+// owns the session (a worker thread in the CPU runtime), and turns prefill/decode requests into
+// graph feeds: rotary rows, attention biases and zero-copy views of the cache.
+import os from 'node:os';
+import ort from 'onnxruntime-node';
+import { ChatGlmError } from '@chatglm/common';
+import {
+  MemoryWeightSource,
+  SafetensorsWeightSource,
+  STAGE_IO,
+  buildStageGraph,
+  headDim,
+  isBlockedInPrefill,
+  rotaryTables,
+  type HostTensor,
+  type WeightSource,
+} from '@chatglm/glm';
+import { KvCache } from './kv-cache.ts';
+import type { DecodeEntry, KvCapacity, PrefillRequest, RunOptions, StageInfo, StageOutput, StageSpec, WeightsLocation } from './stage-runtime.ts';
+
+const DEFAULT_MAX_SEQUENCES = 4;
+const BLOCKED = -Infinity;
+
+export function openWeights(location: WeightsLocation): WeightSource {
+  if (location.kind === 'safetensors') return new SafetensorsWeightSource(location.dir);
+  return new MemoryWeightSource(new Map<string, HostTensor>(Object.entries(location.tensors)));
+}
+
+export class StageExecutor {
+  private readonly layers: number[];
+  private readonly heads: number;
+  private readonly headDim: number;
+
+  private constructor(
+    readonly info: StageInfo,
+    private readonly session: ort.InferenceSession,
+    private readonly cache: KvCache,
+  ) {
+    this.layers = cache.shape.layers;
+    this.heads = cache.shape.heads;
+    this.headDim = cache.shape.headDim;
+  }
+
+  static async create(spec: StageSpec): Promise<StageExecutor> {
+    const { config, range } = spec;
+    const maxSequences = spec.maxSequences ?? DEFAULT_MAX_SEQUENCES;
+    const maxTokensPerSequence = spec.maxTokensPerSequence ?? config.maxSequenceLength;
+    if (!(maxSequences >= 1) || !(maxTokensPerSequence >= 1)) throw new ChatGlmError('invalid_stage_spec', 'maxSequences and maxTokensPerSequence must be >= 1');
+    const graph = buildStageGraph(config, range, openWeights(spec.weights));
+    const session = await ort.InferenceSession.create(graph.model, {
+      externalData: graph.external.map((e) => ({ path: e.path, data: e.data })),
+      intraOpNumThreads: spec.threads ?? os.availableParallelism(),
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+      extra: { session: { intra_op: { allow_spinning: spec.spinning === false ? '0' : '1' } } },
+    });
+    const layers = [];
+    for (let l = range.start; l < range.end; l++) layers.push(l);
+    const cache = new KvCache({ layers, heads: config.numHeads, headDim: headDim(config), slots: maxSequences, capacity: maxTokensPerSequence });
+    const info: StageInfo = {
+      range: { ...range },
+      isFirst: graph.isFirst,
+      isLast: graph.isLast,
+      hiddenSize: config.hiddenSize,
+      vocabSize: config.vocabSize,
+      maxSequences,
+      maxTokensPerSequence,
+    };
+    return new StageExecutor(info, session, cache);
+  }
+
+  capacity(): KvCapacity {
+    return { maxSequences: this.info.maxSequences, maxTokensPerSequence: this.info.maxTokensPerSequence, activeSequences: this.cache.activeSequences };
+  }
+
+  release(seqId: string): void {
+    this.cache.release(seqId);
+  }
+
+  /** A copy of one sequence's cached keys [heads, length, headDim] (after rotary) and values, for tests and debugging. */
+  readCache(seqId: string, layer: number): { keys: Float32Array; values: Float32Array; length: number } {
+    return this.cache.read(seqId, layer);
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+
+  async prefill(req: PrefillRequest, options: RunOptions = {}): Promise<StageOutput> {
+    const n = req.positions.length;
+    if (n === 0) throw new ChatGlmError('invalid_request', 'prefill needs at least one token');
+    if (req.blockPositions.length !== n) throw new ChatGlmError('invalid_request', `prefill: ${n} positions but ${req.blockPositions.length} block positions`);
+    const slot = this.cache.allocate(req.seqId);
+    try {
+      this.cache.ensureRoom(slot, n);
+      const cached = this.cache.length(slot); // P-tuning prefix positions, if any
+      // One always-blocked position keeps the past non-empty when nothing is cached yet.
+      const pastLen = Math.max(cached, 1);
+      const pastBias = new Float32Array(pastLen).fill(BLOCKED).fill(0, 0, cached);
+      const selfBias = new Float32Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (isBlockedInPrefill(i, j, req.contextLength)) selfBias[i * n + j] = BLOCKED;
+
+      const feeds = this.commonFeeds(1, n, req.positions, req.blockPositions, pastLen, pastBias, selfBias, slot, slot);
+      this.addInput(feeds, 1, n, req.tokens, req.hidden);
+      const out = await this.session.run(feeds, this.fetches(options));
+      for (const l of this.layers) {
+        this.cache.append(l, slot, n, data(out, STAGE_IO.newKey(l)), 0, data(out, STAGE_IO.newValue(l)), 0, { tokens: n });
+      }
+      this.cache.advance(slot, n);
+      return this.result(out, options, null);
+    } catch (err) {
+      this.cache.release(req.seqId);
+      throw err;
+    }
+  }
+
+  async decode(entries: DecodeEntry[], options: RunOptions = {}): Promise<StageOutput> {
+    if (entries.length === 0) throw new ChatGlmError('invalid_request', 'decode needs at least one sequence');
+    const slots = entries.map((e) => this.cache.slot(e.seqId));
+    if (new Set(slots).size !== slots.length) throw new ChatGlmError('invalid_request', 'decode: a sequence appears twice in one batch');
+    for (const s of slots) this.cache.ensureRoom(s, 1);
+    // The batch reads the contiguous slot range covering its sequences; slots in the range that are
+    // not in the batch run as dummy rows whose results are dropped.
+    const first = Math.min(...slots);
+    const last = Math.max(...slots);
+    const rows = last - first + 1;
+    const rowOfEntry = slots.map((s) => s - first);
+    let pastLen = 1;
+    for (let s = first; s <= last; s++) pastLen = Math.max(pastLen, this.cache.length(s));
+    const pastBias = new Float32Array(rows * pastLen).fill(BLOCKED);
+    for (let r = 0; r < rows; r++) pastBias.fill(0, r * pastLen, r * pastLen + this.cache.length(first + r));
+
+    const positions = new Int32Array(rows);
+    const blockPositions = new Int32Array(rows);
+    const tokens = new Array<number>(rows).fill(0);
+    const hidden = this.info.isFirst ? undefined : new Float32Array(rows * this.info.hiddenSize);
+    entries.forEach((e, i) => {
+      const r = rowOfEntry[i] as number;
+      positions[r] = e.position;
+      blockPositions[r] = e.blockPosition;
+      if (this.info.isFirst) {
+        if (e.token === undefined) throw new ChatGlmError('invalid_request', `decode: the first stage needs a token for ${e.seqId}`);
+        tokens[r] = e.token;
+      } else {
+        if (!e.hidden || e.hidden.length !== this.info.hiddenSize) throw new ChatGlmError('invalid_request', `decode: ${e.seqId} needs hidden of ${this.info.hiddenSize} floats`);
+        hidden?.set(e.hidden, r * this.info.hiddenSize);
+      }
+    });
+
+    const feeds = this.commonFeeds(rows, 1, positions, blockPositions, pastLen, pastBias, new Float32Array(rows), first, last);
+    this.addInput(feeds, rows, 1, this.info.isFirst ? tokens : undefined, hidden);
+    const out = await this.session.run(feeds, this.fetches(options));
+    const rowFloats = this.heads * this.headDim;
+    for (const l of this.layers) {
+      const keys = data(out, STAGE_IO.newKey(l));
+      const values = data(out, STAGE_IO.newValue(l));
+      entries.forEach((_, i) => {
+        const r = rowOfEntry[i] as number;
+        this.cache.append(l, slots[i] as number, 1, keys, r * rowFloats, values, r * rowFloats, { tokens: 1 });
+      });
+    }
+    for (const s of slots) this.cache.advance(s, 1);
+    return this.result(out, options, rowOfEntry);
+  }
+
+  private commonFeeds(
+    batch: number,
+    tokens: number,
+    positions: ArrayLike<number>,
+    blockPositions: ArrayLike<number>,
+    pastLen: number,
+    pastBias: Float32Array,
+    selfBias: Float32Array,
+    firstSlot: number,
+    lastSlot: number,
+  ): Record<string, ort.Tensor> {
+    const HD = this.headDim;
+    const { cos, sin } = rotaryTables(positions, blockPositions, HD);
+    const capacity = this.cache.shape.capacity;
+    const slots = lastSlot - firstSlot + 1;
+    const feeds: Record<string, ort.Tensor> = {
+      [STAGE_IO.ropeCos]: new ort.Tensor('float32', cos, [batch, tokens, 1, HD]),
+      [STAGE_IO.ropeSin]: new ort.Tensor('float32', sin, [batch, tokens, 1, HD]),
+      [STAGE_IO.pastLength]: new ort.Tensor('int64', BigInt64Array.of(BigInt(pastLen)), [1]),
+      [STAGE_IO.pastBias]: new ort.Tensor('float32', pastBias, [batch, 1, 1, pastLen]),
+      [STAGE_IO.selfBias]: new ort.Tensor('float32', selfBias, [batch, 1, tokens, tokens]),
+    };
+    for (const l of this.layers) {
+      const view = this.cache.view(l, firstSlot, lastSlot);
+      feeds[STAGE_IO.pastKey(l)] = new ort.Tensor('float32', view.keys, [slots, this.heads, HD, capacity]);
+      feeds[STAGE_IO.pastValue(l)] = new ort.Tensor('float32', view.values, [slots, this.heads, capacity, HD]);
+    }
+    return feeds;
+  }
+
+  private addInput(feeds: Record<string, ort.Tensor>, batch: number, tokens: number, ids: ArrayLike<number> | undefined, hidden: Float32Array | undefined): void {
+    if (this.info.isFirst) {
+      if (!ids || ids.length !== batch * tokens) throw new ChatGlmError('invalid_request', `the first stage needs ${batch * tokens} token ids`);
+      const ids64 = new BigInt64Array(ids.length);
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i] as number;
+        if (!Number.isInteger(id) || id < 0 || id >= this.info.vocabSize) throw new ChatGlmError('invalid_request', `token id ${id} is outside the vocabulary [0, ${this.info.vocabSize})`);
+        ids64[i] = BigInt(id);
+      }
+      feeds[STAGE_IO.inputIds] = new ort.Tensor('int64', ids64, [batch, tokens]);
+    } else {
+      const expected = batch * tokens * this.info.hiddenSize;
+      if (!hidden || hidden.length !== expected) throw new ChatGlmError('invalid_request', `this stage needs hidden activations of ${expected} floats, got ${hidden?.length ?? 0}`);
+      feeds[STAGE_IO.hiddenIn] = new ort.Tensor('float32', hidden, [batch, tokens, this.info.hiddenSize]);
+    }
+  }
+
+  private fetches(options: RunOptions): string[] {
+    const names: string[] = [];
+    for (const l of this.layers) names.push(STAGE_IO.newKey(l), STAGE_IO.newValue(l));
+    if (this.info.isLast) names.push(STAGE_IO.logits);
+    if (!this.info.isLast || options.fetchHidden) names.push(STAGE_IO.hiddenOut);
+    return names;
+  }
+
+  /** Picks the rows of real entries (in the caller's order) out of the batch outputs. */
+  private result(out: ort.InferenceSession.ReturnType, options: RunOptions, rowOfEntry: number[] | null): StageOutput {
+    const result: StageOutput = {};
+    if (!this.info.isLast || options.fetchHidden) result.hidden = pickRows(data(out, STAGE_IO.hiddenOut), this.info.hiddenSize, rowOfEntry);
+    if (this.info.isLast) result.logits = pickRows(data(out, STAGE_IO.logits), this.info.vocabSize, rowOfEntry);
+    return result;
+  }
+}
+
+function data(out: ort.InferenceSession.ReturnType, name: string): Float32Array {
+  const t = out[name];
+  if (!t) throw new Error(`stage graph produced no output "${name}"`);
+  return t.data as Float32Array;
+}
+
+function pickRows(all: Float32Array, width: number, rows: number[] | null): Float32Array {
+  if (!rows) return all;
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((r, i) => out.set(all.subarray(r * width, (r + 1) * width), i * width));
+  return out;
+}

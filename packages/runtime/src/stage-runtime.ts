@@ -1,0 +1,95 @@
+// The contract between a pipeline stage and whatever runs its layers (DESIGN.md §4). The CPU
+// implementation runs ONNX Runtime in a worker thread; a GPU backend can replace it later.
+import type { GlmConfig, HostTensor, LayerRange } from '@chatglm/glm';
+
+/** Where a stage finds its weights. */
+export type WeightsLocation =
+  /** A Hugging Face ChatGLM-6B directory with safetensors weights. */
+  | { kind: 'safetensors'; dir: string }
+  /** Tensors in memory, by Hugging Face name (tests, generated models). They are copied to the stage's thread. */
+  | { kind: 'memory'; tensors: Record<string, HostTensor> };
+
+export interface StageSpec {
+  config: GlmConfig;
+  /** Layers [start, end) this stage holds. */
+  range: LayerRange;
+  weights: WeightsLocation;
+  /** Sequences the stage's KV cache holds at once. Default 4. */
+  maxSequences?: number;
+  /** Cached positions per sequence (prompt + generated). Default: the model's max_sequence_length (2048). */
+  maxTokensPerSequence?: number;
+  /** ONNX Runtime intra-op threads. Default: the machine's available parallelism. */
+  threads?: number;
+  /**
+   * Let ONNX Runtime's threads spin between runs (lower latency, but a spinning idle stage steals
+   * cores from the others). Default true; in-process multi-stage chains turn it off.
+   */
+  spinning?: boolean;
+}
+
+/** A prompt (or a replayed prompt + generated ids) entering one sequence's empty cache. */
+export interface PrefillRequest {
+  seqId: string;
+  /** Token ids (first stage). */
+  tokens?: ArrayLike<number>;
+  /** Activations [n, hidden] from the previous stage (other stages). */
+  hidden?: Float32Array;
+  /** GLM position ids and block position ids, one per token (see @chatglm/glm glmPositions). */
+  positions: ArrayLike<number>;
+  blockPositions: ArrayLike<number>;
+  /** Index of <sop>: tokens before it attend to each other bidirectionally (spec §4.1). */
+  contextLength: number;
+}
+
+/** One new token of one running sequence. */
+export interface DecodeEntry {
+  seqId: string;
+  token?: number;
+  /** Activations [hidden] from the previous stage. */
+  hidden?: Float32Array;
+  position: number;
+  blockPosition: number;
+}
+
+export interface StageOutput {
+  /**
+   * Activations for the next stage, [rows, hidden]: prefill gives all n rows, decode one row per
+   * entry in the order given. On the last stage only when `fetchHidden` is set (then after the final LayerNorm).
+   */
+  hidden?: Float32Array;
+  /** Last stage: logits of each sequence's last token, [entries, vocab], in the order given. */
+  logits?: Float32Array;
+}
+
+export interface RunOptions {
+  /** Also return the last stage's final hidden states (tests, embeddings). */
+  fetchHidden?: boolean;
+}
+
+export interface StageInfo {
+  range: LayerRange;
+  isFirst: boolean;
+  isLast: boolean;
+  hiddenSize: number;
+  vocabSize: number;
+  maxSequences: number;
+  maxTokensPerSequence: number;
+}
+
+export interface KvCapacity {
+  maxSequences: number;
+  maxTokensPerSequence: number;
+  activeSequences: number;
+}
+
+export interface StageRuntime {
+  readonly info: StageInfo;
+  prefill(request: PrefillRequest, options?: RunOptions): Promise<StageOutput>;
+  /** One decode step for several sequences of different lengths in one run. */
+  decode(entries: DecodeEntry[], options?: RunOptions): Promise<StageOutput>;
+  /** Frees a sequence's cache; unknown ids are ignored (release is idempotent). */
+  release(seqId: string): Promise<void>;
+  capacity(): Promise<KvCapacity>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}

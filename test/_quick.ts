@@ -1,0 +1,10 @@
+import { StageExecutor } from '../packages/runtime/src/stage-executor.ts';
+import { readGolden, maxAbsDiff } from '../test/support/golden.ts';
+const g = readGolden('glm_model.data');
+const ex = await StageExecutor.create({ config: g.config, range: { start: 0, end: 1 }, weights: { kind: 'memory', tensors: g.tensors }, maxSequences: 2, maxTokensPerSequence: 8, threads: 1 });
+const o1 = await ex.prefill({ seqId: 'a', tokens: g.x1, positions: [0, 1, 1], blockPositions: [0, 0, 1], contextLength: 2 }, { fetchHidden: true });
+console.log('y1', maxAbsDiff(o1.hidden!, g.y1));
+const o2 = await ex.decode([{ seqId: 'a', token: g.x2[0], position: 1, blockPosition: 2 }], { fetchHidden: true });
+console.log('y2', maxAbsDiff(o2.hidden!, g.y2));
+const o3 = await ex.decode([{ seqId: 'a', token: g.x3[0], position: 1, blockPosition: 3 }], { fetchHidden: true });
+console.log('y3', maxAbsDiff(o3.hidden!, g.y3));
