@@ -10,3 +10,5 @@ export { KvCapacityError } from './kv-cache.ts';
 export { StageChain, rangesByLayersPerStage } from './stage-chain.ts';
 export { StageExecutor, openWeights } from './stage-executor.ts';
 export type { DecodeEntry, KvCapacity, PrefillRequest, RunOptions, StageInfo, StageOutput, StageRuntime, StageSpec, WeightsLocation } from './stage-runtime.ts';
+export { measureReadBandwidth } from './read-bandwidth.ts';
+export { ChainSequence } from './chain-sequence.ts';

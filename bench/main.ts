@@ -1,0 +1,12 @@
+// `pnpm bench <name>`: benchmarks print figures measured side by side in one run (never tests).
+const BENCHMARKS: Record<string, () => Promise<void>> = {
+  engine: async () => (await import('./engine.ts')).runEngineBenchmark(process.argv.slice(3)),
+};
+
+const name = process.argv[2];
+const run = name ? BENCHMARKS[name] : undefined;
+if (!run) {
+  console.error(`usage: pnpm bench <${Object.keys(BENCHMARKS).join('|')}> [options]`);
+  process.exit(2);
+}
+await run();

@@ -1,0 +1,37 @@
+# Sourced by scripts/start and scripts/test: makes sure pnpm, the node modules and redis-server
+# are present on a fresh Debian/Ubuntu machine with Node 20.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PNPM_VERSION=12.21.0
+
+say() { echo "[prepare] $*" >&2; }
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  say "Node.js 20 or newer is required (found: $(node --version 2>/dev/null || echo none))."
+  exit 1
+fi
+
+# pnpm: the machine's if it is the tested version, else a project-local copy in .tools/
+# (no root needed; corepack and a packageManager field do not work offline here).
+if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
+  if [ "$(.tools/bin/pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
+    say "installing pnpm $PNPM_VERSION into .tools/"
+    npm install -g --prefix "$ROOT/.tools" --no-audit --no-fund --loglevel=error "pnpm@$PNPM_VERSION" >&2
+  fi
+  export PATH="$ROOT/.tools/bin:$PATH"
+fi
+
+pnpm install --frozen-lockfile --prefer-offline --reporter=silent >&2
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing redis-server with apt-get"
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
+  else
+    say "redis-server is missing. Install it, then run this again:"
+    say "  sudo apt-get update && sudo apt-get install -y redis-server"
+    exit 1
+  fi
+fi
