@@ -3,3 +3,4 @@
 //   import { ChatGlmError } from '@chatglm/common';
 //   throw new ChatGlmError('context_overflow', 'prompt of 3000 tokens exceeds the 2048-token cache', true);
 export { ChatGlmError } from './errors.ts';
+export { seededRandom } from './seeded-random.ts';

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 
 import { IncrementalDetokenizer, UnstableSuffix } from '../src/index.ts';
 import { byteIds, createFakeTokenizer, processResponse } from './helpers/fake-tokenizer.ts';
-import { seededRandom } from './helpers/random.ts';
+import { seededRandom } from '@chatglm/common';
 
 const tok = createFakeTokenizer();
 const ids = (...surfaces: string[]): number[] => surfaces.map((s) => tok.id(s));

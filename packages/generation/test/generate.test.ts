@@ -11,7 +11,7 @@ import {
   type SamplingParams,
 } from '../src/index.ts';
 import { createFakeTokenizer, processResponse } from './helpers/fake-tokenizer.ts';
-import { seededRandom } from './helpers/random.ts';
+import { seededRandom } from '@chatglm/common';
 
 const tok = createFakeTokenizer();
 const PADDING_ROWS = 5;

@@ -9,7 +9,7 @@ import {
   TextStream,
 } from '../src/index.ts';
 import { byteIds, createFakeTokenizer, processResponse } from './helpers/fake-tokenizer.ts';
-import { seededRandom } from './helpers/random.ts';
+import { seededRandom } from '@chatglm/common';
 
 const EOP = 1;
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { KthLargest, topK, topP } from '../src/index.ts';
-import { seededRandom } from './helpers/random.ts';
+import { seededRandom } from '@chatglm/common';
 import { referenceTopK, referenceTopP } from './helpers/reference.ts';
 
 const f32 = (values: number[]): Float32Array => Float32Array.from(values);

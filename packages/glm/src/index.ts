@@ -13,5 +13,5 @@ export { rotaryFrequencies, rotaryTables, rotateHeadReference, type RotaryTables
 export { STAGE_IO, buildStageGraph, validateRange, type LayerRange, type StageGraph } from './model/stage-graph.ts';
 export { EMBEDDING_NAME, FINAL_LN_BIAS, FINAL_LN_WEIGHT, MemoryWeightSource, layerTensorNames, type HostTensor, type WeightSource } from './model/weights.ts';
 export { CheckpointError, SafetensorsWeightSource, readSafetensorsHeader, writeSafetensors } from './checkpoint/safetensors.ts';
-export { mulberry32, randomGlmWeights, type RandomWeightsOptions } from './model/random-weights.ts';
+export { randomGlmWeights, type RandomWeightsOptions } from './model/random-weights.ts';
 export { TOKENIZER_FILE, readModelDirectory, type ModelDirectory } from './checkpoint/model-directory.ts';

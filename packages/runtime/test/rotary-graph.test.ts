@@ -3,7 +3,8 @@
 // single frequency is 1.0, so it cannot catch either mistake.)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { layerTensorNames, mulberry32, rotateHeadReference, type HostTensor } from '@chatglm/glm';
+import { seededRandom } from '@chatglm/common';
+import { layerTensorNames, rotateHeadReference, type HostTensor } from '@chatglm/glm';
 import { StageExecutor } from '@chatglm/runtime';
 import { tinyConfig } from '../../../test/support/models.ts';
 
@@ -17,7 +18,7 @@ function weightsWithKey(key: Float64Array): Record<string, HostTensor> {
   const n = layerTensorNames(0);
   const qkvBias = new Float32Array(3 * HD);
   qkvBias.set(key, HD); // per-head layout [q | k | v]
-  const rand = mulberry32(3);
+  const rand = seededRandom(3);
   const emb = { dims: [8, HD], data: Float32Array.from({ length: 8 * HD }, () => rand() - 0.5) };
   return {
     'transformer.word_embeddings.weight': emb,
@@ -72,7 +73,7 @@ test('unit vectors rotate with the hand-computed cos/sin of the fp16-rounded fre
 });
 
 test('random keys at several 2-D positions match the spec formula', async () => {
-  const rand = mulberry32(99);
+  const rand = seededRandom(99);
   const key = Float64Array.from({ length: HD }, () => rand() * 2 - 1);
   const positions = [0, 5, 1023, 2047];
   const blocks = [0, 1, 700, 2];

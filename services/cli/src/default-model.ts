@@ -8,12 +8,12 @@ import {
   EMBEDDING_NAME,
   FINAL_LN_BIAS,
   TOKENIZER_FILE,
-  mulberry32,
   randomGlmWeights,
   toHfConfigJson,
   writeSafetensors,
   type GlmConfig,
 } from '@chatglm/glm';
+import { seededRandom } from '@chatglm/common';
 import { ChatGLMTokenizer, buildTestTokenizerModel } from '@chatglm/tokenizer';
 
 /** Bump when the generator changes, so old caches are not reused. */
@@ -91,7 +91,7 @@ export async function writeTinyModel(dir: string, options: { shapeReplies?: bool
  */
 function shapeReplyLength(config: GlmConfig, embedding: Float32Array, finalBias: Float32Array): void {
   const H = config.hiddenSize;
-  const rand = mulberry32(SEED + 1);
+  const rand = seededRandom(SEED + 1);
   const direction = Float32Array.from({ length: H }, () => rand() * 2 - 1);
   const norm = Math.hypot(...direction);
   const BIAS_LENGTH = 2.0;

@@ -1,19 +1,8 @@
 // Deterministic random weights for a ChatGLM-architecture model: the embedded default model, the
 // engine benchmark and tests. Same config and seed give the same bytes on every machine.
+import { seededRandom } from '@chatglm/common';
 import type { GlmConfig } from '../config.ts';
 import { EMBEDDING_NAME, FINAL_LN_BIAS, FINAL_LN_WEIGHT, layerTensorNames, type HostTensor } from './weights.ts';
-
-/** A small counter-free PRNG (mulberry32) giving uniform floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface RandomWeightsOptions {
   seed?: number;
@@ -28,7 +17,7 @@ export interface RandomWeightsOptions {
  * LayerNorm weights near 1 (the final one of random sign), embedding rows ~ U(-0.5, 0.5).
  */
 export function randomGlmWeights(config: GlmConfig, options: RandomWeightsOptions = {}): Map<string, HostTensor> {
-  const rand = mulberry32(options.seed ?? 42);
+  const rand = seededRandom(options.seed ?? 42);
   const out = new Map<string, HostTensor>();
   const H = config.hiddenSize;
   const FF = config.innerHiddenSize;

@@ -1,4 +1,8 @@
-/** mulberry32: a tiny seeded PRNG so test inputs are fixed and tests cannot flake. */
+/**
+ * mulberry32: a tiny seeded PRNG giving uniform floats in [0, 1). Generated weights and random
+ * test inputs use it so that the same seed gives the same numbers on every machine. Not for
+ * sampling tokens (that draws from (seed, token index) with a counter-based generator).
+ */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
