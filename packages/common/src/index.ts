@@ -4,3 +4,4 @@
 //   throw new ChatGlmError('context_overflow', 'prompt of 3000 tokens exceeds the 2048-token cache', true);
 export { ChatGlmError } from './errors.ts';
 export { seededRandom } from './seeded-random.ts';
+export { READY_MARKER, announceReady, createLogger, type LogLevel, type Logger } from './logger.ts';
