@@ -2,8 +2,7 @@ import type { DecodeFn, ProcessResponseFn } from './incremental-detokenizer.ts';
 import type { FinishReason } from './finish-reason.ts';
 import type { LogitsSource } from './logits-source.ts';
 import type { SamplingParams } from './sampling-params.ts';
-import { createStoppingCriteria, remainingTokens } from './stopping-criteria.ts';
-import { TextStream } from './text-stream.ts';
+import { SequenceTracker } from './sequence-tracker.ts';
 import { createTokenSelector } from './token-selector.ts';
 import type { VocabInfo } from './vocab-info.ts';
 
@@ -67,55 +66,38 @@ export async function* generate(
   params: SamplingParams,
   options: GenerateOptions,
 ): AsyncGenerator<GenerateEvent, FinishEvent, undefined> {
-  const { vocab } = options;
-  const stream = new TextStream({ decode: options.decode, processResponse: options.processResponse, stop: params.stop });
-  const completion = [...(options.resumeFrom ?? [])];
-  for (const id of completion) if (id !== vocab.eopId) stream.push(id);
-
-  const reason = yield* steps(source, [...promptIds, ...completion], completion, stream, params, options);
-  const delta = stream.finish();
+  const tracker = new SequenceTracker(promptIds, params, options);
+  const reason = yield* steps(source, tracker, options);
+  const { delta, finishReason } = tracker.finish(reason);
   const event: FinishEvent = {
     type: 'finish',
-    // A stop string may first show up in the tail that finish() releases.
-    finishReason: stream.stopped && reason !== 'cancelled' ? 'stop' : reason,
+    finishReason,
     delta,
-    text: stream.text,
-    tokenIds: completion,
+    text: tracker.text,
+    tokenIds: [...tracker.tokenIds],
     promptTokens: promptIds.length,
-    completionTokens: completion.length,
+    completionTokens: tracker.tokenIds.length,
   };
   yield event;
   return event;
 }
 
-/** The token loop; appends to `sequence` and `completion` and returns why it ended. */
-async function* steps(
-  source: LogitsSource,
-  sequence: number[],
-  completion: number[],
-  stream: TextStream,
-  params: SamplingParams,
-  { vocab, signal }: GenerateOptions,
-): AsyncGenerator<TokenEvent, FinishReason, undefined> {
-  const promptTokens = sequence.length - completion.length;
-  if (completion.at(-1) === vocab.eopId || stream.stopped) return 'stop';
-  if (remainingTokens(params, promptTokens, completion.length) === 0) return 'length';
+/** The token loop; returns why it ended. */
+async function* steps(source: LogitsSource, tracker: SequenceTracker, { vocab, signal }: GenerateOptions): AsyncGenerator<TokenEvent, FinishReason, undefined> {
+  const early = tracker.finishedBeforeStart();
+  if (early !== null) return early;
   if (signal?.aborted) return 'cancelled';
 
-  const select = createTokenSelector(params, vocab);
-  const shouldStop = createStoppingCriteria(params, vocab.eopId);
+  const select = createTokenSelector(tracker.params, vocab);
+  const sequence = tracker.prefillIds;
   let logits = await source.prefill(sequence);
   for (;;) {
     if (signal?.aborted) return 'cancelled';
-    const { tokenId, logprob } = select(logits, { tokenIds: sequence, tokenIndex: completion.length });
+    const { tokenId, logprob } = select(logits, { tokenIds: sequence, tokenIndex: tracker.sampleIndex });
     sequence.push(tokenId);
-    completion.push(tokenId);
-    const delta = tokenId === vocab.eopId ? '' : stream.push(tokenId);
+    const { delta, finishReason } = tracker.push(tokenId);
     yield { type: 'token', tokenId, logprob, delta };
-
-    if (stream.stopped) return 'stop';
-    const reason = shouldStop({ promptTokens, completionTokens: completion.length, lastTokenId: tokenId });
-    if (reason !== null) return reason;
+    if (finishReason !== null) return finishReason;
     if (signal?.aborted) return 'cancelled';
     logits = await source.decode(tokenId);
   }

@@ -67,3 +67,4 @@ export { TextStream, type TextStreamOptions } from './text-stream.ts';
 
 export type { LogitsSource } from './logits-source.ts';
 export { generate, type FinishEvent, type GenerateEvent, type GenerateOptions, type TokenEvent } from './generate.ts';
+export { SequenceTracker, type SequenceTrackerOptions, type TrackedToken } from './sequence-tracker.ts';
