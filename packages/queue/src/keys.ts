@@ -32,4 +32,9 @@ export class RedisKeys {
   pipelines(): string {
     return `${this.prefix}:pipelines`;
   }
+
+  /** Hash: pipeline id -> JSON of what it last reported (scheduler stats). */
+  pipelineStats(): string {
+    return `${this.prefix}:pipeline-stats`;
+  }
 }

@@ -13,10 +13,12 @@ export class PipelineRegistry {
     private readonly intervalMs = HEARTBEAT_INTERVAL_MS,
   ) {}
 
-  async beat(pipelineId: string): Promise<void> {
+  /** Announces the pipeline, with whatever it reports about itself (e.g. its scheduler's stats). */
+  async beat(pipelineId: string, stats?: Record<string, unknown>): Promise<void> {
     const now = Date.now();
-    await this.redis
-      .multi()
+    const m = this.redis.multi();
+    if (stats) m.hset(this.keys.pipelineStats(), pipelineId, JSON.stringify(stats));
+    await m
       .zadd(this.keys.pipelines(), now, pipelineId)
       .zremrangebyscore(this.keys.pipelines(), '-inf', now - 60 * this.intervalMs) // forget long-dead pipelines
       .exec();
@@ -24,6 +26,12 @@ export class PipelineRegistry {
 
   async remove(pipelineId: string): Promise<void> {
     await this.redis.zrem(this.keys.pipelines(), pipelineId);
+  }
+
+  /** The last stats a pipeline reported with its heartbeat. */
+  async stats(pipelineId: string): Promise<Record<string, unknown> | undefined> {
+    const raw = await this.redis.hget(this.keys.pipelineStats(), pipelineId);
+    return raw ? (JSON.parse(raw) as Record<string, unknown>) : undefined;
   }
 
   async live(): Promise<string[]> {

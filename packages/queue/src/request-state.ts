@@ -19,6 +19,8 @@ export interface RequestState {
   finishedAt?: number;
   /** How many times a head started this request (> 1 after a worker died). */
   attempts: number;
+  /** The pipeline that took it last. */
+  servedBy?: string;
 }
 
 export type RequestEvent =

@@ -66,13 +66,14 @@ export class RequestStore {
       ...(h.startedAt && { startedAt: Number(h.startedAt) }),
       ...(h.finishedAt && { finishedAt: Number(h.finishedAt) }),
       attempts: Number(h.attempts ?? 0),
+      ...(h.servedBy && { servedBy: h.servedBy }),
     };
   }
 
-  /** A head takes the request: status running, one more attempt. */
-  async start(id: string): Promise<void> {
+  /** A head takes the request: status running, one more attempt, and which pipeline serves it. */
+  async start(id: string, pipelineId = ''): Promise<void> {
     const key = this.keys.request(id);
-    await this.redis.multi().hset(key, { status: 'running', startedAt: Date.now() }).hincrby(key, 'attempts', 1).expire(key, this.ttlSeconds).exec();
+    await this.redis.multi().hset(key, { status: 'running', startedAt: Date.now(), servedBy: pipelineId }).hincrby(key, 'attempts', 1).expire(key, this.ttlSeconds).exec();
   }
 
   /** Records one step of progress for several requests in one round trip. */

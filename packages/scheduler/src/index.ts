@@ -7,4 +7,4 @@
 //   const updates = s.complete(step.id, sampledTokens);     // deltas to stream; `finish` when done
 export { BatchSizeStats } from './batch-size-stats.ts';
 export { Scheduler, type SchedulerOptions } from './scheduler.ts';
-export type { DecodeEntry, GenerationRequest, SchedulerStats, SequenceUpdate, Step } from './types.ts';
+export type { DecodeEntry, GenerationRequest, SchedulerStats, SequenceUpdate, Step, StepFailure } from './types.ts';

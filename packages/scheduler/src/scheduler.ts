@@ -10,7 +10,7 @@
 import { ChatGlmError } from '@chatglm/common';
 import { SequenceTracker, type FinishReason, type SamplingParams, type SequenceTrackerOptions } from '@chatglm/generation';
 import { BatchSizeStats } from './batch-size-stats.ts';
-import type { DecodeEntry, GenerationRequest, SchedulerStats, SequenceUpdate, Step } from './types.ts';
+import type { DecodeEntry, GenerationRequest, SchedulerStats, SequenceUpdate, Step, StepFailure } from './types.ts';
 
 export interface SchedulerOptions {
   /** Requests holding a KV slot at once: the smallest `max_sequences` of the pipeline's stages. */
@@ -142,7 +142,7 @@ export class Scheduler {
   }
 
   /** A step failed: its requests end with the error (their caller decides whether to retry them). */
-  fail(stepId: number, error: { code: string; message: string }): SequenceUpdate[] {
+  fail(stepId: number, error: StepFailure): SequenceUpdate[] {
     const updates: SequenceUpdate[] = [];
     for (const id of this.unregister(stepId)) {
       const seq = this.admitted.get(id);
@@ -154,7 +154,7 @@ export class Scheduler {
   }
 
   /** The pipeline is gone: every admitted and waiting request ends with the error. */
-  failAll(error: { code: string; message: string }): SequenceUpdate[] {
+  failAll(error: StepFailure): SequenceUpdate[] {
     const all = [...this.admitted.values(), ...this.waiting];
     this.admitted.clear();
     this.waiting.length = 0;
@@ -196,7 +196,7 @@ export class Scheduler {
     return step.ids;
   }
 
-  private finishUpdate(seq: Sequence, reason: FinishReason, error?: { code: string; message: string }, release = false, lastDelta = ''): SequenceUpdate {
+  private finishUpdate(seq: Sequence, reason: FinishReason, error?: StepFailure, release = false, lastDelta = ''): SequenceUpdate {
     const { delta, finishReason } = seq.tracker.finish(reason);
     return {
       id: seq.id,

@@ -39,7 +39,7 @@ export interface SequenceUpdate {
     promptTokens: number;
     /** True when the request held KV slots that the stages must now release. */
     release: boolean;
-    error?: { code: string; message: string };
+    error?: StepFailure;
   };
 }
 
@@ -53,4 +53,12 @@ export interface SchedulerStats {
   maxBatchSize: number;
   /** Decode steps by batch size: batchSizes[n] = steps that carried n sequences. */
   batchSizes: Record<number, number>;
+}
+
+/** Why a step (and so its requests) failed. */
+export interface StepFailure {
+  code: string;
+  message: string;
+  /** True when running the request again (elsewhere, later) may succeed. */
+  retryable?: boolean;
 }

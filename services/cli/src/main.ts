@@ -5,8 +5,10 @@ import type { SamplingParams } from '@chatglm/generation';
 import { runChat } from './chat-command.ts';
 import { ensureDefaultModel } from './default-model.ts';
 import { openLocalModel } from './local-model.ts';
+import { up } from './up-command.ts';
 
-const USAGE = `usage: chatglm chat [options]
+const USAGE = `usage: chatglm up [options]     start the local cluster (see chatglm up --help)
+       chatglm chat [options]
 
 Chat with ChatGLM-6B in the terminal (like the original cli_demo.py).
 
@@ -86,7 +88,7 @@ async function chat(argv: string[]): Promise<void> {
   }
 }
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { chat };
+const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { chat, up };
 
 const [command, ...rest] = process.argv.slice(2);
 const run = command ? COMMANDS[command] : undefined;

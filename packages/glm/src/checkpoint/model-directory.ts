@@ -11,12 +11,15 @@ export interface ModelDirectory {
   config: GlmConfig;
   /** The SentencePiece model of the tokenizer. */
   tokenizerFile: string;
-  /** How the weights are stored; this version reads safetensors. */
-  weightsFormat: 'safetensors';
+  /** How the weights are stored ('none' when they were not looked for); this version reads safetensors. */
+  weightsFormat: 'safetensors' | 'none';
 }
 
-/** Checks a model directory and reads its config; errors name the missing or unreadable file. */
-export function readModelDirectory(dir: string): ModelDirectory {
+/**
+ * Checks a model directory and reads its config; errors name the missing or unreadable file.
+ * `weights: false` skips the weights (a gateway needs only the config and the tokenizer).
+ */
+export function readModelDirectory(dir: string, options: { weights?: boolean } = {}): ModelDirectory {
   const abs = path.resolve(dir);
   if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) throw new CheckpointError(`model directory ${abs} does not exist`);
   const configFile = path.join(abs, 'config.json');
@@ -30,6 +33,7 @@ export function readModelDirectory(dir: string): ModelDirectory {
   const config = parseGlmConfig(json);
   const tokenizerFile = path.join(abs, TOKENIZER_FILE);
   if (!fs.existsSync(tokenizerFile)) throw new CheckpointError(`${abs} has no ${TOKENIZER_FILE} (the ChatGLM SentencePiece tokenizer model)`);
+  if (options.weights === false) return { dir: abs, config, tokenizerFile, weightsFormat: 'none' };
   if (!SafetensorsWeightSource.isCheckpointDir(abs)) {
     const hasBin = fs.readdirSync(abs).some((f) => f.endsWith('.bin'));
     throw new CheckpointError(

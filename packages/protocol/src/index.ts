@@ -1,0 +1,53 @@
+// The stage contract (proto/chatglm/stage/v1/stage.proto) as typed TypeScript: the stage server,
+// the client that dials the next stage, activation encoding, chain validation and layer splits.
+// The only package that loads the .proto files.
+//
+//   import { createStageServer, StageClient, encodeActivations, decodeActivations, validateChain, stageRange } from '@chatglm/protocol';
+//
+//   // A stage: serve Info and Step, report SERVING once the weights are loaded.
+//   const server = createStageServer({
+//     info: async () => ({ stages: [myInfo, ...(await next.info()).stages] }),
+//     step: async (stream) => {
+//       for await (const request of stream) {
+//         const x = decodeActivations(request.entries[0]!.activations, 'ACTIVATION_DTYPE_FLOAT32', n * hidden);
+//         stream.send({ stepId: request.stepId, results: [...], timings: [...] });
+//       }
+//     },
+//   });
+//   const port = await server.listen('0.0.0.0', 0);
+//   server.setServing(true);
+//
+//   // The stage before it: check the chain, then keep one Step stream open.
+//   const next = new StageClient('127.0.0.1:' + port);
+//   validateChain({ layerStart: 0, layerEnd: 14, numLayers: 28, modelId, protocolVersion: PROTOCOL_VERSION, hiddenSize: 4096 }, (await next.info()).stages);
+//   const steps = next.openStep({ onReply: (reply) => pending.get(reply.stepId)?.resolve(reply) });
+//   steps.closed.then((error) => failInFlight(error)); // then reopen
+//   steps.send({ stepId: 1, entries: [{ seqId, phase: 'PHASE_DECODE', activations: encodeActivations(h, 'ACTIVATION_DTYPE_FLOAT32'), ... }] });
+export { bytesPerActivation, decodeActivations, encodeActivations } from './activations.ts';
+export { validateChain, type HeadInfo } from './chain.ts';
+export { ChainError, ProtocolError, StageRpcError } from './errors.ts';
+export { float16BitsToNumber, float32BitsToFloat16Bits } from './float16.ts';
+export { ERROR_CODE_TRAILER, RETRYABLE_TRAILER, toStatus } from './grpc-status.ts';
+export { parseLayers, splitLayers, stageRange, type LayerRange } from './layer-split.ts';
+export { KEEPALIVE_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES } from './limits.ts';
+export {
+  PROTOCOL_VERSION,
+  STAGE_SERVICE_NAME,
+  type ActivationDtype,
+  type Entry,
+  type InfoReply,
+  type Phase,
+  type Sampled,
+  type Sampling,
+  type ServingStatus,
+  type StageInfo,
+  type StageTiming,
+  type StepError,
+  type StepReply,
+  type StepRequest,
+} from './messages.ts';
+export { PROTO_ROOT } from './proto-definitions.ts';
+export { DEFAULT_DEADLINE_MS, StageClient, type StageClientOptions } from './stage-client.ts';
+export { StageServer, createStageServer, type StageHandlers, type StageServerOptions } from './stage-server.ts';
+export { StepChannel, type StepChannelOptions } from './step-channel.ts';
+export { MAX_BUFFERED_REQUESTS, type StepStream } from './step-stream.ts';

@@ -1,0 +1,80 @@
+// `chatglm up` (and ./scripts/start): the whole cluster on this machine.
+import { parseArgs } from 'node:util';
+import { ChatGlmError } from '@chatglm/common';
+import { ensureDefaultModel } from './default-model.ts';
+import { LocalCluster } from './up/local-cluster.ts';
+
+export const UP_USAGE = `usage: chatglm up [options]
+
+Starts the local cluster: redis-server (unless REDIS_URL is set), the gateway and pipelines of
+stage workers, and supervises them (a crashed process is restarted; Ctrl-C stops everything).
+
+options:
+  --model DIR            a ChatGLM-6B directory (config.json, ice_text.model, *.safetensors);
+                         default: the embedded tiny model (random weights: gibberish replies)
+  --stages N             stages per pipeline (default 2)
+  --pipelines P          pipelines consuming the one queue (default 1)
+  --port PORT            gateway port (default 8000)
+  --host HOST            gateway address (default 0.0.0.0)
+  --max-sequences N      sequences each pipeline runs at once (default 8)
+  --threads N            ONNX Runtime threads per stage (default: cores / workers)
+  --redis-port PORT      port of the redis-server it starts (default 6379, or a free port when
+                         6379 is taken); REDIS_URL=redis://… uses that Redis instead
+  -h, --help             this text`;
+
+function positiveInt(name: string, v: string | undefined, min = 1): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new ChatGlmError('invalid_argument', `--${name} must be an integer >= ${min}, got "${v}"`);
+  return n;
+}
+
+export async function up(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      stages: { type: 'string' },
+      pipelines: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'max-sequences': { type: 'string' },
+      threads: { type: 'string' },
+      'redis-port': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(UP_USAGE);
+    return;
+  }
+  const modelDir = values.model ?? (await ensureDefaultModel());
+  const cluster = new LocalCluster({
+    modelDir,
+    stages: positiveInt('stages', values.stages) ?? 2,
+    pipelines: positiveInt('pipelines', values.pipelines) ?? 1,
+    port: positiveInt('port', values.port, 0) ?? 8000,
+    host: values.host ?? '0.0.0.0',
+    ...(process.env.REDIS_URL && { redisUrl: process.env.REDIS_URL }),
+    ...(values['max-sequences'] && { maxSequences: positiveInt('max-sequences', values['max-sequences']) }),
+    ...(values.threads && { threads: positiveInt('threads', values.threads) }),
+    ...(values['redis-port'] && { redisPort: positiveInt('redis-port', values['redis-port']) }),
+  });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`\n[launcher] ${signal}: stopping the cluster`);
+    await cluster.stop();
+    console.error('[launcher] stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
+  console.error(`[launcher] starting the cluster on ${modelDir}${values.model ? '' : ' (embedded default model: random weights, gibberish replies)'}`);
+  await cluster.start();
+  const lines = cluster.describe().map((p) => `  ${p.name.padEnd(22)} pid ${String(p.pid ?? '-').padEnd(8)} ${p.detail}`);
+  console.log(`chatglm-cluster is up:\n${lines.join('\n')}\n\nTry:\n  curl -s ${cluster.gatewayUrl}/ -H 'Content-Type: application/json' -d '{"prompt": "你好", "history": []}'\n\nCtrl-C stops everything.`);
+  await new Promise(() => undefined); // serve until a signal arrives
+}

@@ -1,0 +1,193 @@
+// The whole cluster on one machine: redis-server (unless a Redis URL is given), P pipelines of N
+// stage workers, and the gateway, each a supervised child process. Stages start from the last to
+// the first so that each can dial the next; a crashed child is restarted (a stage on its old port,
+// so its upstream reconnects).
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, portIsFree } from '@chatglm/common';
+import { SupervisedProcess, type ProcessSpec } from './supervised-process.ts';
+import { splitLayers } from '@chatglm/protocol';
+import { readModelDirectory } from '@chatglm/glm';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..', '..', '..');
+const WORKER_MAIN = path.join(ROOT, 'services', 'worker', 'src', 'main.ts');
+const GATEWAY_MAIN = path.join(ROOT, 'services', 'gateway', 'src', 'main.ts');
+
+export interface LocalClusterOptions {
+  modelDir: string;
+  /** Stages per pipeline (default 2). */
+  stages?: number;
+  /** Pipelines consuming the one queue (default 1). */
+  pipelines?: number;
+  /** Gateway port (default 8000; 0 = any free port). */
+  port?: number;
+  host?: string;
+  /** Use this Redis instead of starting redis-server. */
+  redisUrl?: string;
+  /** Where a started redis-server keeps its append-only file (default: a temp dir). */
+  redisDir?: string;
+  /** Port of a started redis-server (default: 6379 if free, else any free port). */
+  redisPort?: number;
+  prefix?: string;
+  maxSequences?: number;
+  maxTokens?: number;
+  /** ONNX Runtime threads per stage (default: cores / workers, at least 1). */
+  threads?: number;
+  /** Extra arguments for every worker and for the gateway. */
+  workerArgs?: string[];
+  gatewayArgs?: string[];
+  /** Lines the children print (default: stderr, prefixed with the child's name). */
+  onLine?: (name: string, stream: 'stdout' | 'stderr', line: string) => void;
+  /** Launcher events: starts, restarts, exits. */
+  onEvent?: (message: string) => void;
+}
+
+export interface RunningProcess {
+  name: string;
+  pid: number | undefined;
+  detail: string;
+}
+
+export class LocalCluster {
+  readonly processes: SupervisedProcess[] = [];
+  private redisProcess: SupervisedProcess | undefined;
+  private gatewayProcess: SupervisedProcess | undefined;
+  private readonly pipelineStages: SupervisedProcess[][] = [];
+  private tempDirs: string[] = [];
+  redisUrl = '';
+  gatewayUrl = '';
+
+  constructor(private readonly o: LocalClusterOptions) {}
+
+  async start(): Promise<void> {
+    const model = readModelDirectory(this.o.modelDir);
+    const stages = this.o.stages ?? 2;
+    const pipelines = this.o.pipelines ?? 1;
+    const ranges = splitLayers(model.config.numLayers, stages);
+    const workers = stages * pipelines;
+    const threads = this.o.threads ?? Math.max(1, Math.floor(os.availableParallelism() / workers));
+    try {
+      this.redisUrl = this.o.redisUrl ?? (await this.startRedis());
+      const common = [
+        '--model', model.dir,
+        '--redis', this.redisUrl,
+        '--threads', String(threads),
+        ...(workers > 1 ? ['--no-spin'] : []),
+        ...(this.o.prefix ? ['--prefix', this.o.prefix] : []),
+        ...(this.o.maxSequences ? ['--max-sequences', String(this.o.maxSequences)] : []),
+        ...(this.o.maxTokens ? ['--max-tokens', String(this.o.maxTokens)] : []),
+        ...(this.o.workerArgs ?? []),
+      ];
+      const gateway = this.add({
+        name: 'gateway',
+        args: () => [
+          '--model', model.dir,
+          '--redis', this.redisUrl,
+          '--port', String(this.gatewayProcess?.lastReady?.port ?? this.o.port ?? 8000),
+          '--host', this.o.host ?? '0.0.0.0',
+          ...(this.o.prefix ? ['--prefix', this.o.prefix] : []),
+          ...(this.o.gatewayArgs ?? []),
+        ],
+        script: GATEWAY_MAIN,
+      });
+      this.gatewayProcess = gateway;
+      const gatewayReady = gateway.start();
+      await Promise.all(
+        Array.from({ length: pipelines }, async (_, r) => {
+          const procs: SupervisedProcess[] = [];
+          let next: string | undefined;
+          for (let i = stages - 1; i >= 0; i--) {
+            const range = ranges[i] as { start: number; end: number };
+            const nextAddress = next;
+            const proc = this.add({
+              name: `pipeline ${r} stage ${i}`,
+              script: WORKER_MAIN,
+              args: () => [
+                ...common,
+                '--layers', `${range.start}-${range.end - 1}`,
+                ...(nextAddress ? ['--next', nextAddress] : []),
+                ...(i > 0 ? ['--host', '127.0.0.1', '--port', String(proc.lastReady?.port ?? 0)] : ['--pipeline-id', `local-${r}`]),
+              ],
+            });
+            procs.unshift(proc);
+            const ready = await proc.start();
+            if (i > 0) next = `127.0.0.1:${ready.port as number}`;
+          }
+          this.pipelineStages[r] = procs;
+        }),
+      );
+      const g = await gatewayReady;
+      this.gatewayUrl = `http://${this.o.host && this.o.host !== '0.0.0.0' ? this.o.host : '127.0.0.1'}:${g.port as number}`;
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** What runs where, for the launcher's banner and for tests. */
+  describe(): RunningProcess[] {
+    const out: RunningProcess[] = [];
+    if (this.redisProcess) out.push({ name: 'redis-server', pid: this.redisProcess.pid, detail: this.redisUrl });
+    else out.push({ name: 'redis', pid: undefined, detail: `${this.redisUrl} (not started here)` });
+    this.pipelineStages.forEach((procs, r) =>
+      procs.forEach((p, i) => {
+        const layers = p.ready?.layers as [number, number] | undefined;
+        const where = i === 0 ? 'head: consumes the queue' : `gRPC on 127.0.0.1:${p.ready?.port as number}`;
+        out.push({ name: `pipeline ${r} stage ${i}`, pid: p.pid, detail: `layers ${layers ? `${layers[0]}-${layers[1] - 1}` : '?'}, ${where}` });
+      }),
+    );
+    if (this.gatewayProcess) out.push({ name: 'gateway', pid: this.gatewayProcess.pid, detail: this.gatewayUrl });
+    return out;
+  }
+
+  stage(pipeline: number, stage: number): SupervisedProcess | undefined {
+    return this.pipelineStages[pipeline]?.[stage];
+  }
+
+  get gateway(): SupervisedProcess | undefined {
+    return this.gatewayProcess;
+  }
+
+  /** Stops the gateway, then the heads (they drain), then the other stages, then Redis. Idempotent. */
+  async stop(): Promise<void> {
+    await this.gatewayProcess?.stop();
+    await Promise.all(this.pipelineStages.map((p) => p[0]?.stop()));
+    await Promise.all(this.pipelineStages.flatMap((p) => p.slice(1).map((s) => s.stop())));
+    await Promise.all(this.processes.map((p) => p.stop()));
+    for (const d of this.tempDirs) fs.rmSync(d, { recursive: true, force: true });
+    this.tempDirs = [];
+  }
+
+  private add(spec: { name: string; script: string; args: () => string[] }): SupervisedProcess {
+    const full: ProcessSpec = { name: spec.name, command: process.execPath, args: () => ['--import', 'tsx', spec.script, ...spec.args()] };
+    return this.track(full);
+  }
+
+  private track(spec: ProcessSpec): SupervisedProcess {
+    const onLine = this.o.onLine ?? ((name, _stream, line) => process.stderr.write(`[${name}] ${line}\n`));
+    const proc = new SupervisedProcess({ ...spec, env: { ...spec.env } }, onLine, this.o.onEvent ?? ((m) => process.stderr.write(`[launcher] ${m}\n`)));
+    this.processes.push(proc);
+    return proc;
+  }
+
+  private async startRedis(): Promise<string> {
+    const port = this.o.redisPort ?? ((await portIsFree(6379)) ? 6379 : await freePort());
+    let dir = this.o.redisDir;
+    if (!dir) {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-redis-'));
+      this.tempDirs.push(dir);
+    }
+    fs.mkdirSync(dir, { recursive: true });
+    const proc = this.track({
+      name: 'redis-server',
+      command: 'redis-server',
+      // Append-only persistence: accepted requests survive a restart of Redis itself.
+      args: () => ['--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'no', '--save', '', '--appendonly', 'yes', '--dir', dir],
+      readyLine: /Ready to accept connections/,
+    });
+    this.redisProcess = proc;
+    await proc.start();
+    return `redis://127.0.0.1:${port}`;
+  }
+}

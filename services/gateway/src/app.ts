@@ -1,0 +1,80 @@
+// The gateway as an express app, built from injected dependencies so tests (and main.ts) decide
+// where Redis, the tokenizer and the model's limits come from. Stateless: any number of replicas
+// can serve the same cluster, since everything a request needs lives in Redis.
+import express, { type Express } from 'express';
+import { createLogger, type Logger } from '@chatglm/common';
+import type { GlmConfig } from '@chatglm/glm';
+import { Cancellations, PipelineRegistry, RequestStore, createGenerateQueue } from '@chatglm/queue';
+import type { Redis } from 'ioredis';
+import { errorHandler, notFound } from './error-handler.ts';
+import { EventFollower } from './event-follower.ts';
+import type { GatewayContext, PromptTokenizer } from './gateway-context.ts';
+import { DEFAULT_GATEWAY_OPTIONS, type GatewayOptions } from './gateway-options.ts';
+import { apiChatRoutes } from './routes/api-chat.ts';
+import { chatCompletionRoutes } from './routes/chat-completions.ts';
+import { healthRoutes } from './routes/health.ts';
+import { modelRoutes } from './routes/models.ts';
+import { streamApiRoutes } from './routes/stream-api.ts';
+
+export interface GatewayDeps {
+  /**
+   * The shared command connection (create it with `connectRedis`). The app never closes it;
+   * blocking reads use connections duplicated from it, which the app does close.
+   */
+  redis: Redis;
+  tokenizer: PromptTokenizer;
+  /** Only the context length is used: prompt + reply must fit in `maxSequenceLength` tokens. */
+  config: Pick<GlmConfig, 'maxSequenceLength'>;
+  options?: Partial<GatewayOptions>;
+  logger?: Logger;
+}
+
+export interface GatewayApp {
+  app: Express;
+  context: GatewayContext;
+  /** Ends open event reads and closes the queue client; the shared Redis stays open. Idempotent. */
+  close(): Promise<void>;
+}
+
+export function createGatewayApp(deps: GatewayDeps): GatewayApp {
+  const options: GatewayOptions = { ...DEFAULT_GATEWAY_OPTIONS, ...deps.options };
+  const logger = deps.logger ?? createLogger('gateway');
+  const store = new RequestStore(deps.redis, options.prefix);
+  const queue = createGenerateQueue(deps.redis, options.prefix);
+  queue.on('error', (err) => logger.error('queue error', { err }));
+  const context: GatewayContext = {
+    options,
+    modelMaxLength: deps.config.maxSequenceLength,
+    tokenizer: deps.tokenizer,
+    redis: deps.redis,
+    store,
+    queue,
+    registry: new PipelineRegistry(deps.redis, store.keys),
+    cancellations: new Cancellations(deps.redis, store.keys),
+    events: new EventFollower(deps.redis, store, options.pollSliceMs, logger),
+    logger,
+    startedAt: Math.floor(Date.now() / 1000),
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  // api.py reads the body as JSON whatever its content type (curl -d sends a form type), so do we.
+  app.use(express.json({ limit: options.bodyLimitBytes, type: () => true }));
+  app.use(healthRoutes(context));
+  app.use(modelRoutes(context));
+  app.use(apiChatRoutes(context));
+  app.use(streamApiRoutes(context));
+  app.use(chatCompletionRoutes(context));
+  app.use(notFound);
+  app.use(errorHandler(logger));
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      context.events.close();
+      await queue.close().catch((err: unknown) => logger.warn('queue close failed', { err }));
+    })();
+    return closing;
+  };
+  return { app, context, close };
+}

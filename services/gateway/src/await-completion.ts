@@ -1,0 +1,32 @@
+// For the blocking endpoints (POST /, non-stream completions): wait for a request's final event.
+import type { GatewayContext } from './gateway-context.ts';
+import { GatewayError, generationFailed } from './errors.ts';
+import { cancelRequest } from './client-abort.ts';
+
+export interface CompletedRequest {
+  text: string;
+  finishReason: string;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/**
+ * The finished request, or undefined when `signal` aborted first (the client left; the request
+ * is cancelled). A timeout cancels the request and throws request_timeout; a pipeline's error
+ * event throws its code.
+ */
+export async function awaitCompletion(ctx: GatewayContext, id: string, signal: AbortSignal): Promise<CompletedRequest | undefined> {
+  let text = '';
+  try {
+    for await (const e of ctx.events.follow(id, { signal, timeoutMs: ctx.options.requestTimeoutMs })) {
+      if (e.type === 'delta') text += e.text;
+      else if (e.type === 'final') return { text, finishReason: e.finishReason, promptTokens: e.promptTokens, completionTokens: e.completionTokens };
+      else if (e.type === 'error') throw generationFailed(e.code, e.message);
+    }
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === 'request_timeout') cancelRequest(ctx, id, 'timeout');
+    throw err;
+  }
+  cancelRequest(ctx, id, 'client disconnected');
+  return undefined;
+}

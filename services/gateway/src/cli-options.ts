@@ -1,0 +1,74 @@
+// The gateway's command line (see USAGE).
+import { parseArgs } from 'node:util';
+import { ChatGlmError } from '@chatglm/common';
+import { DEFAULT_REDIS_URL } from '@chatglm/queue';
+import { DEFAULT_GATEWAY_OPTIONS, type GatewayOptions } from './gateway-options.ts';
+
+export const USAGE = `usage: chatglm-gateway --model DIR [options]
+
+The REST gateway of chatglm-cluster: the original api.py (POST /), its stream API (POST /chat,
+POST /get_response) and an OpenAI-compatible API (/v1/chat/completions, /v1/models).
+
+options:
+  --model DIR               a ChatGLM-6B directory; only config.json and ice_text.model are read
+  --port N                  port to listen on; 0 = any free port (default 8000)
+  --host ADDR               address to bind (default 0.0.0.0)
+  --redis URL               Redis of the cluster (default $REDIS_URL, else ${DEFAULT_REDIS_URL})
+  --prefix P                Redis key prefix shared with the pipeline heads (default "${DEFAULT_GATEWAY_OPTIONS.prefix}")
+  --model-name NAME         model id of the OpenAI API (default "${DEFAULT_GATEWAY_OPTIONS.modelName}")
+  --max-queued N            queued jobs at which requests get 429 (default ${DEFAULT_GATEWAY_OPTIONS.maxQueued})
+  --request-timeout-ms MS   how long blocking and streaming requests wait (default ${DEFAULT_GATEWAY_OPTIONS.requestTimeoutMs})
+  -h, --help                this text`;
+
+export interface GatewayCommandLine {
+  modelDir: string;
+  port: number;
+  host: string;
+  redisUrl: string;
+  options: GatewayOptions;
+}
+
+/** Parses argv; undefined means --help was asked for. Throws ChatGlmError invalid_argument. */
+export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): GatewayCommandLine | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      redis: { type: 'string' },
+      prefix: { type: 'string' },
+      'model-name': { type: 'string' },
+      'max-queued': { type: 'string' },
+      'request-timeout-ms': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return undefined;
+  if (!values.model) throw new ChatGlmError('invalid_argument', '--model DIR is required (a ChatGLM-6B directory with config.json and ice_text.model)');
+  return {
+    modelDir: values.model,
+    port: integer('port', values.port, 0, 65535) ?? 8000,
+    host: values.host ?? '0.0.0.0',
+    redisUrl: values.redis ?? env.REDIS_URL ?? DEFAULT_REDIS_URL,
+    options: {
+      ...DEFAULT_GATEWAY_OPTIONS,
+      prefix: nonEmpty('prefix', values.prefix) ?? DEFAULT_GATEWAY_OPTIONS.prefix,
+      modelName: nonEmpty('model-name', values['model-name']) ?? DEFAULT_GATEWAY_OPTIONS.modelName,
+      maxQueued: integer('max-queued', values['max-queued'], 0) ?? DEFAULT_GATEWAY_OPTIONS.maxQueued,
+      requestTimeoutMs: integer('request-timeout-ms', values['request-timeout-ms'], 1) ?? DEFAULT_GATEWAY_OPTIONS.requestTimeoutMs,
+    },
+  };
+}
+
+function integer(name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min || n > max) throw new ChatGlmError('invalid_argument', `--${name} must be an integer in [${min}, ${max}], got "${v}"`);
+  return n;
+}
+
+function nonEmpty(name: string, v: string | undefined): string | undefined {
+  if (v === '') throw new ChatGlmError('invalid_argument', `--${name} must not be empty`);
+  return v;
+}

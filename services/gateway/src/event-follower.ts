@@ -1,0 +1,84 @@
+// Following one request's event stream in Redis until its final or error event. Each follower
+// blocks on a connection of its own (a blocking XREAD holds its connection), duplicated from the
+// shared one and closed when the follower ends; aborting the signal (the client went away)
+// disconnects it at once, which ends a pending read.
+import type { Logger } from '@chatglm/common';
+import type { RequestStore, StreamedEvent } from '@chatglm/queue';
+import type { Redis } from 'ioredis';
+import { GatewayError, requestTimeout } from './errors.ts';
+
+/** No event for one poll slice: a chance to send a keep-alive. */
+export interface IdleTick {
+  type: 'idle';
+}
+
+export interface FollowOptions {
+  /** Stop (quietly) when this aborts. */
+  signal: AbortSignal;
+  /** Give up after this many ms in all: throws request_timeout (504). */
+  timeoutMs: number;
+}
+
+export class EventFollower {
+  readonly #connections = new Set<Redis>();
+  #closed = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly store: RequestStore,
+    private readonly sliceMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Yields the request's events in order, ending after the final or error event (which it
+   * yields), and an IdleTick after each slice without events. Ends without a terminal event only
+   * when the signal aborts.
+   */
+  async *follow(id: string, { signal, timeoutMs }: FollowOptions): AsyncGenerator<StreamedEvent | IdleTick> {
+    if (this.#closed) throw new GatewayError('shutting_down', 'the gateway is shutting down; retry', 503, true);
+    const conn = this.redis.duplicate();
+    conn.on('error', (err: Error) => this.logger.debug('event reader connection error', { id, err }));
+    this.#connections.add(conn);
+    const onAbort = () => conn.disconnect();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const deadline = Date.now() + timeoutMs;
+    let after = '0';
+    try {
+      while (!signal.aborted) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) throw requestTimeout(id, timeoutMs);
+        let events: StreamedEvent[];
+        try {
+          events = await this.store.readEvents(id, after, Math.max(1, Math.min(this.sliceMs, remaining)), conn);
+        } catch (err) {
+          if (signal.aborted) return;
+          if (this.#closed) throw new GatewayError('shutting_down', 'the gateway is shutting down; the request goes on, but this response ends', 503, true);
+          throw err;
+        }
+        if (events.length === 0) {
+          // The hash outlives the stream's last write by the TTL; once it is gone nothing will come.
+          if (!(await this.store.read(id))) throw new GatewayError('request_expired', `request ${id} expired before it finished`, 500);
+          yield { type: 'idle' };
+          continue;
+        }
+        for (const e of events) {
+          after = e.id;
+          yield e;
+          if (e.type !== 'delta') return;
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.#connections.delete(conn);
+      conn.disconnect();
+    }
+  }
+
+  /** Ends every follower's connection (their responses end with an error). Idempotent. */
+  close(): void {
+    this.#closed = true;
+    for (const conn of this.#connections) conn.disconnect();
+    this.#connections.clear();
+  }
+}

@@ -1,0 +1,28 @@
+// What every route works with: the Redis contract objects, the tokenizer, the model's limit and
+// the options. Built once per app by createGatewayApp.
+import type { Logger } from '@chatglm/common';
+import type { Cancellations, GenerateQueue, PipelineRegistry, RequestStore } from '@chatglm/queue';
+import type { Redis } from 'ioredis';
+import type { EventFollower } from './event-follower.ts';
+import type { GatewayOptions } from './gateway-options.ts';
+
+/** The part of ChatGLMTokenizer the gateway uses (prompt ids, ending with [gMASK] <sop>). */
+export interface PromptTokenizer {
+  encode(text: string): number[];
+}
+
+export interface GatewayContext {
+  options: GatewayOptions;
+  /** The model's context in tokens (config.maxSequenceLength): prompt + reply must fit. */
+  modelMaxLength: number;
+  tokenizer: PromptTokenizer;
+  redis: Redis;
+  store: RequestStore;
+  queue: GenerateQueue;
+  registry: PipelineRegistry;
+  cancellations: Cancellations;
+  events: EventFollower;
+  logger: Logger;
+  /** Epoch seconds when this replica started (the `created` of /v1/models). */
+  startedAt: number;
+}

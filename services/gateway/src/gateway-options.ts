@@ -1,0 +1,29 @@
+// What a gateway replica is configured with; every option has its default and unit here.
+import { DEFAULT_PREFIX } from '@chatglm/queue';
+
+export interface GatewayOptions {
+  /** Redis key prefix shared with the pipeline heads. Default "chatglm". */
+  prefix: string;
+  /** The model name served by /v1/models and expected in /v1/chat/completions. Default "chatglm-6b". */
+  modelName: string;
+  /** Admission limit: jobs waiting in the queue at which new requests get 429. Default 256. */
+  maxQueued: number;
+  /** How long the blocking endpoints (POST /, non-stream and SSE completions) wait, in ms. Default 600000. */
+  requestTimeoutMs: number;
+  /** Largest accepted request body, in bytes. Default 1 MiB. */
+  bodyLimitBytes: number;
+  /**
+   * Longest single blocking Redis read while waiting for a request's events, in ms; between reads
+   * the gateway checks that the request still exists and sends SSE keep-alive comments. Default 10000.
+   */
+  pollSliceMs: number;
+}
+
+export const DEFAULT_GATEWAY_OPTIONS: GatewayOptions = Object.freeze({
+  prefix: DEFAULT_PREFIX,
+  modelName: 'chatglm-6b',
+  maxQueued: 256,
+  requestTimeoutMs: 600_000,
+  bodyLimitBytes: 1024 * 1024,
+  pollSliceMs: 10_000,
+});

@@ -1,0 +1,56 @@
+// The original stream API: `POST /chat` starts a request under a caller-chosen request_id and
+// returns at once; `POST /get_response` polls it. `response.response` is the full text so far,
+// or, with `cursor` (code points already received), only the text after it plus the next cursor.
+import { Router } from 'express';
+import { isTerminal, type RequestState } from '@chatglm/queue';
+import { STREAM_API_CODES } from '../error-handler.ts';
+import { invalidRequest, requestNotFound } from '../errors.ts';
+import type { GatewayContext } from '../gateway-context.ts';
+import { formatLocalTime } from '../local-time.ts';
+import { callerRequestKey } from '../request-ids.ts';
+import { submitChat } from '../submission.ts';
+import { getResponseSchema, streamChatSchema } from '../validation/api-schemas.ts';
+import { parseBody } from '../validation/parse-body.ts';
+
+export function streamApiRoutes(ctx: GatewayContext): Router {
+  const chatSchema = streamChatSchema(ctx.modelMaxLength);
+  const router = Router();
+
+  router.post('/chat', async (req, res) => {
+    const body = parseBody(chatSchema, req.body);
+    await submitChat(ctx, {
+      id: callerRequestKey(body.request_id),
+      displayId: body.request_id,
+      history: body.history,
+      query: body.prompt,
+      sampling: { maxLength: body.max_length, topP: body.top_p, temperature: body.temperature },
+      fieldNames: { maxLength: 'max_length' },
+    });
+    res.json({ code: STREAM_API_CODES.success, msg: 'start process' });
+  });
+
+  router.post('/get_response', async (req, res) => {
+    const body = parseBody(getResponseSchema, req.body);
+    const state = await ctx.store.read(callerRequestKey(body.request_id));
+    if (!state) throw requestNotFound(body.request_id);
+    res.json({ code: STREAM_API_CODES.success, msg: 'success', response: pollResponse(state, body.cursor) });
+  });
+
+  return router;
+}
+
+function pollResponse(state: RequestState, cursor: number | undefined) {
+  const common = {
+    is_finished: isTerminal(state.status),
+    is_handled: state.status !== 'queued',
+    timestamp: formatLocalTime(new Date(state.finishedAt ?? state.startedAt ?? state.acceptedAt)),
+    ...(state.finishReason && { finish_reason: state.finishReason }),
+    ...(state.error && { error: state.error }),
+  };
+  if (cursor === undefined) return { ...common, response: state.text };
+  // Code points, as Python's len() counts them; the text only ever grows, so a cursor past its
+  // end is the caller's mistake.
+  const chars = Array.from(state.text);
+  if (cursor > chars.length) throw invalidRequest(`cursor ${cursor} is past the end of the text so far (${chars.length} characters); pass back the cursor of the previous reply`);
+  return { ...common, response: chars.slice(cursor).join(''), cursor: chars.length };
+}

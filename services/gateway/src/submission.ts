@@ -1,0 +1,89 @@
+// The path every generating endpoint shares: render the chat prompt, tokenize it, check that it
+// fits the model, admit the request, register it in Redis and put its job on the queue.
+import { GenerationParamsError, randomSeed, resolveSamplingParams, type SamplingParams } from '@chatglm/generation';
+import { enqueueGenerate, queuedJobs, toWireParams } from '@chatglm/queue';
+import { buildChatPrompt, type ChatTurn } from '@chatglm/tokenizer';
+import { contextLengthExceeded, duplicateRequestId, invalidRequest, noPipeline, queueFull } from './errors.ts';
+import type { GatewayContext } from './gateway-context.ts';
+
+/**
+ * No piece of ChatGLM's vocabulary covers more than 80 characters (`<|blank_80|>`); with NFKC
+ * folding that can merge two characters into one, a prompt longer than this many characters per
+ * token of context cannot fit, so it is refused before paying for tokenization.
+ */
+export const MAX_CHARS_PER_TOKEN = 256;
+
+export interface ChatSubmission {
+  /** Internal request id: Redis keys and the BullMQ job id. */
+  id: string;
+  /** The id as the caller knows it, for error messages. Default `id`. */
+  displayId?: string;
+  history: readonly ChatTurn[];
+  query: string;
+  /** Overrides of DEFAULT_SAMPLING. maxLength defaults to the model's context, seed to a random one. */
+  sampling: Partial<SamplingParams>;
+  /** What the caller calls maxLength and maxNewTokens, for error messages. */
+  fieldNames?: { maxLength?: string; maxNewTokens?: string };
+}
+
+export interface SubmittedRequest {
+  id: string;
+  promptTokens: number;
+  params: SamplingParams;
+  acceptedAt: number;
+}
+
+export async function submitChat(ctx: GatewayContext, s: ChatSubmission): Promise<SubmittedRequest> {
+  const limit = ctx.modelMaxLength;
+  const prompt = buildChatPrompt(s.history, s.query);
+  if (prompt.length > limit * MAX_CHARS_PER_TOKEN) {
+    throw contextLengthExceeded(`the prompt (history + query) has ${prompt.length} characters, far more than the model's context of ${limit} tokens holds; shorten it`);
+  }
+  const promptIds = ctx.tokenizer.encode(prompt);
+  const params = resolveParams({ maxLength: limit, ...s.sampling, seed: s.sampling.seed ?? randomSeed() });
+  checkLength(promptIds.length, params, limit, s.fieldNames ?? {});
+
+  const queued = await queuedJobs(ctx.queue);
+  if (queued >= ctx.options.maxQueued) throw queueFull(queued, ctx.options.maxQueued);
+  if ((await ctx.registry.live()).length === 0) throw noPipeline();
+
+  const acceptedAt = Date.now();
+  if (!(await ctx.store.create(s.id, promptIds.length, acceptedAt))) throw duplicateRequestId(s.displayId ?? s.id);
+  try {
+    await enqueueGenerate(ctx.queue, { requestId: s.id, promptIds, params: toWireParams(params), acceptedAt }, { ttlSeconds: ctx.store.ttlSeconds });
+  } catch (err) {
+    await ctx.store.remove(s.id).catch(() => undefined);
+    throw err;
+  }
+  ctx.logger.debug('request accepted', { id: s.id, promptTokens: promptIds.length, queued });
+  return { id: s.id, promptTokens: promptIds.length, params, acceptedAt };
+}
+
+function resolveParams(p: Partial<SamplingParams>): SamplingParams {
+  try {
+    return resolveSamplingParams(p);
+  } catch (err) {
+    // The schemas check every field first; this is the last line of defence.
+    if (err instanceof GenerationParamsError) throw invalidRequest(err.message);
+    throw err;
+  }
+}
+
+function checkLength(promptTokens: number, params: SamplingParams, limit: number, names: { maxLength?: string; maxNewTokens?: string }): void {
+  const maxLengthName = names.maxLength ?? 'the total length';
+  if (params.maxLength > limit) {
+    throw contextLengthExceeded(`${maxLengthName} ${params.maxLength} exceeds the model's context of ${limit} tokens`);
+  }
+  if (promptTokens >= params.maxLength) {
+    throw contextLengthExceeded(
+      params.maxLength === limit && !names.maxLength
+        ? `the prompt is ${promptTokens} tokens, but the model's context is ${limit} tokens (prompt + reply); shorten the prompt or the history`
+        : `the prompt is ${promptTokens} tokens, which leaves no room for a reply within ${maxLengthName} ${params.maxLength} (prompt + reply); shorten the prompt or the history, or raise ${maxLengthName}`,
+    );
+  }
+  if (params.maxNewTokens !== undefined && promptTokens + params.maxNewTokens > limit) {
+    throw contextLengthExceeded(
+      `the prompt is ${promptTokens} tokens and ${names.maxNewTokens ?? 'maxNewTokens'} is ${params.maxNewTokens}: ${promptTokens + params.maxNewTokens} tokens exceed the model's context of ${limit}; lower ${names.maxNewTokens ?? 'maxNewTokens'} or shorten the prompt`,
+    );
+  }
+}

@@ -1,0 +1,83 @@
+// The head's link to the rest of its pipeline: dials stage 1, checks the whole chain (same model
+// and protocol, contiguous layers ending at the last one) and keeps one Step stream open. When the
+// stream fails it reports the loss once, then reconnects with backoff until the chain is whole again.
+import type { Logger } from '@chatglm/common';
+import { StageClient, validateChain, type HeadInfo, type StageInfo, type StepChannel, type StepReply, type StepRequest } from '@chatglm/protocol';
+
+export interface DownstreamLinkOptions {
+  address: string;
+  head: HeadInfo;
+  log: Logger;
+  onReply: (reply: StepReply) => void;
+  /** Called once per lost stream, before reconnecting. */
+  onLost: (error: Error) => void;
+  /** Called each time the chain is (re)connected and checked. */
+  onConnected: (stages: StageInfo[]) => void;
+}
+
+const RETRY_MIN_MS = 200;
+const RETRY_MAX_MS = 5000;
+
+export class DownstreamLink {
+  private readonly client: StageClient;
+  private channel: StepChannel | null = null;
+  private closed = false;
+
+  constructor(private readonly o: DownstreamLinkOptions) {
+    this.client = new StageClient(o.address);
+  }
+
+  get connected(): boolean {
+    return this.channel !== null && !this.channel.isClosed;
+  }
+
+  /** Connects (retrying until `deadlineMs` passes, if given) and checks the chain. */
+  async connect(deadlineMs = Infinity): Promise<StageInfo[]> {
+    const until = Date.now() + deadlineMs;
+    let delay = RETRY_MIN_MS;
+    for (;;) {
+      try {
+        return await this.connectOnce();
+      } catch (err) {
+        if (this.closed) throw err;
+        const chainError = (err as { code?: string }).code === 'invalid_chain';
+        // A chain that is wrong will not fix itself by waiting: refuse at once.
+        if (chainError || Date.now() + delay > until) throw err;
+        this.o.log.info('waiting for the next stage', { address: this.o.address, error: err });
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(RETRY_MAX_MS, delay * 2);
+      }
+    }
+  }
+
+  /** Sends a step; throws when the stream is down (the loss is reported through onLost). */
+  send(request: StepRequest): void {
+    if (!this.channel) throw new Error(`no Step stream to ${this.o.address}`);
+    this.channel.send(request);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.channel?.end();
+    this.channel?.close();
+    this.client.close();
+  }
+
+  private async connectOnce(): Promise<StageInfo[]> {
+    await this.client.waitForReady(2000);
+    const { stages } = await this.client.info();
+    validateChain(this.o.head, stages);
+    const channel = this.client.openStep({ onReply: this.o.onReply });
+    this.channel = channel;
+    void channel.closed.then((error) => this.lost(channel, error));
+    this.o.onConnected(stages);
+    return stages;
+  }
+
+  private lost(channel: StepChannel, error: Error | null): void {
+    if (this.closed || this.channel !== channel) return;
+    this.channel = null;
+    this.o.onLost(error ?? new Error(`the Step stream to ${this.o.address} ended`));
+    void this.connect().catch((err) => this.o.log.error('cannot reconnect to the pipeline', { error: err }));
+  }
+}

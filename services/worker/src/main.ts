@@ -1,0 +1,145 @@
+// A stage worker: one process per pipeline stage (DESIGN.md §1). The stage that holds layer 0 is
+// the pipeline head (a BullMQ consumer on the generate queue); every other stage serves gRPC and
+// dials the next one with --next.
+import os from 'node:os';
+import { announceReady, createLogger } from '@chatglm/common';
+import { readModelDirectory } from '@chatglm/glm';
+import { PROTOCOL_VERSION, StageClient, createStageServer, type ActivationDtype, type StageInfo } from '@chatglm/protocol';
+import { closeRedis, connectRedis, DEFAULT_PREFIX } from '@chatglm/queue';
+import { CpuStageRuntime } from '@chatglm/runtime';
+import { ChatGLMTokenizer, processResponse } from '@chatglm/tokenizer';
+import { DownstreamLink } from './downstream-link.ts';
+import { modelId } from './model-id.ts';
+import { PipelineHead } from './pipeline-head.ts';
+import { SequenceSampler } from './sequence-sampler.ts';
+import { StageService } from './stage-service.ts';
+import { StageStep } from './stage-step.ts';
+import { parseWorkerOptions, WORKER_USAGE } from './worker-options.ts';
+
+const parsed = parseWorkerOptions(process.argv.slice(2));
+if (parsed.kind === 'help') {
+  console.log(WORKER_USAGE);
+  process.exit(0);
+}
+if (parsed.kind === 'error') {
+  console.error(`chatglm worker: ${parsed.message}\n\n${WORKER_USAGE}`);
+  process.exit(2);
+}
+const opts = parsed.options;
+let model: ReturnType<typeof readModelDirectory>;
+let range: { start: number; end: number };
+try {
+  model = readModelDirectory(opts.model);
+  range = opts.range(model.config.numLayers);
+} catch (err) {
+  console.error(`chatglm worker: ${(err as Error).message}`);
+  process.exit(2);
+}
+const isHead = range.start === 0;
+const isLast = range.end === model.config.numLayers;
+const log = createLogger(isHead ? 'head' : 'stage', { layers: `${range.start}-${range.end - 1}` });
+if (!isLast && !opts.next) {
+  console.error(`chatglm worker: layers [${range.start}, ${range.end}) are not the last ones, so --next host:port (the next stage) is required`);
+  process.exit(2);
+}
+
+const dtype: ActivationDtype = opts.activationDtype === 'float16' ? 'ACTIVATION_DTYPE_FLOAT16' : 'ACTIVATION_DTYPE_FLOAT32';
+const tokenizer = await ChatGLMTokenizer.load(model.tokenizerFile);
+const special = tokenizer.specialTokens;
+const vocab = { vocabSize: tokenizer.vocabSize, eopId: special.eop, forcedTokenId: special.dummyPrefix };
+const id = modelId(model.dir);
+log.info('loading stage', { model: model.dir, modelId: id, layers: [range.start, range.end] });
+const runtime = await CpuStageRuntime.create({
+  config: model.config,
+  range,
+  weights: { kind: 'safetensors', dir: model.dir },
+  maxSequences: opts.maxSequences,
+  maxTokensPerSequence: opts.maxTokens ?? model.config.maxSequenceLength,
+  threads: opts.threads ?? os.availableParallelism(),
+  spinning: opts.spinning,
+});
+const step = new StageStep(runtime, isLast ? new SequenceSampler(vocab) : null, dtype, dtype);
+const next = opts.next ? new StageClient(opts.next) : null;
+const cleanups: (() => Promise<void>)[] = [];
+
+if (isHead) {
+  const redis = connectRedis(opts.redis);
+  let head: PipelineHead | undefined;
+  let link: DownstreamLink | null = null;
+  let downstream: StageInfo[] = [];
+  if (opts.next) {
+    next?.close(); // the link keeps its own client
+    link = new DownstreamLink({
+      address: opts.next,
+      head: { layerStart: range.start, layerEnd: range.end, numLayers: model.config.numLayers, modelId: id, protocolVersion: PROTOCOL_VERSION, hiddenSize: model.config.hiddenSize },
+      log,
+      onReply: (reply) => head?.onReply(reply),
+      onLost: (error) => head?.onPipelineLost(error),
+      onConnected: (stages) => {
+        const other = stages.find((s) => s.activationDtype !== dtype);
+        if (other) log.error('stage uses another activation dtype', { stage: other.address, theirs: other.activationDtype, ours: dtype });
+        head?.onPipelineRestored();
+      },
+    });
+    downstream = await link.connect(opts.connectTimeoutMs);
+    const mismatch = downstream.find((s) => s.activationDtype !== dtype);
+    if (mismatch) {
+      console.error(`chatglm worker: stage ${mismatch.address} uses ${mismatch.activationDtype} activations but this head uses ${dtype}; start every stage of a pipeline with the same --activation-dtype`);
+      process.exit(2);
+    }
+  }
+  head = new PipelineHead({
+    pipelineId: opts.pipelineId ?? `${os.hostname()}-${process.pid}`,
+    runtime,
+    step,
+    link,
+    downstream,
+    text: { vocab, decode: (ids) => tokenizer.decode(ids), processResponse },
+    special: { maskTokenId: special.mask, gmaskTokenId: special.gMask, bosTokenId: special.sop },
+    redis,
+    prefix: opts.prefix ?? DEFAULT_PREFIX,
+    ...(opts.microBatches !== undefined && { microBatches: opts.microBatches }),
+    ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
+    log,
+  });
+  await head.start();
+  cleanups.push(
+    () => (head as PipelineHead).close(),
+    async () => link?.close(),
+    () => closeRedis(redis),
+  );
+  announceReady({ service: 'head', layers: [range.start, range.end], stages: 1 + downstream.length, capacity: head.capacity });
+} else {
+  const info: StageInfo = {
+    protocolVersion: PROTOCOL_VERSION,
+    modelId: id,
+    layerStart: range.start,
+    layerEnd: range.end,
+    numLayers: model.config.numLayers,
+    hiddenSize: model.config.hiddenSize,
+    activationDtype: dtype,
+    maxSequences: runtime.info.maxSequences,
+    maxTokensPerSequence: runtime.info.maxTokensPerSequence,
+    address: '',
+  };
+  const service = new StageService({ info, step, next, log });
+  const server = createStageServer({ info: () => service.info(), step: (stream) => service.serve(stream) });
+  const port = await server.listen(opts.host, opts.port);
+  info.address = `${opts.host === '0.0.0.0' ? os.hostname() : opts.host}:${port}`;
+  server.setServing(true);
+  cleanups.push(() => server.close(), async () => next?.close());
+  log.info('stage serving', { port });
+  announceReady({ service: 'stage', port, layers: [range.start, range.end] });
+}
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info('shutting down', { signal });
+  for (const c of cleanups) await c().catch((err) => log.warn('cleanup failed', { error: err }));
+  await runtime.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,35 @@
+// The in-process engine's answer for a prompt: what the distributed pipeline must reproduce.
+import { generate, resolveSamplingParams, type SamplingParams } from '@chatglm/generation';
+import { ChainSequence } from '@chatglm/runtime';
+import { buildChatPrompt, processResponse, type ChatTurn } from '@chatglm/tokenizer';
+import { openLocalModel, type LocalModel } from '../../services/cli/src/local-model.ts';
+
+export class EngineReference {
+  private n = 0;
+  private constructor(readonly model: LocalModel) {}
+
+  static async open(modelDir: string): Promise<EngineReference> {
+    return new EngineReference(await openLocalModel({ modelDir, threads: 1 }));
+  }
+
+  async run(query: string, params: Partial<SamplingParams>, history: ChatTurn[] = []): Promise<{ text: string; tokenIds: number[]; finishReason: string }> {
+    const { tokenizer, chain } = this.model;
+    const s = tokenizer.specialTokens;
+    const seq = new ChainSequence(chain, `ref-${this.n++}`, { maskTokenId: s.mask, gmaskTokenId: s.gMask, bosTokenId: s.sop });
+    try {
+      const events = generate(seq, tokenizer.encode(buildChatPrompt(history, query)), resolveSamplingParams(params), {
+        vocab: { vocabSize: tokenizer.vocabSize, eopId: s.eop, forcedTokenId: s.dummyPrefix },
+        decode: (ids) => tokenizer.decode(ids),
+        processResponse,
+      });
+      for await (const e of events) if (e.type === 'finish') return { text: e.text, tokenIds: [...e.tokenIds], finishReason: e.finishReason };
+      throw new Error('generate ended without a finish event');
+    } finally {
+      await seq.release();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.model.close();
+  }
+}
