@@ -81,7 +81,12 @@ if (isHead) {
         head?.onPipelineRestored();
       },
     });
-    downstream = await link.connect(opts.connectTimeoutMs);
+    try {
+      downstream = await link.connect(opts.connectTimeoutMs);
+    } catch (err) {
+      console.error(`chatglm worker: cannot start the pipeline: ${(err as Error).message}`);
+      process.exit(2);
+    }
     const mismatch = downstream.find((s) => s.activationDtype !== dtype);
     if (mismatch) {
       console.error(`chatglm worker: stage ${mismatch.address} uses ${mismatch.activationDtype} activations but this head uses ${dtype}; start every stage of a pipeline with the same --activation-dtype`);

@@ -41,9 +41,14 @@ export interface PipelineHeadOptions {
 
 interface PendingJob {
   job: Job<GenerateJobData, GenerateJobResult>;
+  /** When the job's BullMQ progress was last updated (ms). */
+  progressAt: number;
   resolve: (result: GenerateJobResult) => void;
   reject: (error: Error) => void;
 }
+
+/** How often a running job's BullMQ progress is refreshed (the text itself streams every step). */
+const PROGRESS_INTERVAL_MS = 500;
 
 /** Step ids of RELEASE requests come from their own range, apart from the scheduler's. */
 const RELEASE_STEP_BASE = 2 ** 40;
@@ -146,7 +151,7 @@ export class PipelineHead {
     if (resumeFrom.length > 0) this.o.log.info('resuming request', { requestId: id, attempt: job.attemptsMade + 1, tokens: resumeFrom.length });
     const params: SamplingParams = fromWireParams(job.data.params);
     return new Promise<GenerateJobResult>((resolve, reject) => {
-      this.jobs.set(id, { job, resolve, reject });
+      this.jobs.set(id, { job, resolve, reject, progressAt: 0 });
       try {
         this.apply(this.scheduler.submit({ id, promptIds, params, resumeFrom }));
       } catch (err) {
@@ -252,6 +257,18 @@ export class PipelineHead {
       }
       for (const u of finished) await this.settle(u);
     });
+    this.reportProgress(progress);
+  }
+
+  /** BullMQ job progress ({tokens, characters}), at most every PROGRESS_INTERVAL_MS per job. */
+  private reportProgress(updates: SequenceUpdate[]): void {
+    const now = Date.now();
+    for (const u of updates) {
+      const pending = this.jobs.get(u.id);
+      if (!pending || now - pending.progressAt < PROGRESS_INTERVAL_MS) continue;
+      pending.progressAt = now;
+      pending.job.updateProgress({ tokens: u.tokenIds.length, characters: u.text.length }).catch(() => undefined);
+    }
   }
 
   private async settle(u: SequenceUpdate): Promise<void> {
