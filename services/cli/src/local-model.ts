@@ -1,7 +1,7 @@
 // A model loaded in this process for the terminal chat: the tokenizer and a chain of CPU stages
 // (several when --layers-per-stage splits the layers, to exercise the pipeline split locally).
 import os from 'node:os';
-import { readModelDirectory, type GlmConfig } from '@chatglm/glm';
+import { readModelDirectory, type GlmConfig, type QuantizationOptions } from '@chatglm/glm';
 import { CpuStageRuntime, StageChain, rangesByLayersPerStage } from '@chatglm/runtime';
 import { ChatGLMTokenizer } from '@chatglm/tokenizer';
 
@@ -12,6 +12,8 @@ export interface LocalModelOptions {
   /** Cached positions per sequence; default the model's max_sequence_length. */
   maxTokens?: number;
   threads?: number;
+  /** Quantize the layers' linears (and optionally the embedding) while loading. */
+  quantization?: QuantizationOptions;
 }
 
 export interface LocalModel {
@@ -36,6 +38,7 @@ export async function openLocalModel(options: LocalModelOptions): Promise<LocalM
           config,
           range,
           weights: { kind: 'safetensors', dir: model.dir },
+          ...(options.quantization && { quantization: options.quantization }),
           maxSequences: 1,
           maxTokensPerSequence: options.maxTokens ?? config.maxSequenceLength,
           threads,

@@ -57,3 +57,42 @@ export function bfloat16ToFloat32(src: Uint16Array, dst = new Float32Array(src.l
   for (let i = 0; i < src.length; i++) bits[i] = (src[i] as number) << 16;
   return dst;
 }
+
+/** Narrows fp32 data to fp16 bits (round to nearest even; overflow to infinity), by bit manipulation. */
+export function float32ToFloat16(src: Float32Array, dst = new Uint16Array(src.length)): Uint16Array {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < bits.length; i++) {
+    const x = bits[i] as number;
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    let mant = x & 0x7fffff;
+    if (exp === 0xff) {
+      dst[i] = sign | 0x7c00 | (mant ? 0x200 : 0); // inf or NaN
+      continue;
+    }
+    const e = exp - 127 + 15;
+    if (e >= 0x1f) {
+      dst[i] = sign | 0x7c00;
+      continue;
+    }
+    if (e <= 0) {
+      if (e < -10) {
+        dst[i] = sign; // rounds to zero
+        continue;
+      }
+      mant |= 0x800000; // subnormal: shift the implicit bit in
+      const shift = 14 - e;
+      const half = 1 << (shift - 1);
+      const rest = mant & ((1 << shift) - 1);
+      let h = mant >>> shift;
+      if (rest > half || (rest === half && h & 1)) h += 1;
+      dst[i] = sign | h;
+      continue;
+    }
+    let h = (e << 10) | (mant >>> 13);
+    const rest = mant & 0x1fff;
+    if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h += 1; // may carry into the exponent: still right
+    dst[i] = sign | h;
+  }
+  return dst;
+}

@@ -32,6 +32,25 @@ export interface ExternalTensor {
   data: Uint8Array;
 }
 
+/** Where an external initializer's bytes go: kept in memory, or written to a bundle's files. */
+export interface ExternalSink {
+  place(name: string, bytes: Uint8Array): { location: string; offset: number; length: number };
+}
+
+/**
+ * The default sink: every initializer is a virtual file of its own, handed to ONNX Runtime as a
+ * zero-copy view (buffers of < 2 GiB each; one file per tensor avoids concatenating gigabytes).
+ */
+export class MemorySink implements ExternalSink {
+  readonly files: ExternalTensor[] = [];
+
+  place(name: string, bytes: Uint8Array): { location: string; offset: number; length: number } {
+    const path = `${name}.bin`;
+    this.files.push({ path, data: bytes });
+    return { location: path, offset: 0, length: bytes.byteLength };
+  }
+}
+
 export type TypedData = Float32Array | BigInt64Array | Int32Array | Uint8Array | Int8Array | Uint16Array;
 
 function bytesOf(data: TypedData): Uint8Array {
@@ -47,9 +66,10 @@ export class GraphBuilder {
   private readonly inputs: ValueInfoProto[] = [];
   private readonly outputs: ValueInfoProto[] = [];
   private readonly initializers: TensorProto[] = [];
-  private readonly external: ExternalTensor[] = [];
   private readonly constants = new Map<string, string>();
   private counter = 0;
+
+  constructor(private readonly sink: ExternalSink = new MemorySink()) {}
 
   tmp(prefix: string): string {
     this.counter += 1;
@@ -72,15 +92,11 @@ export class GraphBuilder {
     return name;
   }
 
-  /**
-   * An initializer whose bytes stay outside the proto (zero-copy view of `data`). Each gets its own
-   * virtual file: ONNX Runtime takes external buffers of < 2 GiB each, and one file per tensor avoids
-   * concatenating gigabytes into a single buffer.
-   */
+  /** An initializer whose bytes stay outside the proto: handed to the sink (see MemorySink). */
   externalInit(name: string, type: ElementType, dims: number[], data: TypedData): string {
-    const path = `${name}.bin`;
     const bytes = bytesOf(data);
-    this.external.push({ path, data: bytes });
+    if (bytes.byteLength >= 2 ** 31) throw new Error(`initializer ${name} is ${bytes.byteLength} bytes; ONNX Runtime takes < 2 GiB per initializer`);
+    const place = this.sink.place(name, bytes);
     this.initializers.push(
       onnx.TensorProto.create({
         name,
@@ -88,9 +104,9 @@ export class GraphBuilder {
         dims,
         dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
         externalData: [
-          { key: 'location', value: path },
-          { key: 'offset', value: '0' },
-          { key: 'length', value: String(bytes.byteLength) },
+          { key: 'location', value: place.location },
+          { key: 'offset', value: String(place.offset) },
+          { key: 'length', value: String(place.length) },
         ],
       }),
     );
@@ -152,7 +168,7 @@ export class GraphBuilder {
       ],
       graph: { name: graphName, node: this.nodes, input: this.inputs, output: this.outputs, initializer: this.initializers },
     });
-    return { model: onnx.ModelProto.encode(model).finish(), external: [...this.external] };
+    return { model: onnx.ModelProto.encode(model).finish(), external: this.sink instanceof MemorySink ? [...this.sink.files] : [] };
   }
 }
 

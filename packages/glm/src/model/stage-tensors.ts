@@ -1,0 +1,83 @@
+// The tensors a stage graph is built from, in the form each will take in the graph: fp32 arrays, or
+// MatMulNBits blocks for quantized linears (and the embedding). Policy lives here; the graph builder
+// only asks for what it needs, by Hugging Face name.
+import { ChatGlmError } from '@chatglm/common';
+import type { NBitsWeight, QuantBits } from '../quantize/nbits-weight.ts';
+import { DEFAULT_BLOCK_SIZE } from '../quantize/nbits-weight.ts';
+import { quantizeBlocks } from '../quantize/quantize-blocks.ts';
+import { dequantizeThudm, repackThudm } from '../quantize/thudm-repack.ts';
+import type { WeightSource } from './weights.ts';
+
+export type Quantization = 'none' | 'int8' | 'int4';
+
+export interface QuantizationOptions {
+  /**
+   * The four linears of every layer (query_key_value, dense, dense_h_to_4h, dense_4h_to_h).
+   * Default: as stored (float stays float; a THUDM int4/int8 checkpoint keeps its codes).
+   */
+  linears?: Quantization;
+  /** The word embedding (and so the tied lm_head). Default 'none'. */
+  embedding?: Quantization;
+  /** Weights per quantization block along the input dimension. Default 128. */
+  blockSize?: number;
+}
+
+export type MatrixTensor = { kind: 'float'; data: Float32Array } | { kind: 'nbits'; weight: NBitsWeight };
+
+/** A THUDM int8/int4 linear as stored in its checkpoint (spec §9.1). */
+export interface ThudmLinear {
+  bits: QuantBits;
+  /** int8 [out, in], or packed int4 [out, in/2]. */
+  codes: Int8Array;
+  /** [out], widened from fp16. */
+  rowScales: Float32Array;
+}
+
+/** Access to a checkpoint's THUDM-quantized linears, by the name of the `.weight` tensor. */
+export interface ThudmSource {
+  thudmLinear(weightName: string): ThudmLinear | undefined;
+}
+
+export interface StageTensors {
+  /** An fp32 tensor whose shape must be `dims`. */
+  float(name: string, dims: number[]): Float32Array;
+  /** A weight matrix [rows, cols] (a linear's `.weight`, or the embedding), quantized or not. */
+  matrix(name: string, rows: number, cols: number, role: 'linear' | 'embedding'): MatrixTensor;
+}
+
+export function bitsOf(q: Quantization): QuantBits | undefined {
+  return q === 'int8' ? 8 : q === 'int4' ? 4 : undefined;
+}
+
+/**
+ * The stage's tensors from a checkpoint. Linears of a THUDM quantized checkpoint keep their codes
+ * (repacked exactly into blocks) unless another bit width is asked for; float linears are quantized
+ * when asked.
+ */
+export function stageTensors(weights: WeightSource, options: QuantizationOptions = {}, thudm?: ThudmSource): StageTensors {
+  const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+  const float = (name: string, dims: number[]): Float32Array => {
+    const t = weights.get(name);
+    const same = t.dims.length === dims.length && t.dims.every((d, i) => d === dims[i]);
+    if (!same) throw new ChatGlmError('invalid_checkpoint', `tensor "${name}" has shape [${t.dims.join(', ')}], config.json implies [${dims.join(', ')}]`);
+    return t.data;
+  };
+  return {
+    float,
+    matrix(name, rows, cols, role) {
+      const choice = role === 'linear' ? options.linears : options.embedding;
+      const wanted = bitsOf(choice ?? 'none');
+      const stored = role === 'linear' ? thudm?.thudmLinear(name) : undefined;
+      if (stored) {
+        // Unspecified keeps the checkpoint's codes; 'none' asks for float weights.
+        if (choice === 'none') return { kind: 'float', data: dequantizeThudm(stored.codes, stored.rowScales, rows, cols, stored.bits) };
+        const bits = wanted ?? stored.bits;
+        if (bits === stored.bits) return { kind: 'nbits', weight: repackThudm(stored.codes, stored.rowScales, rows, cols, bits, blockSize) };
+        // Another width than the checkpoint's: through float (documented as lossy twice).
+        return { kind: 'nbits', weight: quantizeBlocks(dequantizeThudm(stored.codes, stored.rowScales, rows, cols, stored.bits), rows, cols, bits, blockSize) };
+      }
+      const data = float(name, [rows, cols]);
+      return wanted ? { kind: 'nbits', weight: quantizeBlocks(data, rows, cols, wanted, blockSize) } : { kind: 'float', data };
+    },
+  };
+}
