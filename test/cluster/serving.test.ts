@@ -106,9 +106,10 @@ describe('continuous batching', () => {
     const before = (await c.registry.stats('local-0')) as { maxBatchSize: number; decodeSteps: number };
     const together = await Promise.all(prompts.map(ask));
     assert.deepEqual(together, alone);
-    const stats = await waitUntil('fresh scheduler stats', async () => {
-      const s = (await c.registry.stats('local-0')) as { maxBatchSize: number; decodeSteps: number; batchSizes: Record<string, number> };
-      return s.decodeSteps > before.decodeSteps ? s : undefined;
+    // Heartbeats carry the stats once a second: wait for one taken after the batch drained.
+    const stats = await waitUntil('scheduler stats after the run', async () => {
+      const s = (await c.registry.stats('local-0')) as { maxBatchSize: number; decodeSteps: number; running: number; batchSizes: Record<string, number> };
+      return s.decodeSteps > before.decodeSteps && s.running === 0 ? s : undefined;
     });
     const batched = Object.entries(stats.batchSizes).filter(([size]) => Number(size) > 1);
     console.log(`scheduler batch sizes (size: decode steps): ${JSON.stringify(stats.batchSizes)}`);

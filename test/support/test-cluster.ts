@@ -39,6 +39,8 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   const modelDir = path.join(dir, 'model');
   fs.mkdirSync(modelDir);
   await writeTinyModel(modelDir, { shapeReplies: options.shapeReplies ?? true });
+  // The workers convert the checkpoint into bundles on first start: keep them out of ~/.cache.
+  process.env.CHATGLM_CACHE_DIR = path.join(dir, 'cache');
   const redisServer: TestRedis = await startTestRedis();
   const prefix = `it${process.pid}n${counter++}`;
   const logs: string[] = [];

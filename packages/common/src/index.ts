@@ -6,3 +6,4 @@ export { ChatGlmError } from './errors.ts';
 export { seededRandom } from './seeded-random.ts';
 export { READY_MARKER, announceReady, createLogger, type LogLevel, type Logger } from './logger.ts';
 export { freePort, portIsFree } from './ports.ts';
+export { cacheRoot } from './cache-dir.ts';

@@ -12,3 +12,6 @@ export { StageExecutor, openWeights } from './stage-executor.ts';
 export type { DecodeEntry, KvCapacity, PrefillRequest, RunOptions, StageInfo, StageOutput, StageRuntime, StageSpec, WeightsLocation } from './stage-runtime.ts';
 export { measureReadBandwidth } from './read-bandwidth.ts';
 export { ChainSequence } from './chain-sequence.ts';
+export type { PrefixLocation } from './stage-runtime.ts';
+export { loadStagePrefix } from './stage-prefix.ts';
+export { createOnnxLinear, type OnnxLinear } from './onnx-linear.ts';

@@ -4,7 +4,12 @@
 // Per layer one slab of keys [slots, heads, headDim, capacity] (transposed, so q·Kᵀ is a plain
 // MatMul) and one of values [slots, heads, capacity, headDim]. A sequence owns one slot; a batch
 // reads the contiguous slot range that covers its sequences as one tensor.
+//
+// A P-tuning v2 prefix (spec §10) occupies positions [0, P) of every slot of every layer: it is
+// written once, when the cache is made, and a sequence starts at length P. Nothing overwrites it,
+// because appends start at a slot's length, which never drops below P.
 import { ChatGlmError } from '@chatglm/common';
+import type { PrefixLayerKv } from '@chatglm/glm';
 
 export interface KvCacheShape {
   /** Absolute indices of the layers this stage holds. */
@@ -13,8 +18,14 @@ export interface KvCacheShape {
   headDim: number;
   /** Sequences held at once. */
   slots: number;
-  /** Positions per sequence (prompt + generated + any P-tuning prefix). */
+  /** Positions per sequence (any P-tuning prefix + prompt + generated). */
   capacity: number;
+}
+
+/** The prefix written ahead of every sequence: `layers` in the same order as KvCacheShape.layers. */
+export interface CachePrefix {
+  length: number;
+  layers: PrefixLayerKv[];
 }
 
 export class KvCapacityError extends ChatGlmError {
@@ -32,14 +43,22 @@ export class KvCache {
   private readonly owner: (string | undefined)[];
   private readonly slotOf = new Map<string, number>();
 
-  constructor(readonly shape: KvCacheShape) {
+  /** P-tuning prefix positions at the start of every slot (0 without a prefix). */
+  readonly prefixLength: number;
+
+  constructor(readonly shape: KvCacheShape, prefix?: CachePrefix) {
     this.slotSize = shape.heads * shape.headDim * shape.capacity;
+    this.prefixLength = prefix?.length ?? 0;
+    if (this.prefixLength >= shape.capacity) {
+      throw new ChatGlmError('invalid_stage_spec', `${shape.capacity} cached positions per sequence leave no room for tokens after the ${this.prefixLength}-position P-tuning prefix; raise it above ${this.prefixLength}`);
+    }
     const total = this.slotSize * shape.slots;
     for (const l of shape.layers) {
       this.keys.set(l, new Float32Array(total));
       this.values.set(l, new Float32Array(total));
     }
-    this.lengths = new Int32Array(shape.slots);
+    if (prefix) this.writePrefix(prefix);
+    this.lengths = new Int32Array(shape.slots).fill(this.prefixLength);
     this.owner = new Array<string | undefined>(shape.slots).fill(undefined);
   }
 
@@ -54,7 +73,7 @@ export class KvCache {
     if (slot < 0) throw new KvCapacityError(`all ${this.shape.slots} KV slots are in use`);
     this.owner[slot] = seqId;
     this.slotOf.set(seqId, slot);
-    this.lengths[slot] = 0;
+    this.lengths[slot] = this.prefixLength;
     return slot;
   }
 
@@ -63,7 +82,7 @@ export class KvCache {
     if (slot === undefined) return false;
     this.slotOf.delete(seqId);
     this.owner[slot] = undefined;
-    this.lengths[slot] = 0;
+    this.lengths[slot] = this.prefixLength;
     return true;
   }
 
@@ -87,7 +106,8 @@ export class KvCache {
   ensureRoom(slot: number, extra: number): void {
     const needed = this.length(slot) + extra;
     if (needed > this.shape.capacity) {
-      throw new KvCapacityError(`sequence ${this.owner[slot]} needs ${needed} cached positions but this stage holds ${this.shape.capacity} per sequence`);
+      const prefix = this.prefixLength > 0 ? ` (${this.prefixLength} of them the P-tuning prefix)` : '';
+      throw new KvCapacityError(`sequence ${this.owner[slot]} needs ${needed} cached positions${prefix} but this stage holds ${this.shape.capacity} per sequence`);
     }
   }
 
@@ -115,7 +135,10 @@ export class KvCache {
     }
   }
 
-  /** A copy of one sequence's cache in one layer, keys un-transposed to [heads, length, headDim]. */
+  /**
+   * A copy of one sequence's cache in one layer, keys un-transposed to [heads, length, headDim];
+   * the first `prefixLength` positions are the P-tuning prefix.
+   */
   read(seqId: string, layer: number): { keys: Float32Array; values: Float32Array; length: number } {
     const { heads, headDim, capacity } = this.shape;
     const slot = this.slot(seqId);
@@ -133,6 +156,30 @@ export class KvCache {
       }
     }
     return { keys, values, length };
+  }
+
+  /** Copies each layer's prefix ([heads, P, headDim] keys and values) into positions [0, P) of every slot. */
+  private writePrefix(prefix: CachePrefix): void {
+    const { heads, headDim, capacity, slots, layers } = this.shape;
+    const P = prefix.length;
+    layers.forEach((l, i) => {
+      const src = prefix.layers[i];
+      if (!src || src.layer !== l || src.keys.length !== heads * P * headDim || src.values.length !== heads * P * headDim) {
+        throw new ChatGlmError('invalid_stage_spec', `the P-tuning prefix has no [${heads}, ${P}, ${headDim}] keys and values for layer ${l}`);
+      }
+      const keys = this.keys.get(l) as Float32Array;
+      const values = this.values.get(l) as Float32Array;
+      for (let s = 0; s < slots; s++) {
+        const base = s * this.slotSize;
+        for (let h = 0; h < heads; h++) {
+          // Values keep [P, headDim] per head; keys go transposed to [headDim, capacity].
+          values.set(src.values.subarray(h * P * headDim, (h + 1) * P * headDim), base + h * capacity * headDim);
+          for (let t = 0; t < P; t++) {
+            for (let d = 0; d < headDim; d++) keys[base + (h * headDim + d) * capacity + t] = src.keys[(h * P + t) * headDim + d] as number;
+          }
+        }
+      }
+    });
   }
 
   /** Marks `count` appended positions as valid (after every layer has been written). */

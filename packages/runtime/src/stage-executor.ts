@@ -2,13 +2,18 @@
 // owns the session (a worker thread in the CPU runtime), and turns prefill/decode requests into
 // graph feeds: rotary rows, attention biases and zero-copy views of the cache.
 import os from 'node:os';
+import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { ChatGlmError } from '@chatglm/common';
 import {
   MemoryWeightSource,
   SafetensorsWeightSource,
   STAGE_IO,
+  BUNDLE_GRAPH,
   buildStageGraph,
+  readBundleManifest,
+  validateRange,
+  stageTensors,
   headDim,
   isBlockedInPrefill,
   rotaryTables,
@@ -16,12 +21,13 @@ import {
   type WeightSource,
 } from '@chatglm/glm';
 import { KvCache } from './kv-cache.ts';
+import { loadStagePrefix } from './stage-prefix.ts';
 import type { DecodeEntry, KvCapacity, PrefillRequest, RunOptions, StageInfo, StageOutput, StageSpec, WeightsLocation } from './stage-runtime.ts';
 
 const DEFAULT_MAX_SEQUENCES = 4;
 const BLOCKED = -Infinity;
 
-export function openWeights(location: WeightsLocation): WeightSource {
+export function openWeights(location: Exclude<WeightsLocation, { kind: 'bundle' }>): WeightSource {
   if (location.kind === 'safetensors') return new SafetensorsWeightSource(location.dir);
   return new MemoryWeightSource(new Map<string, HostTensor>(Object.entries(location.tensors)));
 }
@@ -44,41 +50,64 @@ export class StageExecutor {
   static async create(spec: StageSpec): Promise<StageExecutor> {
     const { config, range } = spec;
     const maxSequences = spec.maxSequences ?? DEFAULT_MAX_SEQUENCES;
-    const maxTokensPerSequence = spec.maxTokensPerSequence ?? config.maxSequenceLength;
+    const threads = spec.threads ?? os.availableParallelism();
+    // The P-tuning prefix first: its length sets the default capacity, and a bad prefix fails fast.
+    const prefix = await loadStagePrefix(spec.prefix, config, range, threads);
+    const prefixLength = prefix?.length ?? 0;
+    const maxTokensPerSequence = spec.maxTokensPerSequence ?? config.maxSequenceLength + prefixLength;
     if (!(maxSequences >= 1) || !(maxTokensPerSequence >= 1)) throw new ChatGlmError('invalid_stage_spec', 'maxSequences and maxTokensPerSequence must be >= 1');
-    const graph = buildStageGraph(config, range, openWeights(spec.weights));
-    const session = await ort.InferenceSession.create(graph.model, {
-      externalData: graph.external.map((e) => ({ path: e.path, data: e.data })),
-      intraOpNumThreads: spec.threads ?? os.availableParallelism(),
+    if (maxTokensPerSequence <= prefixLength) {
+      throw new ChatGlmError('invalid_stage_spec', `maxTokensPerSequence ${maxTokensPerSequence} counts the ${prefixLength}-position P-tuning prefix and leaves no room for tokens; raise it above ${prefixLength}`);
+    }
+    const options: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: threads,
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
       extra: { session: { intra_op: { allow_spinning: spec.spinning === false ? '0' : '1' } } },
-    });
+    };
+    let session: ort.InferenceSession;
+    if (spec.weights.kind === 'bundle') {
+      // A converted stage: ONNX Runtime reads the graph and its weight files from disk.
+      const manifest = readBundleManifest(spec.weights.dir);
+      if (manifest.layers.start !== range.start || manifest.layers.end !== range.end) {
+        throw new ChatGlmError('invalid_stage_spec', `bundle ${spec.weights.dir} holds layers [${manifest.layers.start}, ${manifest.layers.end}), not [${range.start}, ${range.end})`);
+      }
+      session = await ort.InferenceSession.create(path.join(spec.weights.dir, BUNDLE_GRAPH), options);
+    } else {
+      validateRange(config, range);
+      const graph = buildStageGraph(config, range, stageTensors(openWeights(spec.weights), spec.quantization ?? {}));
+      session = await ort.InferenceSession.create(graph.model, { ...options, externalData: graph.external.map((e) => ({ path: e.path, data: e.data })) });
+    }
     const layers = [];
     for (let l = range.start; l < range.end; l++) layers.push(l);
-    const cache = new KvCache({ layers, heads: config.numHeads, headDim: headDim(config), slots: maxSequences, capacity: maxTokensPerSequence });
+    const cache = new KvCache({ layers, heads: config.numHeads, headDim: headDim(config), slots: maxSequences, capacity: maxTokensPerSequence }, prefix);
     const info: StageInfo = {
       range: { ...range },
-      isFirst: graph.isFirst,
-      isLast: graph.isLast,
+      isFirst: range.start === 0,
+      isLast: range.end === config.numLayers,
       hiddenSize: config.hiddenSize,
       vocabSize: config.vocabSize,
       maxSequences,
-      maxTokensPerSequence,
+      maxTokensPerSequence: maxTokensPerSequence - prefixLength,
+      prefixLength,
     };
     return new StageExecutor(info, session, cache);
   }
 
   capacity(): KvCapacity {
-    return { maxSequences: this.info.maxSequences, maxTokensPerSequence: this.info.maxTokensPerSequence, activeSequences: this.cache.activeSequences };
+    const { maxSequences, maxTokensPerSequence, prefixLength } = this.info;
+    return { maxSequences, maxTokensPerSequence, activeSequences: this.cache.activeSequences, prefixLength };
   }
 
   release(seqId: string): void {
     this.cache.release(seqId);
   }
 
-  /** A copy of one sequence's cached keys [heads, length, headDim] (after rotary) and values, for tests and debugging. */
+  /**
+   * A copy of one sequence's cached keys [heads, length, headDim] (after rotary) and values, for
+   * tests and debugging; the first info.prefixLength positions are the P-tuning prefix.
+   */
   readCache(seqId: string, layer: number): { keys: Float32Array; values: Float32Array; length: number } {
     return this.cache.read(seqId, layer);
   }
@@ -94,7 +123,7 @@ export class StageExecutor {
     const slot = this.cache.allocate(req.seqId);
     try {
       this.cache.ensureRoom(slot, n);
-      const cached = this.cache.length(slot); // P-tuning prefix positions, if any
+      const cached = this.cache.length(slot); // the P-tuning prefix, always visible (spec §10)
       // One always-blocked position keeps the past non-empty when nothing is cached yet.
       const pastLen = Math.max(cached, 1);
       const pastBias = new Float32Array(pastLen).fill(BLOCKED).fill(0, 0, cached);

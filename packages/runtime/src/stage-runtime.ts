@@ -1,23 +1,45 @@
 // The contract between a pipeline stage and whatever runs its layers (DESIGN.md §4). The CPU
 // implementation runs ONNX Runtime in a worker thread; a GPU backend can replace it later.
-import type { GlmConfig, HostTensor, LayerRange } from '@chatglm/glm';
+import type { GlmConfig, HostTensor, LayerRange, PrefixKv, QuantizationOptions } from '@chatglm/glm';
+
+/**
+ * Where a stage finds its P-tuning v2 prefix (spec §10); only the stage's own layers are used.
+ */
+export type PrefixLocation =
+  /**
+   * A P-tuning checkpoint directory (config.json with pre_seq_len, prefix_encoder weights): the
+   * stage reads it and computes its layers' prefix itself, so a worker process needs only the path.
+   */
+  | { kind: 'checkpoint'; dir: string }
+  /** Prefix keys/values already in the cache layout (tests, precomputed prefixes); copied to the stage's thread. */
+  | ({ kind: 'memory' } & PrefixKv);
 
 /** Where a stage finds its weights. */
 export type WeightsLocation =
   /** A Hugging Face ChatGLM-6B directory with safetensors weights. */
   | { kind: 'safetensors'; dir: string }
   /** Tensors in memory, by Hugging Face name (tests, generated models). They are copied to the stage's thread. */
-  | { kind: 'memory'; tensors: Record<string, HostTensor> };
+  | { kind: 'memory'; tensors: Record<string, HostTensor> }
+  /** A converted stage (graph + weights on disk, see @chatglm/glm writeStageBundle); fastest to load. */
+  | { kind: 'bundle'; dir: string };
 
 export interface StageSpec {
   config: GlmConfig;
   /** Layers [start, end) this stage holds. */
   range: LayerRange;
   weights: WeightsLocation;
+  /** Quantize the weights while building the graph (MatMulNBits blocks); default as stored. */
+  quantization?: QuantizationOptions;
   /** Sequences the stage's KV cache holds at once. Default 4. */
   maxSequences?: number;
-  /** Cached positions per sequence (prompt + generated). Default: the model's max_sequence_length (2048). */
+  /**
+   * Cached positions per sequence, counting the P-tuning prefix: a sequence holds this minus P
+   * tokens (prompt + generated), which StageInfo.maxTokensPerSequence reports; must exceed P.
+   * Default: the model's max_sequence_length (2048) plus P (the cache grows by P, spec §6).
+   */
   maxTokensPerSequence?: number;
+  /** A P-tuning v2 prefix every sequence attends to (default none). */
+  prefix?: PrefixLocation;
   /** ONNX Runtime intra-op threads. Default: the machine's available parallelism. */
   threads?: number;
   /**
@@ -27,7 +49,10 @@ export interface StageSpec {
   spinning?: boolean;
 }
 
-/** A prompt (or a replayed prompt + generated ids) entering one sequence's empty cache. */
+/**
+ * A prompt (or a replayed prompt + generated ids) entering one sequence's new cache, empty but for
+ * the P-tuning prefix, which every token sees; positions count from 0 regardless of the prefix.
+ */
 export interface PrefillRequest {
   seqId: string;
   /** Token ids (first stage). */
@@ -73,13 +98,18 @@ export interface StageInfo {
   hiddenSize: number;
   vocabSize: number;
   maxSequences: number;
+  /** Tokens (prompt + generated) one sequence can hold: the cached positions minus the prefix. */
   maxTokensPerSequence: number;
+  /** P-tuning prefix positions cached ahead of every sequence's tokens (0 without a prefix). */
+  prefixLength: number;
 }
 
 export interface KvCapacity {
   maxSequences: number;
+  /** As in StageInfo: tokens per sequence, not counting the prefix. */
   maxTokensPerSequence: number;
   activeSequences: number;
+  prefixLength: number;
 }
 
 export interface StageRuntime {

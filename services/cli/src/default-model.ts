@@ -2,7 +2,6 @@
 // and the project's own test tokenizer, generated on first use into a cache folder. It lets the
 // whole system run anywhere in seconds; its replies are gibberish by construction.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import {
   EMBEDDING_NAME,
@@ -13,19 +12,12 @@ import {
   writeSafetensors,
   type GlmConfig,
 } from '@chatglm/glm';
-import { seededRandom } from '@chatglm/common';
+import { cacheRoot, seededRandom } from '@chatglm/common';
 import { ChatGLMTokenizer, buildTestTokenizerModel } from '@chatglm/tokenizer';
 
 /** Bump when the generator changes, so old caches are not reused. */
 const DEFAULT_MODEL_VERSION = 1;
 const SEED = 20230513; // ChatGLM-6B v1.1's release date
-
-/** `$CHATGLM_CACHE_DIR`, else `$XDG_CACHE_HOME/chatglm-cluster`, else `~/.cache/chatglm-cluster`. */
-export function cacheRoot(): string {
-  if (process.env.CHATGLM_CACHE_DIR) return path.resolve(process.env.CHATGLM_CACHE_DIR);
-  const xdg = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(xdg, 'chatglm-cluster');
-}
 
 /** The directory of the default model, generating it when absent (a few hundred milliseconds). */
 export async function ensureDefaultModel(root = cacheRoot()): Promise<string> {

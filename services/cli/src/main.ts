@@ -5,9 +5,11 @@ import type { SamplingParams } from '@chatglm/generation';
 import { runChat } from './chat-command.ts';
 import { ensureDefaultModel } from './default-model.ts';
 import { openLocalModel } from './local-model.ts';
+import { convert } from './convert-command.ts';
 import { up } from './up-command.ts';
 
 const USAGE = `usage: chatglm up [options]     start the local cluster (see chatglm up --help)
+       chatglm convert [options] write per-stage bundles (see chatglm convert --help)
        chatglm chat [options]
 
 Chat with ChatGLM-6B in the terminal (like the original cli_demo.py).
@@ -88,7 +90,7 @@ async function chat(argv: string[]): Promise<void> {
   }
 }
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { chat, up };
+const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { chat, up, convert };
 
 const [command, ...rest] = process.argv.slice(2);
 const run = command ? COMMANDS[command] : undefined;

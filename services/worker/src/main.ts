@@ -3,13 +3,12 @@
 // dials the next one with --next.
 import os from 'node:os';
 import { announceReady, createLogger } from '@chatglm/common';
-import { readModelDirectory } from '@chatglm/glm';
 import { PROTOCOL_VERSION, StageClient, createStageServer, type ActivationDtype, type StageInfo } from '@chatglm/protocol';
 import { closeRedis, connectRedis, DEFAULT_PREFIX } from '@chatglm/queue';
 import { CpuStageRuntime } from '@chatglm/runtime';
 import { ChatGLMTokenizer, processResponse } from '@chatglm/tokenizer';
 import { DownstreamLink } from './downstream-link.ts';
-import { modelId } from './model-id.ts';
+import { resolveStage, type ResolvedStage } from './stage-bundle.ts';
 import { PipelineHead } from './pipeline-head.ts';
 import { SequenceSampler } from './sequence-sampler.ts';
 import { StageService } from './stage-service.ts';
@@ -26,17 +25,17 @@ if (parsed.kind === 'error') {
   process.exit(2);
 }
 const opts = parsed.options;
-let model: ReturnType<typeof readModelDirectory>;
-let range: { start: number; end: number };
+const bootLog = createLogger('worker');
+let stage: ResolvedStage;
 try {
-  model = readModelDirectory(opts.model);
-  range = opts.range(model.config.numLayers);
+  stage = resolveStage(opts.model, opts.range, opts.layersGiven, opts.bundle, bootLog);
 } catch (err) {
   console.error(`chatglm worker: ${(err as Error).message}`);
   process.exit(2);
 }
+const { range, config } = stage;
 const isHead = range.start === 0;
-const isLast = range.end === model.config.numLayers;
+const isLast = range.end === config.numLayers;
 const log = createLogger(isHead ? 'head' : 'stage', { layers: `${range.start}-${range.end - 1}` });
 if (!isLast && !opts.next) {
   console.error(`chatglm worker: layers [${range.start}, ${range.end}) are not the last ones, so --next host:port (the next stage) is required`);
@@ -44,17 +43,17 @@ if (!isLast && !opts.next) {
 }
 
 const dtype: ActivationDtype = opts.activationDtype === 'float16' ? 'ACTIVATION_DTYPE_FLOAT16' : 'ACTIVATION_DTYPE_FLOAT32';
-const tokenizer = await ChatGLMTokenizer.load(model.tokenizerFile);
+const tokenizer = await ChatGLMTokenizer.load(stage.tokenizerFile);
 const special = tokenizer.specialTokens;
 const vocab = { vocabSize: tokenizer.vocabSize, eopId: special.eop, forcedTokenId: special.dummyPrefix };
-const id = modelId(model.dir);
-log.info('loading stage', { model: model.dir, modelId: id, layers: [range.start, range.end] });
+const id = stage.modelId;
+log.info('loading stage', { bundle: stage.bundleDir, modelId: id, layers: [range.start, range.end] });
 const runtime = await CpuStageRuntime.create({
-  config: model.config,
+  config,
   range,
-  weights: { kind: 'safetensors', dir: model.dir },
+  weights: { kind: 'bundle', dir: stage.bundleDir },
   maxSequences: opts.maxSequences,
-  maxTokensPerSequence: opts.maxTokens ?? model.config.maxSequenceLength,
+  maxTokensPerSequence: opts.maxTokens ?? config.maxSequenceLength,
   threads: opts.threads ?? os.availableParallelism(),
   spinning: opts.spinning,
 });
@@ -71,7 +70,7 @@ if (isHead) {
     next?.close(); // the link keeps its own client
     link = new DownstreamLink({
       address: opts.next,
-      head: { layerStart: range.start, layerEnd: range.end, numLayers: model.config.numLayers, modelId: id, protocolVersion: PROTOCOL_VERSION, hiddenSize: model.config.hiddenSize },
+      head: { layerStart: range.start, layerEnd: range.end, numLayers: config.numLayers, modelId: id, protocolVersion: PROTOCOL_VERSION, hiddenSize: config.hiddenSize },
       log,
       onReply: (reply) => head?.onReply(reply),
       onLost: (error) => head?.onPipelineLost(error),
@@ -120,8 +119,8 @@ if (isHead) {
     modelId: id,
     layerStart: range.start,
     layerEnd: range.end,
-    numLayers: model.config.numLayers,
-    hiddenSize: model.config.hiddenSize,
+    numLayers: config.numLayers,
+    hiddenSize: config.hiddenSize,
     activationDtype: dtype,
     maxSequences: runtime.info.maxSequences,
     maxTokensPerSequence: runtime.info.maxTokensPerSequence,

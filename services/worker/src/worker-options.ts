@@ -1,5 +1,6 @@
 // Command-line options of a stage worker, parsed and checked before anything loads.
 import { parseArgs } from 'node:util';
+import type { BundleOptions, Quantization } from '@chatglm/glm';
 import { parseLayers, stageRange } from '@chatglm/protocol';
 
 export const WORKER_USAGE = `usage: chatglm-worker --model DIR [--layers A-B | --stage I --stages N] [--next HOST:PORT] [options]
@@ -7,7 +8,8 @@ export const WORKER_USAGE = `usage: chatglm-worker --model DIR [--layers A-B | -
 One pipeline stage. The stage holding layer 0 is the pipeline head: it consumes the generate queue
 in Redis and dials the next stage; every other stage listens for gRPC and dials --next.
 
-  --model DIR               ChatGLM-6B directory (config.json, ice_text.model, *.safetensors)
+  --model DIR               a ChatGLM-6B checkpoint (converted into a cached bundle on first start),
+                            or a stage bundle written by \`chatglm convert\`
   --layers A-B              hold layers A..B inclusive (default: all layers)
   --stage I --stages N      or: stage I of N, split like load_model_on_gpus
   --next HOST:PORT          the next stage (required unless this stage holds the last layer)
@@ -20,6 +22,10 @@ in Redis and dials the next stage; every other stage listens for gRPC and dials 
   --max-tokens N            cached positions per sequence (default the model's max_sequence_length)
   --micro-batches N         decode steps in flight at the head (default: the number of stages)
   --activation-dtype D      float32 (exact, default) or float16 (half the bytes between stages)
+  --quantize Q              int8 or int4: the layers' linears as MatMulNBits blocks; none: float
+                            (default: as stored; THUDM int4/int8 checkpoints keep their codes)
+  --quantize-embedding Q    int8 or int4: also the embedding and the tied lm_head (default none)
+  --weight-dtype D          float16 or float32 for the float weights (default: the checkpoint's)
   --threads N               ONNX Runtime threads (default: all cores)
   --no-spin                 keep idle ONNX Runtime threads from spinning (several stages on one machine)
   --connect-timeout-ms MS   how long the head waits for the rest of its pipeline (default: forever)
@@ -29,6 +35,10 @@ in Redis and dials the next stage; every other stage listens for gRPC and dials 
 export interface WorkerOptions {
   model: string;
   range: (numLayers: number) => { start: number; end: number };
+  /** True when --layers or --stage chose the range (a bundle must then match it). */
+  layersGiven: boolean;
+  /** How a raw checkpoint is converted (quantization, float storage). */
+  bundle: BundleOptions;
   next?: string;
   host: string;
   port: number;
@@ -71,6 +81,9 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
         'no-spin': { type: 'boolean' },
         'connect-timeout-ms': { type: 'string' },
         'lock-duration-ms': { type: 'string' },
+        quantize: { type: 'string' },
+        'quantize-embedding': { type: 'string' },
+        'weight-dtype': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -100,9 +113,24 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
     const dtype = values['activation-dtype'] ?? 'float32';
     if (dtype !== 'float32' && dtype !== 'float16') throw new Error(`--activation-dtype must be float32 or float16, got "${dtype}"`);
     if (values.next !== undefined && !/^[^\s:]+:\d+$|^\[[0-9a-f:]+\]:\d+$/i.test(values.next)) throw new Error(`--next must be HOST:PORT, got "${values.next}"`);
+    const quantization = (flag: string, v: string | undefined): Quantization | undefined => {
+      if (v === undefined) return undefined;
+      if (v !== 'none' && v !== 'int8' && v !== 'int4') throw new Error(`--${flag} must be none, int8 or int4, got "${v}"`);
+      return v;
+    };
+    const linears = quantization('quantize', values.quantize);
+    const embedding = quantization('quantize-embedding', values['quantize-embedding']);
+    const weightDtype = values['weight-dtype'];
+    if (weightDtype !== undefined && weightDtype !== 'float16' && weightDtype !== 'float32') throw new Error(`--weight-dtype must be float16 or float32, got "${weightDtype}"`);
+    const bundle: BundleOptions = {
+      quantization: { ...(linears && { linears }), ...(embedding && { embedding }) },
+      ...(weightDtype && { storage: weightDtype }),
+    };
     const options: WorkerOptions = {
       model: values.model,
       range,
+      layersGiven: Boolean(layers || stage !== undefined),
+      bundle,
       host: values.host ?? '0.0.0.0',
       port: int('port', values.port, 0) ?? 0,
       maxSequences: int('max-sequences', values['max-sequences'], 1) ?? 8,

@@ -2,7 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseGlmConfig, type GlmConfig } from '../config.ts';
-import { CheckpointError, SafetensorsWeightSource } from './safetensors.ts';
+import { CheckpointError } from './checkpoint-error.ts';
+import { assertShapes } from './check-shapes.ts';
+import { detectCheckpointFormat, openCheckpoint, type CheckpointFormat } from './open-checkpoint.ts';
 
 export const TOKENIZER_FILE = 'ice_text.model';
 
@@ -11,13 +13,20 @@ export interface ModelDirectory {
   config: GlmConfig;
   /** The SentencePiece model of the tokenizer. */
   tokenizerFile: string;
-  /** How the weights are stored ('none' when they were not looked for); this version reads safetensors. */
-  weightsFormat: 'safetensors' | 'none';
+  /**
+   * How the weights are stored: safetensors (single or sharded), PyTorch .bin (single or sharded),
+   * or 'none' when they were not looked for. THUDM int4/int8 checkpoints (config quantization_bit)
+   * come in either format with I8 weights.
+   */
+  weightsFormat: CheckpointFormat | 'none';
 }
 
 /**
  * Checks a model directory and reads its config; errors name the missing or unreadable file.
- * `weights: false` skips the weights (a gateway needs only the config and the tokenizer).
+ * The weights' headers (or pickles) are read and every tensor present is checked against the
+ * config, so a mismatched or damaged checkpoint fails here; a missing tensor is reported by name
+ * when a stage loads it. `weights: false` skips the weights (a gateway needs only the config and
+ * the tokenizer).
  */
 export function readModelDirectory(dir: string, options: { weights?: boolean } = {}): ModelDirectory {
   const abs = path.resolve(dir);
@@ -34,14 +43,8 @@ export function readModelDirectory(dir: string, options: { weights?: boolean } =
   const tokenizerFile = path.join(abs, TOKENIZER_FILE);
   if (!fs.existsSync(tokenizerFile)) throw new CheckpointError(`${abs} has no ${TOKENIZER_FILE} (the ChatGLM SentencePiece tokenizer model)`);
   if (options.weights === false) return { dir: abs, config, tokenizerFile, weightsFormat: 'none' };
-  if (!SafetensorsWeightSource.isCheckpointDir(abs)) {
-    const hasBin = fs.readdirSync(abs).some((f) => f.endsWith('.bin'));
-    throw new CheckpointError(
-      hasBin
-        ? `${abs} holds PyTorch .bin weights; this version reads safetensors weights only (convert with safetensors' convert script, or wait for the checkpoint readers)`
-        : `${abs} has no weights (*.safetensors)`,
-    );
-  }
-  if (config.quantizationBit !== 0) throw new CheckpointError(`${abs} is a THUDM int${config.quantizationBit} checkpoint; quantized checkpoints are not supported yet`);
-  return { dir: abs, config, tokenizerFile, weightsFormat: 'safetensors' };
+  const format = detectCheckpointFormat(abs);
+  if (!format) throw new CheckpointError(`${abs} has no weights (model.safetensors, pytorch_model.bin, or shards with their .index.json)`);
+  assertShapes(config, openCheckpoint(abs), { partial: true });
+  return { dir: abs, config, tokenizerFile, weightsFormat: format };
 }

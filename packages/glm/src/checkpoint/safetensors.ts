@@ -3,37 +3,29 @@
 // from their file offsets, so a stage loads only the layers it holds.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ChatGlmError } from '@chatglm/common';
-import { bfloat16ToFloat32, float16ToFloat32 } from '../model/float16.ts';
-import type { HostTensor, WeightSource } from '../model/weights.ts';
+import type { HostTensor } from '../model/weights.ts';
+import { CheckpointError } from './checkpoint-error.ts';
+import { FloatWeightSource } from './float-weights.ts';
+import { LocatedTensorSource, type LocatedTensor } from './located-tensors.ts';
+import { RAW_DTYPE_BYTES, elementCount, formatDims, isFloatDtype, isRawDtype } from './raw-tensor-source.ts';
+import { assembleFiles, assembleIndexedShards } from './shard-index.ts';
 
-export class CheckpointError extends ChatGlmError {
-  constructor(message: string) {
-    super('invalid_checkpoint', message);
-  }
-}
+export { CheckpointError } from './checkpoint-error.ts';
 
-type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
-const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+export const SAFETENSORS_INDEX = 'model.safetensors.index.json';
 
-interface TensorEntry {
-  file: string;
-  dtype: SafetensorsDtype;
-  shape: number[];
-  /** Absolute byte range in the file. */
-  begin: number;
-  end: number;
-}
+/** A header over this size is not a checkpoint header (ChatGLM-6B's are a few tens of KB). */
+const MAX_HEADER_BYTES = 100 * 2 ** 20;
 
-/** Reads the header of one safetensors file. */
-export function readSafetensorsHeader(file: string): Map<string, TensorEntry> {
+/** Reads the header of one safetensors file; entries carry absolute file offsets. */
+export function readSafetensorsHeader(file: string): Map<string, LocatedTensor> {
   const fd = fs.openSync(file, 'r');
   try {
     const size = fs.fstatSync(fd).size;
     const lenBuf = Buffer.alloc(8);
     if (size < 8 || fs.readSync(fd, lenBuf, 0, 8, 0) !== 8) throw new CheckpointError(`${file}: too short to be a safetensors file`);
     const headerLen = Number(lenBuf.readBigUInt64LE(0));
-    if (headerLen > size - 8 || headerLen > 100 * 2 ** 20) throw new CheckpointError(`${file}: header length ${headerLen} exceeds the file (truncated or not safetensors)`);
+    if (headerLen > size - 8 || headerLen > MAX_HEADER_BYTES) throw new CheckpointError(`${file}: header length ${headerLen} exceeds the file (truncated or not safetensors)`);
     const headerBuf = Buffer.alloc(headerLen);
     fs.readSync(fd, headerBuf, 0, headerLen, 8);
     let header: Record<string, unknown>;
@@ -43,18 +35,20 @@ export function readSafetensorsHeader(file: string): Map<string, TensorEntry> {
       throw new CheckpointError(`${file}: header is not valid JSON`);
     }
     const dataStart = 8 + headerLen;
-    const out = new Map<string, TensorEntry>();
+    const out = new Map<string, LocatedTensor>();
     for (const [name, raw] of Object.entries(header)) {
       if (name === '__metadata__') continue;
-      const e = raw as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
-      if (!e.dtype || !(e.dtype in BYTES)) throw new CheckpointError(`${file}: tensor "${name}" has unsupported dtype ${e.dtype} (supported: F32, F16, BF16)`);
-      const dtype = e.dtype as SafetensorsDtype;
+      const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      if (typeof e.dtype !== 'string' || !isRawDtype(e.dtype)) {
+        throw new CheckpointError(`${file}: tensor "${name}" has unsupported dtype ${String(e.dtype)} (supported: ${Object.keys(RAW_DTYPE_BYTES).join(', ')})`);
+      }
       const shape = e.shape ?? [];
-      const [b, en] = e.data_offsets ?? [0, 0];
-      const count = shape.reduce((x, y) => x * y, 1);
-      if (en - b !== count * BYTES[dtype]) throw new CheckpointError(`${file}: tensor "${name}" byte range ${b}..${en} does not match shape [${shape.join(', ')}] ${dtype}`);
+      const offsets = e.data_offsets ?? [0, 0];
+      if (!isIntArray(shape) || !isIntArray(offsets) || offsets.length !== 2) throw new CheckpointError(`${file}: tensor "${name}" has a malformed shape or data_offsets`);
+      const [b, en] = offsets as [number, number];
+      if (en - b !== elementCount(shape) * RAW_DTYPE_BYTES[e.dtype]) throw new CheckpointError(`${file}: tensor "${name}" byte range ${b}..${en} does not match shape ${formatDims(shape)} ${e.dtype}`);
       if (dataStart + en > size) throw new CheckpointError(`${file}: tensor "${name}" ends at byte ${dataStart + en} beyond the file size ${size} (truncated file?)`);
-      out.set(name, { file, dtype, shape, begin: dataStart + b, end: dataStart + en });
+      out.set(name, { name, file, dtype: e.dtype, dims: shape, byteLength: en - b, offset: dataStart + b });
     }
     return out;
   } finally {
@@ -62,65 +56,51 @@ export function readSafetensorsHeader(file: string): Map<string, TensorEntry> {
   }
 }
 
-/** A checkpoint directory holding `model.safetensors` or shards listed in `model.safetensors.index.json`. */
-export class SafetensorsWeightSource implements WeightSource {
-  private readonly entries = new Map<string, TensorEntry>();
+function isIntArray(v: unknown): v is number[] {
+  return Array.isArray(v) && v.every((x) => Number.isSafeInteger(x) && x >= 0);
+}
 
-  constructor(readonly dir: string) {
-    const indexFile = path.join(dir, 'model.safetensors.index.json');
-    let files: string[];
+/** Raw tensors of `model.safetensors`, or of the shards listed in `model.safetensors.index.json`. */
+export class SafetensorsSource extends LocatedTensorSource {
+  constructor(dir: string) {
+    const indexFile = path.join(dir, SAFETENSORS_INDEX);
     if (fs.existsSync(indexFile)) {
-      const index = JSON.parse(fs.readFileSync(indexFile, 'utf8')) as { weight_map?: Record<string, string> };
-      if (!index.weight_map) throw new CheckpointError(`${indexFile}: no "weight_map"`);
-      files = [...new Set(Object.values(index.weight_map))].map((f) => path.join(dir, f));
-      for (const f of files) if (!fs.existsSync(f)) throw new CheckpointError(`${indexFile} lists shard ${path.basename(f)}, which is missing from ${dir}`);
+      super(dir, assembleIndexedShards(dir, indexFile, readSafetensorsHeader), `the shards of ${SAFETENSORS_INDEX}`);
     } else {
-      files = fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort().map((f) => path.join(dir, f));
-      if (files.length === 0) throw new CheckpointError(`${dir}: no *.safetensors files (this version reads safetensors checkpoints)`);
+      const files = SafetensorsSource.files(dir);
+      if (files.length === 0) throw new CheckpointError(`${dir}: no *.safetensors files`);
+      super(dir, assembleFiles(files, readSafetensorsHeader), files.map((f) => path.basename(f)).join(', '));
     }
-    for (const f of files) for (const [name, e] of readSafetensorsHeader(f)) this.entries.set(name, e);
+  }
+
+  static files(dir: string): string[] {
+    return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).sort().map((f) => path.join(dir, f)) : [];
   }
 
   static isCheckpointDir(dir: string): boolean {
-    return fs.existsSync(dir) && fs.readdirSync(dir).some((f) => f.endsWith('.safetensors'));
-  }
-
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
-  names(): string[] {
-    return [...this.entries.keys()];
-  }
-
-  get(name: string): HostTensor {
-    const e = this.entries.get(name);
-    if (!e) throw new CheckpointError(`${this.dir}: tensor "${name}" is missing from the checkpoint`);
-    const bytes = readRange(e.file, e.begin, e.end);
-    const count = (e.end - e.begin) / BYTES[e.dtype];
-    let data: Float32Array;
-    if (e.dtype === 'F32') data = new Float32Array(bytes.buffer, bytes.byteOffset, count);
-    else if (e.dtype === 'F16') data = float16ToFloat32(new Uint16Array(bytes.buffer, bytes.byteOffset, count));
-    else data = bfloat16ToFloat32(new Uint16Array(bytes.buffer, bytes.byteOffset, count));
-    return { dims: [...e.shape], data };
+    return fs.existsSync(path.join(dir, SAFETENSORS_INDEX)) || SafetensorsSource.files(dir).length > 0;
   }
 }
 
-function readRange(file: string, begin: number, end: number): Uint8Array {
-  // A fresh ArrayBuffer (not Buffer's pool) so that the data is aligned for typed-array views.
-  const out = new Uint8Array(end - begin);
-  const fd = fs.openSync(file, 'r');
-  try {
-    let done = 0;
-    while (done < out.length) {
-      const n = fs.readSync(fd, out, done, Math.min(out.length - done, 1 << 30), begin + done);
-      if (n === 0) throw new CheckpointError(`${file}: unexpected end of file at byte ${begin + done}`);
-      done += n;
+/**
+ * A safetensors checkpoint as fp32 weights (F32/F16/BF16 only: a tensor of another dtype is refused
+ * when the directory is opened, not when the stage first needs it).
+ */
+export class SafetensorsWeightSource extends FloatWeightSource {
+  constructor(readonly dir: string) {
+    const source = new SafetensorsSource(dir);
+    for (const name of source.names()) {
+      const info = source.info(name);
+      if (!isFloatDtype(info.dtype)) {
+        throw new CheckpointError(`${info.file}: tensor "${name}" has unsupported dtype ${info.dtype} here (SafetensorsWeightSource widens F32, F16 and BF16; open it with openCheckpoint for raw access)`);
+      }
     }
-  } finally {
-    fs.closeSync(fd);
+    super(source);
   }
-  return out;
+
+  static isCheckpointDir(dir: string): boolean {
+    return SafetensorsSource.isCheckpointDir(dir);
+  }
 }
 
 /** Writes fp32 tensors as one safetensors file (generated models, test fixtures). */

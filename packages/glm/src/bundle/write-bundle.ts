@@ -1,0 +1,79 @@
+// Converting one stage of a checkpoint into a bundle (see bundle-manifest.ts). The graph is built
+// with a FileSink, so each weight is read, converted (widened, quantized or repacked) and written
+// before the next one is read: peak memory stays near the largest single tensor.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { GlmConfig } from '../config.ts';
+import { TOKENIZER_FILE } from '../checkpoint/model-directory.ts';
+import { buildStageGraph, type LayerRange } from '../model/stage-graph.ts';
+import type { QuantizationOptions, StageTensors } from '../model/stage-tensors.ts';
+import { DEFAULT_BLOCK_SIZE } from '../quantize/nbits-weight.ts';
+import { BUNDLE_FORMAT_VERSION, BUNDLE_GRAPH, BUNDLE_MANIFEST, type BundleManifest } from './bundle-manifest.ts';
+import { DEFAULT_MAX_FILE_BYTES, FileSink, type WrittenFile } from './file-sink.ts';
+
+export interface BundleOptions {
+  quantization?: QuantizationOptions;
+  /** Float initializers as fp16 (default) or fp32. */
+  storage?: 'float32' | 'float16';
+  /** MatMulNBits accuracy_level (default 4). */
+  accuracyLevel?: number;
+  maxFileBytes?: number;
+}
+
+export interface BundleSource {
+  /** The checkpoint folder: config.json and ice_text.model are copied from it. */
+  dir: string;
+  config: GlmConfig;
+  tensors: StageTensors;
+  /** checkpointId(dir). */
+  sourceId: string;
+}
+
+/**
+ * Writes the bundle of `range` into `outDir` (replacing what is there). It is written into a
+ * temporary folder first and renamed into place, so a reader never sees half a bundle and two
+ * processes converting the same stage do not clash.
+ */
+export function writeStageBundle(source: BundleSource, range: LayerRange, outDir: string, options: BundleOptions = {}): BundleManifest {
+  const parent = path.dirname(path.resolve(outDir));
+  fs.mkdirSync(parent, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(outDir)}.partial-`));
+  try {
+    const sink = new FileSink(tmp, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+    const storage = options.storage ?? 'float16';
+    const accuracyLevel = options.accuracyLevel ?? 4;
+    const graph = buildStageGraph(source.config, range, source.tensors, { storage, accuracyLevel, sink });
+    fs.writeFileSync(path.join(tmp, BUNDLE_GRAPH), graph.model);
+    const files: WrittenFile[] = [{ name: BUNDLE_GRAPH, bytes: graph.model.byteLength, sha256: createHash('sha256').update(graph.model).digest('hex') }, ...sink.finish()];
+    for (const f of ['config.json', TOKENIZER_FILE]) fs.copyFileSync(path.join(source.dir, f), path.join(tmp, f));
+    const content = createHash('sha256');
+    for (const f of files) content.update(`${f.name}:${f.sha256}\n`);
+    const q = options.quantization ?? {};
+    const manifest: BundleManifest = {
+      format: 'chatglm-cluster-bundle',
+      formatVersion: BUNDLE_FORMAT_VERSION,
+      sourceId: source.sourceId,
+      layers: { start: range.start, end: range.end },
+      numLayers: source.config.numLayers,
+      storage,
+      quantization: { linears: q.linears ?? 'as-stored', embedding: q.embedding ?? 'none', blockSize: q.blockSize ?? DEFAULT_BLOCK_SIZE, accuracyLevel },
+      contentHash: content.digest('hex'),
+      files,
+      createdAt: new Date().toISOString(),
+    };
+    fs.writeFileSync(path.join(tmp, BUNDLE_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    fs.rmSync(outDir, { recursive: true, force: true });
+    fs.renameSync(tmp, outDir);
+    return manifest;
+  } catch (err) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** A short name for how a bundle was made, for cache keys and model ids. */
+export function bundleVariant(options: BundleOptions): string {
+  const q = options.quantization ?? {};
+  return [q.linears ?? 'as-stored', `emb-${q.embedding ?? 'none'}`, options.storage ?? 'float16', `b${q.blockSize ?? DEFAULT_BLOCK_SIZE}`, `acc${options.accuracyLevel ?? 4}`, `v${BUNDLE_FORMAT_VERSION}`].join('-');
+}

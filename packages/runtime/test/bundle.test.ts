@@ -1,0 +1,85 @@
+// Bundles: a stage converted to disk (graph + weight files) computes what the in-memory build of the
+// same stage computes; fp16 storage stays close; a damaged bundle is refused with a clear message.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { glmPositions, promptLayout, readBundleManifest, stageTensors, writeStageBundle, MemoryWeightSource, type BundleOptions, type HostTensor } from '@chatglm/glm';
+import { CpuStageRuntime, StageChain } from '@chatglm/runtime';
+import { maxAbsDiff } from '../../../test/support/golden.ts';
+import { promptIds, randomTensors, tinyConfig } from '../../../test/support/models.ts';
+
+const config = tinyConfig();
+const tensors = randomTensors(config, 21);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-bundle-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+// A bundle copies config.json and ice_text.model from its source folder.
+const sourceDir = path.join(tmp, 'source');
+fs.mkdirSync(sourceDir);
+fs.writeFileSync(path.join(sourceDir, 'config.json'), '{}');
+fs.writeFileSync(path.join(sourceDir, 'ice_text.model'), '');
+
+function bundle(name: string, range: { start: number; end: number }, options: BundleOptions): string {
+  const dir = path.join(tmp, name);
+  const source = stageTensors(new MemoryWeightSource(new Map<string, HostTensor>(Object.entries(tensors))), options.quantization ?? {});
+  writeStageBundle({ dir: sourceDir, config, tensors: source, sourceId: 'test-source' }, range, dir, { ...options, maxFileBytes: 60_000 });
+  return dir;
+}
+
+async function logitsOf(stages: CpuStageRuntime[]): Promise<Float32Array[]> {
+  const chain = new StageChain(stages);
+  try {
+    const prompt = promptIds(config, [5, 6, 7, 8]);
+    const layout = promptLayout(prompt, config);
+    const { positions, blockPositions } = glmPositions(layout, 0, prompt.length);
+    const out = [(await chain.prefill({ seqId: 's', tokens: prompt, positions, blockPositions, contextLength: layout.contextLength })).logits!];
+    for (let k = 0; k < 4; k++) {
+      const pos = glmPositions(layout, prompt.length + k, 1);
+      out.push((await chain.decode([{ seqId: 's', token: 10 + k, position: pos.positions[0]!, blockPosition: pos.blockPositions[0]! }])).logits!);
+    }
+    return out;
+  } finally {
+    await chain.close();
+  }
+}
+
+const common = { config, maxSequences: 1, maxTokensPerSequence: 16, threads: 1, spinning: false };
+const ranges = [{ start: 0, end: 2 }, { start: 2, end: 4 }];
+
+for (const quant of ['none', 'int8', 'int4'] as const) {
+  test(`a 2-stage ${quant} bundle computes what the in-memory build computes`, async () => {
+    const options: BundleOptions = { quantization: { linears: quant, embedding: quant }, storage: 'float32' };
+    const dirs = ranges.map((r, i) => bundle(`${quant}-${i}`, r, options));
+    const manifest = readBundleManifest(dirs[1]!);
+    assert.deepEqual(manifest.layers, ranges[1]);
+    assert.equal(manifest.quantization.linears, quant);
+    assert.ok(manifest.files.length > 2, 'weights roll over into several files');
+    const fromDisk = await logitsOf(await Promise.all(ranges.map((range, i) => CpuStageRuntime.create({ ...common, range, weights: { kind: 'bundle', dir: dirs[i]! } }))));
+    const inMemory = await logitsOf(await Promise.all(ranges.map((range) => CpuStageRuntime.create({ ...common, range, weights: { kind: 'memory', tensors }, quantization: options.quantization! }))));
+    let worst = 0;
+    fromDisk.forEach((l, i) => (worst = Math.max(worst, maxAbsDiff(l, inMemory[i]!))));
+    assert.ok(worst < 1e-5, `bundle vs in-memory: ${worst}`);
+  });
+}
+
+test('fp16 storage halves the float bytes and stays close to fp32', async () => {
+  const f32 = bundle('f32', { start: 0, end: 4 }, { storage: 'float32' });
+  const f16 = bundle('f16', { start: 0, end: 4 }, { storage: 'float16' });
+  const size = (dir: string) => readBundleManifest(dir).files.filter((f) => f.name !== 'graph.onnx').reduce((a, f) => a + f.bytes, 0);
+  assert.ok(size(f16) < 0.55 * size(f32), `${size(f16)} vs ${size(f32)}`);
+  const a = await logitsOf([await CpuStageRuntime.create({ ...common, range: { start: 0, end: 4 }, weights: { kind: 'bundle', dir: f32 } })]);
+  const b = await logitsOf([await CpuStageRuntime.create({ ...common, range: { start: 0, end: 4 }, weights: { kind: 'bundle', dir: f16 } })]);
+  let worst = 0;
+  a.forEach((l, i) => (worst = Math.max(worst, maxAbsDiff(l, b[i]!))));
+  console.log(`fp16 storage vs fp32: max |logit diff| ${worst.toExponential(2)}`);
+  assert.ok(worst > 0 && worst < 0.05);
+});
+
+test('a truncated weights file or a wrong layer range is refused with a clear message', async () => {
+  const dir = bundle('broken', { start: 0, end: 4 }, { storage: 'float32' });
+  await assert.rejects(CpuStageRuntime.create({ ...common, range: { start: 0, end: 2 }, weights: { kind: 'bundle', dir } }), /holds layers \[0, 4\), not \[0, 2\)/);
+  const weights = path.join(dir, 'weights-000.bin');
+  fs.truncateSync(weights, 1000);
+  await assert.rejects(CpuStageRuntime.create({ ...common, range: { start: 0, end: 4 }, weights: { kind: 'bundle', dir } }), /weights-000\.bin is 1000 bytes, the manifest says \d+ \(truncated or replaced\?\)/);
+});

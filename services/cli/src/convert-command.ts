@@ -1,0 +1,74 @@
+// `chatglm convert`: a checkpoint into one bundle per pipeline stage (graph + weights, quantized or
+// not), which workers then load in seconds with `--model OUT/stage-I-of-N`.
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ChatGlmError } from '@chatglm/common';
+import { checkpointId, checkpointStorage, checkpointTensors, readModelDirectory, writeStageBundle, type BundleOptions, type Quantization } from '@chatglm/glm';
+import { splitLayers } from '@chatglm/protocol';
+
+export const CONVERT_USAGE = `usage: chatglm convert --model DIR --out DIR [--stages N] [--quantize int8|int4] [options]
+
+Writes OUT/stage-I-of-N/ for each stage: graph.onnx, its weights files, bundle.json (layers, dtype,
+quantization, content hash) and copies of config.json and ice_text.model.
+
+  --model DIR               a ChatGLM-6B checkpoint (safetensors)
+  --out DIR                 where the bundles go
+  --stages N                pipeline stages, split like load_model_on_gpus (default 1)
+  --quantize Q              int8 or int4: the layers' linears as MatMulNBits blocks of 128
+                            (default: as stored; none: float)
+  --quantize-embedding Q    int8 or int4: the embedding and the tied lm_head too (default none)
+  --dtype D                 float16 or float32 for the float weights (default: the checkpoint's)`;
+
+function quantization(flag: string, v: string | undefined): Quantization | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'none' && v !== 'int8' && v !== 'int4') throw new ChatGlmError('invalid_argument', `--${flag} must be none, int8 or int4, got "${v}"`);
+  return v;
+}
+
+export async function convert(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      out: { type: 'string' },
+      stages: { type: 'string' },
+      quantize: { type: 'string' },
+      'quantize-embedding': { type: 'string' },
+      dtype: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(CONVERT_USAGE);
+    return;
+  }
+  if (!values.model || !values.out) throw new ChatGlmError('invalid_argument', `--model and --out are required\n\n${CONVERT_USAGE}`);
+  const stages = Number(values.stages ?? '1');
+  if (!Number.isInteger(stages) || stages < 1) throw new ChatGlmError('invalid_argument', `--stages must be a positive integer, got "${values.stages}"`);
+  if (values.dtype !== undefined && values.dtype !== 'float16' && values.dtype !== 'float32') throw new ChatGlmError('invalid_argument', `--dtype must be float16 or float32, got "${values.dtype}"`);
+  const linears = quantization('quantize', values.quantize);
+  const embedding = quantization('quantize-embedding', values['quantize-embedding']);
+  const model = readModelDirectory(values.model);
+  const options: BundleOptions = {
+    quantization: { ...(linears && { linears }), ...(embedding && { embedding }) },
+    storage: (values.dtype as 'float16' | 'float32' | undefined) ?? checkpointStorage(model.dir),
+  };
+  const sourceId = checkpointId(model.dir);
+  const tensors = checkpointTensors(model, options.quantization);
+  const started = performance.now();
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+  try {
+    for (const [i, range] of splitLayers(model.config.numLayers, stages).entries()) {
+      const out = path.join(values.out, `stage-${i}-of-${stages}`);
+      const t0 = performance.now();
+      const manifest = writeStageBundle({ dir: model.dir, config: model.config, tensors, sourceId }, range, out, options);
+      const bytes = manifest.files.reduce((a, f) => a + f.bytes, 0);
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      console.log(`${out}: layers ${range.start}-${range.end - 1}, ${(bytes / 2 ** 20).toFixed(1)} MiB in ${manifest.files.length} files, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    clearInterval(sampler);
+  }
+  console.log(`converted ${model.dir} (${sourceId}) in ${((performance.now() - started) / 1000).toFixed(1)} s; peak RSS ${(peakRss / 2 ** 30).toFixed(2)} GiB`);
+}

@@ -1,0 +1,71 @@
+// What a worker serves: a bundle given directly (`--model` pointing at a converted stage), or a raw
+// checkpoint whose stage is converted into a bundle on first start and cached (the cache key holds
+// the checkpoint's identity, the layer range and how it was converted, so a changed checkpoint or
+// other flags build a new bundle).
+import fs from 'node:fs';
+import path from 'node:path';
+import { cacheRoot, type Logger } from '@chatglm/common';
+import {
+  BundleError,
+  bundleVariant,
+  checkpointId,
+  isBundleDir,
+  parseGlmConfig,
+  readBundleManifest,
+  readModelDirectory,
+  checkpointStorage,
+  checkpointTensors,
+  TOKENIZER_FILE,
+  writeStageBundle,
+  type BundleOptions,
+  type GlmConfig,
+  type LayerRange,
+} from '@chatglm/glm';
+
+export interface ResolvedStage {
+  /** The bundle folder to load. */
+  bundleDir: string;
+  config: GlmConfig;
+  range: LayerRange;
+  tokenizerFile: string;
+  /** The source checkpoint's identity: stages of one pipeline must share it. */
+  modelId: string;
+}
+
+/**
+ * `layers` gives the range for a raw checkpoint (from --layers / --stage); for a bundle it must agree
+ * with the bundle when given explicitly (`explicit`).
+ */
+export function resolveStage(modelDir: string, layers: (numLayers: number) => LayerRange, explicit: boolean, options: BundleOptions, log: Logger): ResolvedStage {
+  if (isBundleDir(modelDir)) {
+    const manifest = readBundleManifest(modelDir);
+    const config = parseGlmConfig(JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8')));
+    const range = { ...manifest.layers };
+    if (explicit) {
+      const wanted = layers(config.numLayers);
+      if (wanted.start !== range.start || wanted.end !== range.end) {
+        throw new BundleError(`${modelDir} is a bundle of layers ${range.start}-${range.end - 1}, but layers ${wanted.start}-${wanted.end - 1} were asked for`);
+      }
+    }
+    return { bundleDir: path.resolve(modelDir), config, range, tokenizerFile: path.join(modelDir, TOKENIZER_FILE), modelId: manifest.sourceId };
+  }
+  const model = readModelDirectory(modelDir);
+  const range = layers(model.config.numLayers);
+  const sourceId = checkpointId(model.dir);
+  const withStorage: BundleOptions = { ...options, storage: options.storage ?? checkpointStorage(model.dir) };
+  const dir = path.join(cacheRoot(), 'bundles', `${sourceId.replace(/[^A-Za-z0-9_-]/g, '_')}-layers-${range.start}-${range.end - 1}-${bundleVariant(withStorage)}`);
+  let cached = false;
+  try {
+    cached = isBundleDir(dir) && readBundleManifest(dir).sourceId === sourceId;
+  } catch (err) {
+    log.warn('cached bundle is unusable; converting again', { dir, error: err });
+  }
+  if (!cached) {
+    const started = performance.now();
+    log.info('converting the checkpoint into a bundle (first start)', { dir, layers: [range.start, range.end] });
+    const tensors = checkpointTensors(model, withStorage.quantization ?? {});
+    writeStageBundle({ dir: model.dir, config: model.config, tensors, sourceId }, range, dir, withStorage);
+    log.info('bundle written', { dir, seconds: ((performance.now() - started) / 1000).toFixed(1) });
+  }
+  return { bundleDir: dir, config: model.config, range, tokenizerFile: model.tokenizerFile, modelId: sourceId };
+}
