@@ -1,6 +1,7 @@
 // `pnpm bench <name>`: benchmarks print figures measured side by side in one run (never tests).
 const BENCHMARKS: Record<string, () => Promise<void>> = {
   engine: async () => (await import('./engine.ts')).runEngineBenchmark(process.argv.slice(3)),
+  convert: async () => (await import('./convert.ts')).runConvertBenchmark(process.argv.slice(3)),
 };
 
 const name = process.argv[2];

@@ -29,13 +29,21 @@ Directories written (each with config.json and manifest.json unless noted):
   refuse-global/        pytorch_model.bin whose pickle calls os.system (it must never be unpickled)
   refuse-strided/       pytorch_model.bin holding a transposed (non-contiguous) tensor
   refuse-legacy/        pytorch_model.bin in the pre-1.6 (non-zip) torch.save format
+  pytorch-torch1/       the pytorch-single model saved by PyTorch 1.x (as the ChatGLM-6B shards of 2023
+                        were): written only when the script runs under torch 1.x, and only that
 
-Run (from the repository root; needs torch, safetensors and numpy):
+Run (from the repository root; needs torch, safetensors and numpy). The PyPI torch wheel pulls in
+~5 GB of CUDA packages; the CPU-only index (download.pytorch.org) is not reachable from this
+project's machines, so the full wheel is what was used:
   python3 -m venv /tmp/torchvenv && /tmp/torchvenv/bin/pip install torch safetensors numpy
   /tmp/torchvenv/bin/python scripts/checkpoints/make_tiny_checkpoints.py
-The committed fixtures were written by torch 2.15.0 and safetensors 0.8.0 (see each manifest's
-"torch" and "safetensors" fields). Tensor bytes are deterministic; the archives are not byte for byte
-(torch.save records a serialization id), so the tests compare tensors, never whole files.
+and, for pytorch-torch1/ (Python 3.11 at most):
+  python3 -m venv /tmp/torch1venv && /tmp/torch1venv/bin/pip install "torch==1.13.1" "numpy<2"
+  /tmp/torch1venv/bin/python scripts/checkpoints/make_tiny_checkpoints.py
+The committed fixtures were written by torch 2.15.0 with safetensors 0.8.0, and torch 1.13.1 for
+pytorch-torch1/ (see each manifest's "torch" and "safetensors" fields). Rerunning with the same
+versions rewrites every file byte for byte, except refuse-legacy/ (the old format pickles a random
+magic key); the tests compare tensors against the manifests, never whole files.
 """
 
 import collections
@@ -47,8 +55,6 @@ import sys
 from pathlib import Path
 
 import torch
-import safetensors
-from safetensors.torch import save_file
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "test" / "fixtures" / "checkpoints"
@@ -160,7 +166,7 @@ def write_manifest(d, fmt, tensors_by_file, note=None):
     manifest = {
         "written_by": "scripts/checkpoints/make_tiny_checkpoints.py",
         "torch": torch.__version__,
-        "safetensors": safetensors.__version__,
+        **({"safetensors": sys.modules["safetensors"].__version__} if "safetensors" in sys.modules else {}),
         "format": fmt,
         **({"note": note} if note else {}),
         "tensors": tensors,
@@ -204,6 +210,13 @@ def write_pytorch_single(sd):
     torch.save(with_metadata(sd), d / "pytorch_model.bin")
     write_config(d)
     write_manifest(d, "pytorch-single", {"pytorch_model.bin": sd})
+
+
+def save_file(tensors, file, metadata=None):
+    # Imported here: the torch 1.x run (pytorch-torch1/) has no safetensors.
+    from safetensors.torch import save_file as save
+
+    save(tensors, file, metadata=metadata)
 
 
 def write_safetensors_single(sd):
@@ -313,9 +326,22 @@ def write_refused():
     torch.save({"x": torch.zeros(2)}, d / "pytorch_model.bin", _use_new_zipfile_serialization=False)
 
 
+def write_torch1(sd):
+    d = fresh_dir("pytorch-torch1")
+    torch.save(with_metadata(sd), d / "pytorch_model.bin")
+    write_config(d)
+    write_manifest(d, "pytorch-torch1", {"pytorch_model.bin": sd})
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     sd = base_state_dict()
+    if int(torch.__version__.split(".")[0]) < 2:
+        write_torch1(sd)
+        print(f"wrote {OUT / 'pytorch-torch1'} with torch {torch.__version__}", file=sys.stderr)
+        return
+    import safetensors  # noqa: F401  (recorded in every manifest of this run)
+
     write_pytorch_sharded(sd)
     write_pytorch_single(sd)
     write_safetensors_single(sd)

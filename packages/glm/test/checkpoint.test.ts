@@ -70,7 +70,7 @@ test('model directories: config errors, missing files, and .bin weights are expl
   assert.throws(() => readModelDirectory(d), /has no ice_text\.model/);
   fs.writeFileSync(path.join(d, 'ice_text.model'), '');
   fs.writeFileSync(path.join(d, 'pytorch_model-00001-of-00008.bin'), '');
-  assert.throws(() => readModelDirectory(d), /holds PyTorch \.bin weights; this version reads safetensors/);
+  assert.throws(() => readModelDirectory(d), /pytorch_model-00001-of-00008\.bin: not a torch\.save zip archive \(no PK\\x03\\x04 magic; the file is empty\)/);
   writeSafetensors(path.join(d, 'model.safetensors'), new Map());
   assert.equal(readModelDirectory(d).config.numLayers, 4);
   assert.throws(() => parseGlmConfig({ ...toHfConfigJson(tinyConfig()), hidden_size: 'big' }), /"hidden_size" must be a non-negative integer/);

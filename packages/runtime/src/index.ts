@@ -2,13 +2,13 @@
 //
 //   import { CpuStageRuntime, StageChain } from '@chatglm/runtime';
 //   const stage = await CpuStageRuntime.create({ config, range: { start: 0, end: config.numLayers },
-//     weights: { kind: 'safetensors', dir: 'chatglm-6b' }, maxSequences: 4 });
+//     weights: { kind: 'checkpoint', dir: 'chatglm-6b' }, maxSequences: 4 });
 //   const chain = new StageChain([stage]);
 //   const { logits } = await chain.prefill({ seqId: 'r1', tokens: ids, positions, blockPositions, contextLength });
 export { CpuStageRuntime } from './cpu/cpu-stage-runtime.ts';
 export { KvCapacityError } from './kv-cache.ts';
 export { StageChain, rangesByLayersPerStage } from './stage-chain.ts';
-export { StageExecutor, openWeights } from './stage-executor.ts';
+export { StageExecutor, openStageTensors } from './stage-executor.ts';
 export type { DecodeEntry, KvCapacity, PrefillRequest, RunOptions, StageInfo, StageOutput, StageRuntime, StageSpec, WeightsLocation } from './stage-runtime.ts';
 export { measureReadBandwidth } from './read-bandwidth.ts';
 export { ChainSequence } from './chain-sequence.ts';

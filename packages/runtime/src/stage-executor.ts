@@ -7,7 +7,6 @@ import ort from 'onnxruntime-node';
 import { ChatGlmError } from '@chatglm/common';
 import {
   MemoryWeightSource,
-  SafetensorsWeightSource,
   STAGE_IO,
   BUNDLE_GRAPH,
   buildStageGraph,
@@ -17,8 +16,11 @@ import {
   headDim,
   isBlockedInPrefill,
   rotaryTables,
+  checkpointTensors,
+  readModelDirectory,
   type HostTensor,
-  type WeightSource,
+  type QuantizationOptions,
+  type StageTensors,
 } from '@chatglm/glm';
 import { KvCache } from './kv-cache.ts';
 import { loadStagePrefix } from './stage-prefix.ts';
@@ -27,9 +29,10 @@ import type { DecodeEntry, KvCapacity, PrefillRequest, RunOptions, StageInfo, St
 const DEFAULT_MAX_SEQUENCES = 4;
 const BLOCKED = -Infinity;
 
-export function openWeights(location: Exclude<WeightsLocation, { kind: 'bundle' }>): WeightSource {
-  if (location.kind === 'safetensors') return new SafetensorsWeightSource(location.dir);
-  return new MemoryWeightSource(new Map<string, HostTensor>(Object.entries(location.tensors)));
+/** The stage's tensors from a checkpoint folder or from memory, quantized as asked. */
+export function openStageTensors(location: Exclude<WeightsLocation, { kind: 'bundle' }>, quantization: QuantizationOptions = {}): StageTensors {
+  if (location.kind === 'checkpoint') return checkpointTensors(readModelDirectory(location.dir), quantization);
+  return stageTensors(new MemoryWeightSource(new Map<string, HostTensor>(Object.entries(location.tensors))), quantization);
 }
 
 export class StageExecutor {
@@ -76,7 +79,7 @@ export class StageExecutor {
       session = await ort.InferenceSession.create(path.join(spec.weights.dir, BUNDLE_GRAPH), options);
     } else {
       validateRange(config, range);
-      const graph = buildStageGraph(config, range, stageTensors(openWeights(spec.weights), spec.quantization ?? {}));
+      const graph = buildStageGraph(config, range, openStageTensors(spec.weights, spec.quantization));
       session = await ort.InferenceSession.create(graph.model, { ...options, externalData: graph.external.map((e) => ({ path: e.path, data: e.data })) });
     }
     const layers = [];

@@ -16,8 +16,8 @@ export type PrefixLocation =
 
 /** Where a stage finds its weights. */
 export type WeightsLocation =
-  /** A Hugging Face ChatGLM-6B directory with safetensors weights. */
-  | { kind: 'safetensors'; dir: string }
+  /** A Hugging Face ChatGLM-6B directory: safetensors or PyTorch .bin weights, float or THUDM int8/int4. */
+  | { kind: 'checkpoint'; dir: string }
   /** Tensors in memory, by Hugging Face name (tests, generated models). They are copied to the stage's thread. */
   | { kind: 'memory'; tensors: Record<string, HostTensor> }
   /** A converted stage (graph + weights on disk, see @chatglm/glm writeStageBundle); fastest to load. */

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { seededRandom } from '@chatglm/common';
-import { MemoryWeightSource, encodePrefix, matmulTransB, writeSafetensors, type GlmConfig } from '@chatglm/glm';
+import { MemoryWeightSource, encodePrefix, matmulTransB, readPrefixCheckpoint, writeSafetensors, type GlmConfig } from '@chatglm/glm';
 import { createOnnxLinear, loadStagePrefix } from '@chatglm/runtime';
 import { tinyConfig } from '../../../test/support/models.ts';
 import { prefixDiff, prefixTensors, referencePrefix, writePrefixCheckpoint } from './ptuning-support.ts';
@@ -101,8 +101,8 @@ test('prefix checkpoints that do not fit are refused with a message naming the p
   const bin = path.join(tmp, 'bin');
   fs.mkdirSync(bin);
   fs.writeFileSync(path.join(bin, 'config.json'), JSON.stringify({ ...JSON.parse(fs.readFileSync(path.join(noPreSeq, 'config.json'), 'utf8')), pre_seq_len: 7 }));
-  fs.writeFileSync(path.join(bin, 'pytorch_model.bin'), 'not read');
-  await assert.rejects(load(bin), /holds PyTorch \.bin weights .*reads safetensors only/);
+  fs.writeFileSync(path.join(bin, 'pytorch_model.bin'), 'not a zip');
+  await assert.rejects(load(bin), /pytorch_model\.bin: not a torch\.save zip archive/);
 
   const baseWeights = path.join(tmp, 'base-weights');
   writePrefixCheckpoint(baseWeights, config, {});
@@ -119,3 +119,15 @@ test('prefix arrays given in memory are checked against the stage\'s layers', as
   await assert.rejects(loadStagePrefix({ kind: 'memory', length: 7, layers: ref.layers.slice(0, 1) }, base, { start: 0, end: 2 }, 1), /no keys\/values for layer 1 \(it has layers 0\)/);
   await assert.rejects(loadStagePrefix({ kind: 'memory', length: 6, layers: ref.layers }, base, { start: 0, end: 1 }, 1), /prefix keys of layer 0 hold 252 floats; \[heads 3, P 6, headDim 12\] needs 216/);
 });
+
+for (const name of ['ptuning', 'ptuning-projection'] as const) {
+  test(`the prefix of a real PyTorch P-tuning checkpoint (test/fixtures/checkpoints/${name}, a pytorch_model.bin)`, async () => {
+    const dir = path.join(import.meta.dirname, '..', '..', '..', 'test', 'fixtures', 'checkpoints', name);
+    const fixtureBase = { ...tinyConfig({ numLayers: 2 }) };
+    const checkpoint = readPrefixCheckpoint(dir, fixtureBase);
+    const tensors = Object.fromEntries(checkpoint.weights.names().map((n) => [n, checkpoint.weights.get(n)]));
+    const got = await loadStagePrefix({ kind: 'checkpoint', dir }, fixtureBase, { start: 0, end: 2 }, 1);
+    assert.equal(got!.length, checkpoint.config.preSeqLen);
+    assert.ok(prefixDiff(got!, referencePrefix(checkpoint.config, tensors)) < TOLERANCE);
+  });
+}

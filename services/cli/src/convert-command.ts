@@ -56,19 +56,15 @@ export async function convert(argv: string[]): Promise<void> {
   const sourceId = checkpointId(model.dir);
   const tensors = checkpointTensors(model, options.quantization);
   const started = performance.now();
-  let peakRss = process.memoryUsage().rss;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
-  try {
-    for (const [i, range] of splitLayers(model.config.numLayers, stages).entries()) {
-      const out = path.join(values.out, `stage-${i}-of-${stages}`);
-      const t0 = performance.now();
-      const manifest = writeStageBundle({ dir: model.dir, config: model.config, tensors, sourceId }, range, out, options);
-      const bytes = manifest.files.reduce((a, f) => a + f.bytes, 0);
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
-      console.log(`${out}: layers ${range.start}-${range.end - 1}, ${(bytes / 2 ** 20).toFixed(1)} MiB in ${manifest.files.length} files, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    }
-  } finally {
-    clearInterval(sampler);
+  let total = 0;
+  for (const [i, range] of splitLayers(model.config.numLayers, stages).entries()) {
+    const out = path.join(values.out, `stage-${i}-of-${stages}`);
+    const t0 = performance.now();
+    const manifest = writeStageBundle({ dir: model.dir, config: model.config, tensors, sourceId }, range, out, options);
+    const bytes = manifest.files.reduce((a, f) => a + f.bytes, 0);
+    total += bytes;
+    console.log(`${out}: layers ${range.start}-${range.end - 1}, ${(bytes / 2 ** 20).toFixed(1)} MiB in ${manifest.files.length} files, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
-  console.log(`converted ${model.dir} (${sourceId}) in ${((performance.now() - started) / 1000).toFixed(1)} s; peak RSS ${(peakRss / 2 ** 30).toFixed(2)} GiB`);
+  const peakRss = process.resourceUsage().maxRSS * 1024; // the kernel's high-water mark, in KiB
+  console.log(`converted ${model.dir} (${sourceId}) in ${((performance.now() - started) / 1000).toFixed(1)} s: ${(total / 2 ** 30).toFixed(2)} GiB of bundles; peak RSS ${(peakRss / 2 ** 30).toFixed(2)} GiB`);
 }

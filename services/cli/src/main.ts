@@ -17,6 +17,8 @@ Chat with ChatGLM-6B in the terminal (like the original cli_demo.py).
 options:
   --model DIR              a ChatGLM-6B directory (config.json, ice_text.model, *.safetensors);
                            default: the embedded tiny model (random weights: gibberish replies)
+  --prefix DIR             a P-tuning v2 checkpoint of the model (config.json with pre_seq_len, and
+                           its transformer.prefix_encoder.* weights as *.safetensors; default none)
   --layers-per-stage N     split the layers into in-process stages of N layers (default: one stage)
   --max-length N           total tokens, prompt + reply (default 2048)
   --top-p P                nucleus sampling mass (default 0.7)
@@ -49,6 +51,7 @@ async function chat(argv: string[]): Promise<void> {
     args: argv,
     options: {
       model: { type: 'string' },
+      prefix: { type: 'string' },
       'layers-per-stage': { type: 'string' },
       'max-length': { type: 'string' },
       'top-p': { type: 'string' },
@@ -80,9 +83,10 @@ async function chat(argv: string[]): Promise<void> {
     layersPerStage: positiveInt('layers-per-stage', values['layers-per-stage']),
     maxTokens: maxLength,
     threads: positiveInt('threads', values.threads),
+    ...(values.prefix !== undefined && { prefixDir: values.prefix }),
   });
   const stages = model.chain.stages.map((s) => `[${s.info.range.start}, ${s.info.range.end})`).join(' ');
-  console.error(`loaded ${model.dir} in ${((performance.now() - started) / 1000).toFixed(1)} s: ${model.config.numLayers} layers, hidden ${model.config.hiddenSize}; stages ${stages}${values.model ? '' : ' (embedded default model: random weights, gibberish replies)'}`);
+  console.error(`loaded ${model.dir} in ${((performance.now() - started) / 1000).toFixed(1)} s: ${model.config.numLayers} layers, hidden ${model.config.hiddenSize}; stages ${stages}${model.prefix ? `; P-tuning prefix of ${model.prefix.length} from ${model.prefix.dir}` : ''}${values.model ? '' : ' (embedded default model: random weights, gibberish replies)'}`);
   try {
     await runChat(model, { params });
   } finally {

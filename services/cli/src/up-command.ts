@@ -18,6 +18,8 @@ options:
   --host HOST            gateway address (default 0.0.0.0)
   --max-sequences N      sequences each pipeline runs at once (default 8)
   --threads N            ONNX Runtime threads per stage (default: cores / workers)
+  --quantize Q           int8 or int4: quantize the layers' linears (MatMulNBits) when the workers
+                         convert the checkpoint into their cached bundles (default: as stored)
   --redis-port PORT      port of the redis-server it starts (default 6379, or a free port when
                          6379 is taken); REDIS_URL=redis://… uses that Redis instead
   -h, --help             this text`;
@@ -41,6 +43,7 @@ export async function up(argv: string[]): Promise<void> {
       'max-sequences': { type: 'string' },
       threads: { type: 'string' },
       'redis-port': { type: 'string' },
+      quantize: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -59,6 +62,7 @@ export async function up(argv: string[]): Promise<void> {
     ...(values['max-sequences'] && { maxSequences: positiveInt('max-sequences', values['max-sequences']) }),
     ...(values.threads && { threads: positiveInt('threads', values.threads) }),
     ...(values['redis-port'] && { redisPort: positiveInt('redis-port', values['redis-port']) }),
+    ...(values.quantize && { workerArgs: ['--quantize', values.quantize] }),
   });
   let stopping = false;
   const stop = async (signal: string) => {

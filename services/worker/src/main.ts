@@ -5,6 +5,7 @@ import os from 'node:os';
 import { announceReady, createLogger } from '@chatglm/common';
 import { PROTOCOL_VERSION, StageClient, createStageServer, type ActivationDtype, type StageInfo } from '@chatglm/protocol';
 import { closeRedis, connectRedis, DEFAULT_PREFIX } from '@chatglm/queue';
+import { checkpointId, readPrefixCheckpoint } from '@chatglm/glm';
 import { CpuStageRuntime } from '@chatglm/runtime';
 import { ChatGLMTokenizer, processResponse } from '@chatglm/tokenizer';
 import { DownstreamLink } from './downstream-link.ts';
@@ -34,6 +35,21 @@ try {
   process.exit(2);
 }
 const { range, config } = stage;
+// A P-tuning prefix changes what every layer computes: it joins the model id, so that stages with
+// and without it (or with another one) refuse to chain. Its config is read now to fail early; the
+// stage's thread encodes its own layers' prefix from the same directory.
+let prefixLength = 0;
+let id = stage.modelId;
+if (opts.ptuningDir !== undefined) {
+  try {
+    const checkpoint = readPrefixCheckpoint(opts.ptuningDir, config);
+    prefixLength = checkpoint.config.preSeqLen;
+    id = `${stage.modelId}+ptuning@${checkpointId(checkpoint.dir).replace(/^chatglm@/, '')}`;
+  } catch (err) {
+    console.error(`chatglm worker: --ptuning: ${(err as Error).message}`);
+    process.exit(2);
+  }
+}
 const isHead = range.start === 0;
 const isLast = range.end === config.numLayers;
 const log = createLogger(isHead ? 'head' : 'stage', { layers: `${range.start}-${range.end - 1}` });
@@ -46,14 +62,14 @@ const dtype: ActivationDtype = opts.activationDtype === 'float16' ? 'ACTIVATION_
 const tokenizer = await ChatGLMTokenizer.load(stage.tokenizerFile);
 const special = tokenizer.specialTokens;
 const vocab = { vocabSize: tokenizer.vocabSize, eopId: special.eop, forcedTokenId: special.dummyPrefix };
-const id = stage.modelId;
-log.info('loading stage', { bundle: stage.bundleDir, modelId: id, layers: [range.start, range.end] });
+log.info('loading stage', { bundle: stage.bundleDir, modelId: id, layers: [range.start, range.end], ...(opts.ptuningDir !== undefined && { ptuning: opts.ptuningDir, prefixLength }) });
 const runtime = await CpuStageRuntime.create({
   config,
   range,
   weights: { kind: 'bundle', dir: stage.bundleDir },
   maxSequences: opts.maxSequences,
-  maxTokensPerSequence: opts.maxTokens ?? config.maxSequenceLength,
+  maxTokensPerSequence: opts.maxTokens ?? config.maxSequenceLength + prefixLength,
+  ...(opts.ptuningDir !== undefined && { prefix: { kind: 'checkpoint' as const, dir: opts.ptuningDir } }),
   threads: opts.threads ?? os.availableParallelism(),
   spinning: opts.spinning,
 });

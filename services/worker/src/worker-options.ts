@@ -19,7 +19,11 @@ in Redis and dials the next stage; every other stage listens for gRPC and dials 
   --prefix P                Redis key prefix (default chatglm)
   --pipeline-id ID          the head's name in heartbeats and logs (default host-pid)
   --max-sequences N         KV cache slots: sequences served at once (default 8)
-  --max-tokens N            cached positions per sequence (default the model's max_sequence_length)
+  --ptuning DIR             a P-tuning v2 checkpoint (config.json with pre_seq_len, and the
+                            transformer.prefix_encoder.* weights as *.safetensors): every sequence
+                            attends to its prefix; give every stage of the pipeline the same one
+  --max-tokens N            cached positions per sequence, counting a P-tuning prefix (default the
+                            model's max_sequence_length, plus the prefix's pre_seq_len)
   --micro-batches N         decode steps in flight at the head (default: the number of stages)
   --activation-dtype D      float32 (exact, default) or float16 (half the bytes between stages)
   --quantize Q              int8 or int4: the layers' linears as MatMulNBits blocks; none: float
@@ -44,6 +48,8 @@ export interface WorkerOptions {
   port: number;
   redis?: string;
   prefix?: string;
+  /** A P-tuning v2 checkpoint directory (--ptuning; --prefix is the Redis key prefix). */
+  ptuningDir?: string;
   pipelineId?: string;
   maxSequences: number;
   maxTokens?: number;
@@ -68,6 +74,7 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
         stage: { type: 'string' },
         stages: { type: 'string' },
         next: { type: 'string' },
+        ptuning: { type: 'string' },
         host: { type: 'string' },
         port: { type: 'string' },
         redis: { type: 'string' },
@@ -138,6 +145,7 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
       spinning: !values['no-spin'],
       ...(values.next !== undefined && { next: values.next }),
       ...(values.redis !== undefined && { redis: values.redis }),
+      ...(values.ptuning !== undefined && { ptuningDir: values.ptuning }),
       ...(values.prefix !== undefined && { prefix: values.prefix }),
       ...(values['pipeline-id'] !== undefined && { pipelineId: values['pipeline-id'] }),
     };

@@ -128,12 +128,12 @@ export function unpickle(bytes: Uint8Array, hooks: PickleHooks): unknown {
       case 0x7d: stack.push(new PyDict()); break; // EMPTY_DICT
       case 0x5d: stack.push([]); break; // EMPTY_LIST
       case 0x29: stack.push(new PyTuple([])); break; // EMPTY_TUPLE
-      case 0x74: stack.push(new PyTuple(popMark())); break; // TUPLE
+      case 0x74: { const items = popMark(); stack.push(new PyTuple(items)); break; } // TUPLE (pop first: popMark replaces `stack`)
       case 0x85: stack.push(new PyTuple([pop()])); break; // TUPLE1
       case 0x86: { const b = pop(); const a = pop(); stack.push(new PyTuple([a, b])); break; } // TUPLE2
       case 0x87: { const c = pop(); const b = pop(); const a = pop(); stack.push(new PyTuple([a, b, c])); break; } // TUPLE3
-      case 0x6c: stack.push(popMark()); break; // LIST
-      case 0x64: { const d = new PyDict(); setItems(d, popMark()); stack.push(d); break; } // DICT
+      case 0x6c: { const items = popMark(); stack.push(items); break; } // LIST
+      case 0x64: { const items = popMark(); const d = new PyDict(); setItems(d, items); stack.push(d); break; } // DICT
       case 0x61: { const v = pop(); list(top()).push(v); break; } // APPEND
       case 0x65: { const items = popMark(); const l = list(top()); for (const v of items) l.push(v); break; } // APPENDS
       case 0x73: { const v = pop(); const k = pop(); dict(top()).entries.set(k, v); break; } // SETITEM

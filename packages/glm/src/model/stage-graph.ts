@@ -97,11 +97,17 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     if (options.storage !== 'float16') return g.externalInit(name, 'float32', dims, data);
     return g.op('Cast', [g.externalInit(`${name}.f16`, 'float16', dims, float32ToFloat16(data))], { to: 1 /* FLOAT */ }, name);
   };
-  const weight = (name: string, dims: number[]) => store(name, dims, tensors.float(name, dims));
+  const weight = (name: string, dims: number[], data?: Float32Array): string => {
+    if (!data && options.storage === 'float16') {
+      const bits = tensors.half(name, dims);
+      if (bits) return g.op('Cast', [g.externalInit(`${name}.f16`, 'float16', dims, bits)], { to: 1 /* FLOAT */ }, name);
+    }
+    return store(name, dims, data ?? tensors.float(name, dims));
+  };
   const accuracyLevel = options.accuracyLevel ?? 4;
   // x [rows, in] times a weight [out, in] transposed: Gemm for float, MatMulNBits for quantized blocks.
   const project = (x: string, name: string, m: MatrixTensor, out: number, inFeatures: number): string => {
-    if (m.kind === 'float') return g.op('Gemm', [x, store(name, [out, inFeatures], m.data)], { transB: 1 });
+    if (m.kind === 'float') return g.op('Gemm', [x, weight(name, [out, inFeatures], m.data)], { transB: 1 });
     const w = m.weight;
     const blocks = Math.ceil(inFeatures / w.blockSize);
     const packed = g.externalInit(`${name}.q${w.bits}`, 'uint8', [out, blocks, (w.blockSize * w.bits) / 8], w.packed);
@@ -111,7 +117,7 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
   const linear = (x: string, weightName: string, biasName: string, out: number, inFeatures: number): string => {
     const m = tensors.matrix(weightName, out, inFeatures, 'linear');
     if (m.kind === 'float') {
-      return g.op('Gemm', [x, store(weightName, [out, inFeatures], m.data), weight(biasName, [out])], { transB: 1 });
+      return g.op('Gemm', [x, weight(weightName, [out, inFeatures], m.data), weight(biasName, [out])], { transB: 1 });
     }
     return g.op('Add', [project(x, weightName, m, out, inFeatures), weight(biasName, [out])]);
   };
@@ -135,7 +141,7 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     const ids = g.input(STAGE_IO.inputIds, 'int64', ['B', 'Tq']);
     let rows: string;
     if (embedding.kind === 'float') {
-      embeddingName = store(EMBEDDING_NAME, [V, H], embedding.data);
+      embeddingName = weight(EMBEDDING_NAME, [V, H], embedding.data);
       rows = g.op('Gather', [embeddingName, ids], { axis: 0 });
     } else {
       // The same blocks serve GatherBlockQuantized here and MatMulNBits as the lm_head.
@@ -205,7 +211,7 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     const last = g.op('Reshape', [g.op('Slice', [hidden3, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([1])]), g.int64s([-1, H])]);
     // The lm_head is tied to the embedding (spec §2.3): logits = h·Eᵀ.
     const head = embedding as MatrixTensor;
-    if (head.kind === 'float') g.op('Gemm', [last, embeddingName ?? store(EMBEDDING_NAME, [V, H], head.data)], { transB: 1 }, STAGE_IO.logits);
+    if (head.kind === 'float') g.op('Gemm', [last, embeddingName ?? weight(EMBEDDING_NAME, [V, H], head.data)], { transB: 1 }, STAGE_IO.logits);
     // A quantized head gets MatMulNBits' own initializers: it prepacks them at load, and a stage
     // holding both ends (one-stage pipelines) keeps a second copy of the small quantized table.
     else g.op('Identity', [project(last, `${EMBEDDING_NAME}.head`, head, V, H)], {}, STAGE_IO.logits);

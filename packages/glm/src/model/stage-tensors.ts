@@ -22,7 +22,8 @@ export interface QuantizationOptions {
   blockSize?: number;
 }
 
-export type MatrixTensor = { kind: 'float'; data: Float32Array } | { kind: 'nbits'; weight: NBitsWeight };
+/** A float matrix carries `data` only when it was computed (dequantized); else the graph reads it by name. */
+export type MatrixTensor = { kind: 'float'; data?: Float32Array } | { kind: 'nbits'; weight: NBitsWeight };
 
 /** A THUDM int8/int4 linear as stored in its checkpoint (spec §9.1). */
 export interface ThudmLinear {
@@ -41,6 +42,11 @@ export interface ThudmSource {
 export interface StageTensors {
   /** An fp32 tensor whose shape must be `dims`. */
   float(name: string, dims: number[]): Float32Array;
+  /**
+   * The tensor's fp16 bits when the checkpoint stores it as fp16, else undefined: an fp16 bundle of
+   * an fp16 checkpoint copies them without widening to fp32 and back (time and memory).
+   */
+  half(name: string, dims: number[]): Uint16Array | undefined;
   /** A weight matrix [rows, cols] (a linear's `.weight`, or the embedding), quantized or not. */
   matrix(name: string, rows: number, cols: number, role: 'linear' | 'embedding'): MatrixTensor;
 }
@@ -54,7 +60,7 @@ export function bitsOf(q: Quantization): QuantBits | undefined {
  * (repacked exactly into blocks) unless another bit width is asked for; float linears are quantized
  * when asked.
  */
-export function stageTensors(weights: WeightSource, options: QuantizationOptions = {}, thudm?: ThudmSource): StageTensors {
+export function stageTensors(weights: WeightSource, options: QuantizationOptions = {}, thudm?: ThudmSource, halves?: (name: string) => Uint16Array | undefined): StageTensors {
   const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
   const float = (name: string, dims: number[]): Float32Array => {
     const t = weights.get(name);
@@ -64,6 +70,13 @@ export function stageTensors(weights: WeightSource, options: QuantizationOptions
   };
   return {
     float,
+    half(name, dims) {
+      const bits = halves?.(name);
+      if (!bits) return undefined;
+      const n = dims.reduce((a, b) => a * b, 1);
+      if (bits.length !== n) throw new ChatGlmError('invalid_checkpoint', `tensor "${name}" holds ${bits.length} values, config.json implies [${dims.join(', ')}]`);
+      return bits;
+    },
     matrix(name, rows, cols, role) {
       const choice = role === 'linear' ? options.linears : options.embedding;
       const wanted = bitsOf(choice ?? 'none');
@@ -76,8 +89,7 @@ export function stageTensors(weights: WeightSource, options: QuantizationOptions
         // Another width than the checkpoint's: through float (documented as lossy twice).
         return { kind: 'nbits', weight: quantizeBlocks(dequantizeThudm(stored.codes, stored.rowScales, rows, cols, stored.bits), rows, cols, bits, blockSize) };
       }
-      const data = float(name, [rows, cols]);
-      return wanted ? { kind: 'nbits', weight: quantizeBlocks(data, rows, cols, wanted, blockSize) } : { kind: 'float', data };
+      return wanted ? { kind: 'nbits', weight: quantizeBlocks(float(name, [rows, cols]), rows, cols, wanted, blockSize) } : { kind: 'float' };
     },
   };
 }

@@ -2,9 +2,10 @@
 // W is [out, in] like a PyTorch Linear, so x's rows and W's rows are both contiguous along the
 // reduction: 4x4 output blocks share each loaded x and W value four times (16 multiply-adds per 8
 // loads), and a block of W rows is reused across every x row while it sits in cache. Measured on
-// the 2-core development VM: ~3.5 GFLOP/s, i.e. ~2.4 s per ChatGLM-6B layer of the projection
-// ([128 x 4096] x [4096 x 8192]); the stage runtime therefore runs it through ONNX Runtime instead
-// (~0.13 s per layer on the same VM).
+// the 2-core development VM (2026-11-27): 2-3.5 GFLOP/s, ~4 s per ChatGLM-6B layer of the
+// projection ([128 x 4096] x [4096 x 8192]), about 2 minutes for all 28 layers. The stage runtime
+// therefore runs the projection through ONNX Runtime instead (5.5 s for all 28 layers, see
+// @chatglm/runtime onnx-linear.ts); this one serves small models and callers without a runtime.
 
 /** One x row block of 4 against W rows [n0, n0 + 4): the kernel where all the time goes. */
 function block4x4(x: Float32Array, w: Float32Array, k: number, m0: number, n0: number, y: Float32Array, n: number, bias: Float32Array | undefined): void {

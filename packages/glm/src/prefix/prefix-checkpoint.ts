@@ -5,7 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { GlmConfig } from '../config.ts';
-import { CheckpointError, SafetensorsWeightSource } from '../checkpoint/safetensors.ts';
+import { CheckpointError } from '../checkpoint/safetensors.ts';
+import { floatWeights } from '../checkpoint/float-weights.ts';
+import { openCheckpoint } from '../checkpoint/open-checkpoint.ts';
 import type { WeightSource } from '../model/weights.ts';
 import { PREFIX_ENCODER_TENSORS } from './prefix-encoder.ts';
 
@@ -16,20 +18,10 @@ export interface PrefixCheckpoint {
   weights: WeightSource;
 }
 
-/**
- * Opens the weights of a P-tuning checkpoint. This is the one place that picks a reader: once
- * packages/glm/src/checkpoint has `openCheckpoint` (PyTorch .bin and safetensors), its body
- * becomes `return floatWeights(openCheckpoint(dir));`.
- */
+/** Opens the weights of a P-tuning checkpoint (PyTorch .bin or safetensors), widened to fp32. */
 export function openPrefixWeights(dir: string): WeightSource {
-  if (SafetensorsWeightSource.isCheckpointDir(dir)) return new SafetensorsWeightSource(dir);
-  if (fs.readdirSync(dir).some((f) => f.endsWith('.bin'))) {
-    throw new CheckpointError(
-      `${dir} holds PyTorch .bin weights (ptuning/main.py's pytorch_model.bin); this version reads safetensors only: convert it ` +
-        `(e.g. safetensors.torch.save_file(torch.load("pytorch_model.bin"), "model.safetensors")) or wait for the checkpoint readers`,
-    );
-  }
-  throw new CheckpointError(`${dir} has no weights (*.safetensors holding transformer.prefix_encoder.*)`);
+  // ptuning/main.py saves a pytorch_model.bin holding only the prefix encoder; safetensors work too.
+  return floatWeights(openCheckpoint(dir));
 }
 
 /**
