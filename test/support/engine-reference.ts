@@ -1,5 +1,6 @@
 // The in-process engine's answer for a prompt: what the distributed pipeline must reproduce.
 import { generate, resolveSamplingParams, type SamplingParams } from '@chatglm/generation';
+import type { QuantizationOptions } from '@chatglm/glm';
 import { ChainSequence } from '@chatglm/runtime';
 import { buildChatPrompt, processResponse, type ChatTurn } from '@chatglm/tokenizer';
 import { openLocalModel, type LocalModel } from '../../services/cli/src/local-model.ts';
@@ -8,8 +9,8 @@ export class EngineReference {
   private n = 0;
   private constructor(readonly model: LocalModel) {}
 
-  static async open(modelDir: string): Promise<EngineReference> {
-    return new EngineReference(await openLocalModel({ modelDir, threads: 1 }));
+  static async open(modelDir: string, quantization?: QuantizationOptions): Promise<EngineReference> {
+    return new EngineReference(await openLocalModel({ modelDir, threads: 1, ...(quantization && { quantization }) }));
   }
 
   async run(query: string, params: Partial<SamplingParams>, history: ChatTurn[] = []): Promise<{ text: string; tokenIds: number[]; finishReason: string }> {

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
 import type { SamplingParams } from '@chatglm/generation';
+import type { Quantization } from '@chatglm/glm';
 import { runChat } from './chat-command.ts';
 import { ensureDefaultModel } from './default-model.ts';
 import { openLocalModel } from './local-model.ts';
@@ -18,7 +19,8 @@ options:
   --model DIR              a ChatGLM-6B directory (config.json, ice_text.model, *.safetensors);
                            default: the embedded tiny model (random weights: gibberish replies)
   --prefix DIR             a P-tuning v2 checkpoint of the model (config.json with pre_seq_len, and
-                           its transformer.prefix_encoder.* weights as *.safetensors; default none)
+                           its transformer.prefix_encoder.* weights, .bin or safetensors; default none)
+  --quantize Q             int8 or int4: the layers' linears as MatMulNBits blocks (default: as stored)
   --layers-per-stage N     split the layers into in-process stages of N layers (default: one stage)
   --max-length N           total tokens, prompt + reply (default 2048)
   --top-p P                nucleus sampling mass (default 0.7)
@@ -41,6 +43,11 @@ function number(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
+function parseQuantization(v: string): Quantization {
+  if (v !== 'none' && v !== 'int8' && v !== 'int4') throw new ChatGlmError('invalid_argument', `--quantize must be none, int8 or int4, got "${v}"`);
+  return v;
+}
+
 function parseSeed(v: string): bigint {
   if (!/^\d+$/.test(v)) throw new ChatGlmError('invalid_argument', `--seed must be a non-negative integer, got "${v}"`);
   return BigInt(v);
@@ -52,6 +59,7 @@ async function chat(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' },
       prefix: { type: 'string' },
+      quantize: { type: 'string' },
       'layers-per-stage': { type: 'string' },
       'max-length': { type: 'string' },
       'top-p': { type: 'string' },
@@ -84,6 +92,7 @@ async function chat(argv: string[]): Promise<void> {
     maxTokens: maxLength,
     threads: positiveInt('threads', values.threads),
     ...(values.prefix !== undefined && { prefixDir: values.prefix }),
+    ...(values.quantize !== undefined && { quantization: { linears: parseQuantization(values.quantize) } }),
   });
   const stages = model.chain.stages.map((s) => `[${s.info.range.start}, ${s.info.range.end})`).join(' ');
   console.error(`loaded ${model.dir} in ${((performance.now() - started) / 1000).toFixed(1)} s: ${model.config.numLayers} layers, hidden ${model.config.hiddenSize}; stages ${stages}${model.prefix ? `; P-tuning prefix of ${model.prefix.length} from ${model.prefix.dir}` : ''}${values.model ? '' : ' (embedded default model: random weights, gibberish replies)'}`);

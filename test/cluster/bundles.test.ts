@@ -1,0 +1,80 @@
+// `chatglm convert` writes per-stage bundles; workers started on them (and a gateway on one of them)
+// serve exactly what the in-process engine computes with the same quantization.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { READY_MARKER } from '@chatglm/common';
+import { readBundleManifest } from '@chatglm/glm';
+import { RequestStore, closeRedis, connectRedis } from '@chatglm/queue';
+import { writeTinyModel } from '../../services/cli/src/default-model.ts';
+import { EngineReference } from '../support/engine-reference.ts';
+import { startTestRedis, type TestRedis } from '../support/redis-server.ts';
+import { postJson, waitUntil } from '../support/test-cluster.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-bundles-'));
+const children: ChildProcess[] = [];
+let redis: TestRedis;
+
+function start(script: string, args: string[]): Promise<{ port?: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: { ...process.env, CHATGLM_CACHE_DIR: path.join(tmp, 'cache') } });
+  children.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  return waitUntil(`${script} to be ready`, async () => {
+    if (child.exitCode !== null) throw new Error(`${script} exited ${child.exitCode}: ${err.slice(-2000)}`);
+    const line = out.split('\n').find((l) => l.startsWith(READY_MARKER));
+    return line ? (JSON.parse(line.slice(READY_MARKER.length + 1)) as { port?: number }) : undefined;
+  }, 120_000);
+}
+
+before(async () => {
+  redis = await startTestRedis();
+});
+after(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await redis?.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+test('workers and gateway on converted int8 bundles serve what the in-process int8 engine computes', async () => {
+  const model = path.join(tmp, 'model');
+  fs.mkdirSync(model);
+  await writeTinyModel(model, { shapeReplies: false });
+  const out = path.join(tmp, 'bundles');
+  const printed = execFileSync(process.execPath, ['--import', 'tsx', 'services/cli/src/main.ts', 'convert', '--model', model, '--out', out, '--stages', '2', '--quantize', 'int8'], { cwd: ROOT, encoding: 'utf8' });
+  console.log(printed.trim());
+  const stage0 = path.join(out, 'stage-0-of-2');
+  const stage1 = path.join(out, 'stage-1-of-2');
+  assert.deepEqual(readBundleManifest(stage1).layers, { start: 2, end: 4 });
+  assert.equal(readBundleManifest(stage0).quantization.linears, 'int8');
+
+  const prefix = 'bundles';
+  const { port: stagePort } = await start('services/worker/src/main.ts', ['--model', stage1, '--host', '127.0.0.1', '--threads', '1']);
+  await start('services/worker/src/main.ts', ['--model', stage0, '--next', `127.0.0.1:${stagePort}`, '--redis', redis.url, '--prefix', prefix, '--threads', '1', '--pipeline-id', 'bundled']);
+  const { port } = await start('services/gateway/src/main.ts', ['--model', stage0, '--redis', redis.url, '--prefix', prefix, '--port', '0', '--host', '127.0.0.1']);
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil('readiness', async () => (await fetch(`${url}/readyz`)).status === 200);
+
+  const r = await postJson(`${url}/v1/chat/completions`, { messages: [{ role: 'user', content: '你好' }], seed: 3, max_tokens: 24 });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const client = connectRedis(redis.url);
+  try {
+    const state = await new RequestStore(client, prefix).read(r.body.id);
+    const engine = await EngineReference.open(model, { linears: 'int8' });
+    try {
+      const ref = await engine.run('你好', { seed: 3n, maxNewTokens: 24 });
+      assert.deepEqual(state?.tokenIds, ref.tokenIds);
+      assert.equal(r.body.choices[0].message.content, ref.text);
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await closeRedis(client);
+  }
+});
