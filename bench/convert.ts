@@ -59,7 +59,7 @@ export async function runConvertBenchmark(argv: string[]): Promise<void> {
       return `stage ${i} loads in ${(m.loadMs / 1000).toFixed(1)} s (RSS ${m.maxRssGiB.toFixed(1)} GiB)`;
     });
     rows.push(
-      `${variant}: converted in ${seconds.toFixed(0)} s, peak RSS ${peak.toFixed(2)} GiB (${((peak * 2 ** 30) / (total + shardBytes)).toFixed(2)}x of output + one shard); ` +
+      `${variant}: converted in ${seconds.toFixed(0)} s, peak RSS ${peak.toFixed(2)} GiB (${((peak * 2 ** 30) / (total + shardBytes)).toFixed(2)} of output + one shard, the limit is 1.3); ` +
         `bundles ${(total / 2 ** 30).toFixed(2)} GiB (stage 0 ${(stageBytes[0]! / 2 ** 30).toFixed(2)}, stage 1 ${(stageBytes[1]! / 2 ** 30).toFixed(2)}); ${loads.join(', ')}`,
     );
     console.log(rows[rows.length - 1]);

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
-import { checkpointId, checkpointStorage, checkpointTensors, readModelDirectory, writeStageBundle, type BundleOptions, type Quantization } from '@chatglm/glm';
+import { checkpointId, checkpointStorage, checkpointTensors, parseQuantization, readModelDirectory, writeStageBundle, type BundleOptions, type Quantization } from '@chatglm/glm';
 import { splitLayers } from '@chatglm/protocol';
 
 export const CONVERT_USAGE = `usage: chatglm convert --model DIR --out DIR [--stages N] [--quantize int8|int4] [options]
@@ -20,9 +20,7 @@ quantization, content hash) and copies of config.json and ice_text.model.
   --dtype D                 float16 or float32 for the float weights (default: the checkpoint's)`;
 
 function quantization(flag: string, v: string | undefined): Quantization | undefined {
-  if (v === undefined) return undefined;
-  if (v !== 'none' && v !== 'int8' && v !== 'int4') throw new ChatGlmError('invalid_argument', `--${flag} must be none, int8 or int4, got "${v}"`);
-  return v;
+  return v === undefined ? undefined : parseQuantization(v, flag);
 }
 
 export async function convert(argv: string[]): Promise<void> {

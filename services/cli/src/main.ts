@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
 import type { SamplingParams } from '@chatglm/generation';
-import type { Quantization } from '@chatglm/glm';
+import { parseQuantization } from '@chatglm/glm';
 import { runChat } from './chat-command.ts';
 import { ensureDefaultModel } from './default-model.ts';
 import { openLocalModel } from './local-model.ts';
@@ -41,11 +41,6 @@ function number(name: string, v: string | undefined): number | undefined {
   const n = Number(v);
   if (!Number.isFinite(n)) throw new ChatGlmError('invalid_argument', `--${name} must be a number, got "${v}"`);
   return n;
-}
-
-function parseQuantization(v: string): Quantization {
-  if (v !== 'none' && v !== 'int8' && v !== 'int4') throw new ChatGlmError('invalid_argument', `--quantize must be none, int8 or int4, got "${v}"`);
-  return v;
 }
 
 function parseSeed(v: string): bigint {

@@ -1,6 +1,6 @@
 // Command-line options of a stage worker, parsed and checked before anything loads.
 import { parseArgs } from 'node:util';
-import type { BundleOptions, Quantization } from '@chatglm/glm';
+import { parseQuantization, type BundleOptions, type Quantization } from '@chatglm/glm';
 import { parseLayers, stageRange } from '@chatglm/protocol';
 
 export const WORKER_USAGE = `usage: chatglm-worker --model DIR [--layers A-B | --stage I --stages N] [--next HOST:PORT] [options]
@@ -120,11 +120,7 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
     const dtype = values['activation-dtype'] ?? 'float32';
     if (dtype !== 'float32' && dtype !== 'float16') throw new Error(`--activation-dtype must be float32 or float16, got "${dtype}"`);
     if (values.next !== undefined && !/^[^\s:]+:\d+$|^\[[0-9a-f:]+\]:\d+$/i.test(values.next)) throw new Error(`--next must be HOST:PORT, got "${values.next}"`);
-    const quantization = (flag: string, v: string | undefined): Quantization | undefined => {
-      if (v === undefined) return undefined;
-      if (v !== 'none' && v !== 'int8' && v !== 'int4') throw new Error(`--${flag} must be none, int8 or int4, got "${v}"`);
-      return v;
-    };
+    const quantization = (flag: string, v: string | undefined): Quantization | undefined => (v === undefined ? undefined : parseQuantization(v, flag));
     const linears = quantization('quantize', values.quantize);
     const embedding = quantization('quantize-embedding', values['quantize-embedding']);
     const weightDtype = values['weight-dtype'];

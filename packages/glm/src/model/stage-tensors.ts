@@ -51,6 +51,12 @@ export interface StageTensors {
   matrix(name: string, rows: number, cols: number, role: 'linear' | 'embedding'): MatrixTensor;
 }
 
+/** Checks a command-line value (`--quantize int4`); the error names the flag. */
+export function parseQuantization(value: string, flag = 'quantize'): Quantization {
+  if (value !== 'none' && value !== 'int8' && value !== 'int4') throw new ChatGlmError('invalid_argument', `--${flag} must be none, int8 or int4, got "${value}"`);
+  return value;
+}
+
 export function bitsOf(q: Quantization): QuantBits | undefined {
   return q === 'int8' ? 8 : q === 'int4' ? 4 : undefined;
 }
