@@ -95,3 +95,14 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
   return m;
 }
+
+/** ‖a − ref‖ / ‖ref‖ over all elements. */
+export function relativeError(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += ((a[i] as number) - (ref[i] as number)) ** 2;
+    den += (ref[i] as number) ** 2;
+  }
+  return Math.sqrt(num / den);
+}

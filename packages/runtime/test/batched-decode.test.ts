@@ -1,10 +1,10 @@
 // Several sequences of different lengths decoded in one run give what each gives alone.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { glmPositions, promptLayout, type PromptLayout } from '@chatglm/glm';
 import { CpuStageRuntime, StageChain } from '@chatglm/runtime';
 import { maxAbsDiff } from '../../../test/support/golden.ts';
-import { argmax, promptIds, randomTensors, tinyConfig } from '../../../test/support/models.ts';
+import { decodeAlone, decodeBatched, newSeqs as newSeqsFor, nextEntry, prefillSeq, worstDiff } from '../../../test/support/engine-steps.ts';
+import { randomTensors, tinyConfig } from '../../../test/support/models.ts';
 
 const config = tinyConfig();
 const tensors = randomTensors(config, 11);
@@ -19,68 +19,22 @@ async function makeChain(): Promise<StageChain> {
   return new StageChain(stages);
 }
 
-interface Seq {
-  id: string;
-  prompt: number[];
-  layout: PromptLayout;
-  tokens: number[];
-  logits: Float32Array[];
-}
-
 const PROMPTS = [[3, 4], [10, 20, 30, 40, 50, 60, 70], [8], [41, 42, 43, 44]];
 const STEPS = 8;
-
-function newSeqs(): Seq[] {
-  return PROMPTS.map((text, i) => {
-    const prompt = promptIds(config, text);
-    return { id: `seq${i}`, prompt, layout: promptLayout(prompt, config), tokens: [], logits: [] };
-  });
-}
-
-async function prefill(c: StageChain, s: Seq): Promise<void> {
-  const { positions, blockPositions } = glmPositions(s.layout, 0, s.prompt.length);
-  const out = await c.prefill({ seqId: s.id, tokens: s.prompt, positions, blockPositions, contextLength: s.layout.contextLength });
-  s.logits.push(out.logits!);
-  s.tokens.push(argmax(out.logits!));
-}
-
-function entry(s: Seq) {
-  const k = s.tokens.length - 1;
-  const pos = glmPositions(s.layout, s.prompt.length + k, 1);
-  return { seqId: s.id, token: s.tokens[k]!, position: pos.positions[0]!, blockPosition: pos.blockPositions[0]! };
-}
+const newSeqs = () => newSeqsFor(config, PROMPTS);
 
 test('batched decode of 4 sequences of different lengths equals decoding each alone', async () => {
   const alone = await makeChain();
   const batched = await makeChain();
   try {
     const ref = newSeqs();
-    for (const s of ref) {
-      await prefill(alone, s);
-      for (let k = 0; k < STEPS; k++) {
-        const out = await alone.decode([entry(s)]);
-        s.logits.push(out.logits!);
-        s.tokens.push(argmax(out.logits!));
-      }
-      await alone.release(s.id);
-    }
-
+    await decodeAlone(alone, ref, STEPS);
     const seqs = newSeqs();
-    for (const s of seqs) await prefill(batched, s);
-    for (let k = 0; k < STEPS; k++) {
-      // A different order each step: rows must map back to the right sequences.
-      const order = k % 2 === 0 ? seqs : [...seqs].reverse();
-      const out = await batched.decode(order.map(entry));
-      order.forEach((s, r) => {
-        const row = out.logits!.slice(r * VOCAB, (r + 1) * VOCAB);
-        s.logits.push(row);
-        s.tokens.push(argmax(row));
-      });
-    }
+    await decodeBatched(batched, seqs, STEPS, VOCAB);
     let worst = 0;
     seqs.forEach((s, i) => {
       assert.deepEqual(s.tokens, ref[i]!.tokens, `tokens of ${s.id}`);
-      s.logits.forEach((l, j) => (worst = Math.max(worst, maxAbsDiff(l, ref[i]!.logits[j]!))));
+      worst = Math.max(worst, worstDiff(s.logits, ref[i]!.logits));
     });
     console.log(`batched vs alone: max |logit diff| ${worst.toExponential(2)}`);
     assert.ok(worst < 1e-4);
@@ -95,22 +49,22 @@ test('a batch over a slot range with a released sequence in the middle, and slot
   const ref = await makeChain();
   try {
     const [a, b, d] = newSeqs();
-    for (const s of [a!, b!, d!]) await prefill(c, s);
+    for (const s of [a!, b!, d!]) await prefillSeq(c, s);
     await c.release(b!.id); // frees the middle slot: the batch [a, d] now spans a hole
-    const out = await c.decode([entry(a!), entry(d!)]);
+    const out = await c.decode([nextEntry(a!), nextEntry(d!)]);
     const [ra, , rd] = newSeqs();
     for (const s of [ra!, rd!]) {
-      await prefill(ref, s);
-      const o = await ref.decode([entry(s)]);
+      await prefillSeq(ref, s);
+      const o = await ref.decode([nextEntry(s)]);
       s.logits.push(o.logits!);
     }
     assert.ok(maxAbsDiff(out.logits!.slice(0, VOCAB), ra!.logits[1]!) < 1e-4);
     assert.ok(maxAbsDiff(out.logits!.slice(VOCAB), rd!.logits[1]!) < 1e-4);
     // The freed slot is reused by a new sequence without leaking the old one's cache.
     const [, rb] = newSeqs();
-    await prefill(c, rb!);
+    await prefillSeq(c, rb!);
     const fresh = newSeqs()[1]!;
-    await prefill(ref, fresh);
+    await prefillSeq(ref, fresh);
     assert.ok(maxAbsDiff(rb!.logits[0]!, fresh.logits[0]!) < 1e-5);
   } finally {
     await c.close();
@@ -128,9 +82,9 @@ test('errors: unknown sequence, full cache, context overflow, out-of-vocabulary 
     );
     await assert.rejects(c.prefill({ seqId: 'oov', tokens: [VOCAB], positions: [0], blockPositions: [0], contextLength: 0 }), /outside the vocabulary/);
     const seqs = newSeqs();
-    for (const s of seqs) await prefill(c, s);
+    for (const s of seqs) await prefillSeq(c, s);
     const extra = { ...newSeqs()[0]!, id: 'fifth' };
-    await assert.rejects(prefill(c, extra), /all 4 KV slots are in use/);
+    await assert.rejects(prefillSeq(c, extra), /all 4 KV slots are in use/);
     // A failed prefill leaves no half-allocated slot behind on any stage.
     assert.equal((await c.stages[0]!.capacity()).activeSequences, 4);
     assert.equal((await c.stages[1]!.capacity()).activeSequences, 4);

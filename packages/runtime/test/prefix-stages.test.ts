@@ -5,10 +5,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { MemoryWeightSource, encodePrefix, glmPositions, promptLayout, type LayerRange, type PromptLayout } from '@chatglm/glm';
+import { MemoryWeightSource, encodePrefix, type LayerRange } from '@chatglm/glm';
 import { CpuStageRuntime, StageChain, StageExecutor, type PrefixLocation } from '@chatglm/runtime';
 import { maxAbsDiff } from '../../../test/support/golden.ts';
-import { argmax, promptIds, randomTensors, tinyConfig } from '../../../test/support/models.ts';
+import { decodeAlone, decodeBatched, greedyRun, newSeqs, prefillSeq, worstDiff } from '../../../test/support/engine-steps.ts';
+import { randomTensors, tinyConfig } from '../../../test/support/models.ts';
 import { prefixTensors, writePrefixCheckpoint } from './ptuning-support.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-prefix-stages-'));
@@ -30,25 +31,6 @@ async function chain(ranges: LayerRange[], prefix: PrefixLocation | undefined, m
   return new StageChain(stages);
 }
 
-/** Greedy generation: the final hidden states of every step and the tokens. */
-async function greedy(c: StageChain, text: number[], steps: number) {
-  const prompt = promptIds(config, text);
-  const layout = promptLayout(prompt, config);
-  const { positions, blockPositions } = glmPositions(layout, 0, prompt.length);
-  let out = await c.prefill({ seqId: 's', tokens: prompt, positions, blockPositions, contextLength: layout.contextLength }, { fetchHidden: true });
-  const hidden = [out.hidden!];
-  const tokens: number[] = [];
-  for (let k = 0; k < steps; k++) {
-    const token = argmax(out.logits!);
-    tokens.push(token);
-    const pos = glmPositions(layout, prompt.length + k, 1);
-    out = await c.decode([{ seqId: 's', token, position: pos.positions[0]!, blockPosition: pos.blockPositions[0]! }], { fetchHidden: true });
-    hidden.push(out.hidden!);
-  }
-  await c.release('s');
-  return { hidden, tokens };
-}
-
 test('a 3-stage split, each stage encoding its own layers from the checkpoint, equals one stage given the whole prefix', async () => {
   const whole = await chain([{ start: 0, end: 4 }], inMemory);
   const split = await chain([{ start: 0, end: 1 }, { start: 1, end: 3 }, { start: 3, end: 4 }], checkpoint);
@@ -56,51 +38,22 @@ test('a 3-stage split, each stage encoding its own layers from the checkpoint, e
   try {
     assert.deepEqual(split.stages.map((s) => s.info.prefixLength), [6, 6, 6]);
     const text = [5, 17, 33, 2, 60, 71];
-    const a = await greedy(whole, text, 12);
-    const b = await greedy(split, text, 12);
+    const a = await greedyRun(whole, config, text, 12);
+    const b = await greedyRun(split, config, text, 12);
     assert.deepEqual(b.tokens, a.tokens);
-    let worst = 0;
-    a.hidden.forEach((h, i) => (worst = Math.max(worst, maxAbsDiff(h, b.hidden[i]!))));
+    const worst = worstDiff(a.hidden, b.hidden);
     console.log(`prefix split vs whole: max |hidden diff| ${worst.toExponential(2)}, tokens ${a.tokens.join(' ')}`);
     assert.ok(worst < 1e-4, `hidden states differ by ${worst}`);
     assert.ok(new Set(a.tokens).size > 1, 'the random model should not be degenerate (a single repeated token)');
     // The prefix matters: without it the same prompt gives other activations.
-    const none = await greedy(plain, text, 12);
+    const none = await greedyRun(plain, config, text, 12);
     assert.ok(maxAbsDiff(none.hidden[0]!, a.hidden[0]!) > 1e-2, 'the prefix changed nothing');
   } finally {
     await Promise.all([whole.close(), split.close(), plain.close()]);
   }
 });
 
-interface Seq {
-  id: string;
-  prompt: number[];
-  layout: PromptLayout;
-  tokens: number[];
-  logits: Float32Array[];
-}
-
 const PROMPTS = [[3, 4], [10, 20, 30, 40, 50, 60, 70], [8], [41, 42, 43, 44]];
-
-function newSeqs(): Seq[] {
-  return PROMPTS.map((text, i) => {
-    const prompt = promptIds(config, text);
-    return { id: `seq${i}`, prompt, layout: promptLayout(prompt, config), tokens: [], logits: [] };
-  });
-}
-
-async function prefill(c: StageChain, s: Seq): Promise<void> {
-  const { positions, blockPositions } = glmPositions(s.layout, 0, s.prompt.length);
-  const out = await c.prefill({ seqId: s.id, tokens: s.prompt, positions, blockPositions, contextLength: s.layout.contextLength });
-  s.logits.push(out.logits!);
-  s.tokens.push(argmax(out.logits!));
-}
-
-function entry(s: Seq) {
-  const k = s.tokens.length - 1;
-  const pos = glmPositions(s.layout, s.prompt.length + k, 1);
-  return { seqId: s.id, token: s.tokens[k]!, position: pos.positions[0]!, blockPosition: pos.blockPositions[0]! };
-}
 
 test('batched decode of sequences with the prefix equals decoding each alone, and a reused slot keeps the prefix', async () => {
   const ranges = [{ start: 0, end: 2 }, { start: 2, end: 4 }];
@@ -108,31 +61,14 @@ test('batched decode of sequences with the prefix equals decoding each alone, an
   const batched = await chain(ranges, checkpoint, 4);
   const STEPS = 8;
   try {
-    const ref = newSeqs();
-    for (const s of ref) {
-      await prefill(alone, s);
-      for (let k = 0; k < STEPS; k++) {
-        const out = await alone.decode([entry(s)]);
-        s.logits.push(out.logits!);
-        s.tokens.push(argmax(out.logits!));
-      }
-      await alone.release(s.id);
-    }
-    const seqs = newSeqs();
-    for (const s of seqs) await prefill(batched, s);
-    for (let k = 0; k < STEPS; k++) {
-      const order = k % 2 === 0 ? seqs : [...seqs].reverse();
-      const out = await batched.decode(order.map(entry));
-      order.forEach((s, r) => {
-        const row = out.logits!.slice(r * VOCAB, (r + 1) * VOCAB);
-        s.logits.push(row);
-        s.tokens.push(argmax(row));
-      });
-    }
+    const ref = newSeqs(config, PROMPTS);
+    await decodeAlone(alone, ref, STEPS);
+    const seqs = newSeqs(config, PROMPTS);
+    await decodeBatched(batched, seqs, STEPS, VOCAB);
     let worst = 0;
     seqs.forEach((s, i) => {
       assert.deepEqual(s.tokens, ref[i]!.tokens, `tokens of ${s.id}`);
-      s.logits.forEach((l, j) => (worst = Math.max(worst, maxAbsDiff(l, ref[i]!.logits[j]!))));
+      worst = Math.max(worst, worstDiff(s.logits, ref[i]!.logits));
     });
     console.log(`prefix batched vs alone: max |logit diff| ${worst.toExponential(2)}`);
     assert.ok(worst < 1e-4);
@@ -140,8 +76,8 @@ test('batched decode of sequences with the prefix equals decoding each alone, an
     // Slot 1 held a 9-token prompt plus 8 generated tokens; a new sequence there must see the
     // prefix again and nothing of the old one.
     await batched.release('seq1');
-    const fresh = { ...newSeqs()[2]!, id: 'reuse' };
-    await prefill(batched, fresh);
+    const fresh = { ...newSeqs(config, PROMPTS)[2]!, id: 'reuse' };
+    await prefillSeq(batched, fresh);
     assert.ok(maxAbsDiff(fresh.logits[0]!, ref[2]!.logits[0]!) < 1e-5);
   } finally {
     await alone.close();

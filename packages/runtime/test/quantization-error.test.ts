@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import ort from 'onnxruntime-node';
 import { seededRandom } from '@chatglm/common';
 import { GraphBuilder, dequantizeNBits, quantizeBlocks, type NBitsWeight } from '@chatglm/glm';
+import { relativeError } from '../../../test/support/golden.ts';
 
 const K = 4096;
 const N = 16384; // dense_h_to_4h: [16384, 4096]
@@ -31,16 +32,6 @@ async function run(build: (g: GraphBuilder, x: string) => string): Promise<Float
 const fp32 = (w: Float32Array) => (g: GraphBuilder, x: string) => g.op('Gemm', [x, g.externalInit('w', 'float32', [N, K], w)], { transB: 1 });
 const nbits = (q: NBitsWeight, accuracyLevel: number) => (g: GraphBuilder, x: string) =>
   g.op('MatMulNBits', [x, g.externalInit('b', 'uint8', [N, K / 128, (128 * q.bits) / 8], q.packed), g.externalInit('s', 'float32', [N * (K / 128)], q.scales)], { K, N, bits: q.bits, block_size: 128, accuracy_level: accuracyLevel }, undefined, 'com.microsoft');
-
-function relativeError(a: Float32Array, ref: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - ref[i]!) ** 2;
-    den += ref[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 // Measured on the 2-core dev VM (2026-11-26): int8 0.0089, int4 0.146 against fp32 (0.1% of the
 // weights are 8x outliers, which widen their blocks); the kernel itself (against x · dequantized Wᵀ)

@@ -1,10 +1,10 @@
 // A model run as one range and as several stages gives the same activations and tokens.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { glmPositions, promptLayout } from '@chatglm/glm';
 import { CpuStageRuntime, StageChain } from '@chatglm/runtime';
 import { maxAbsDiff } from '../../../test/support/golden.ts';
-import { argmax, promptIds, randomTensors, tinyConfig } from '../../../test/support/models.ts';
+import { greedyRun, worstDiff } from '../../../test/support/engine-steps.ts';
+import { randomTensors, tinyConfig } from '../../../test/support/models.ts';
 
 const config = tinyConfig();
 const tensors = randomTensors(config);
@@ -16,34 +16,15 @@ async function chain(ranges: { start: number; end: number }[]): Promise<StageCha
   return new StageChain(stages);
 }
 
-/** Greedy generation returning the final hidden states of every step and the tokens. */
-async function greedy(c: StageChain, prompt: number[], steps: number) {
-  const layout = promptLayout(prompt, config);
-  const { positions, blockPositions } = glmPositions(layout, 0, prompt.length);
-  let out = await c.prefill({ seqId: 's', tokens: prompt, positions, blockPositions, contextLength: layout.contextLength }, { fetchHidden: true });
-  const hidden = [out.hidden!];
-  const tokens: number[] = [];
-  for (let k = 0; k < steps; k++) {
-    const token = argmax(out.logits!);
-    tokens.push(token);
-    const pos = glmPositions(layout, prompt.length + k, 1);
-    out = await c.decode([{ seqId: 's', token, position: pos.positions[0]!, blockPosition: pos.blockPositions[0]! }], { fetchHidden: true });
-    hidden.push(out.hidden!);
-  }
-  await c.release('s');
-  return { hidden, tokens };
-}
-
 test('one range vs [0,1)+[1,3)+[3,4): same hidden states and greedy tokens', async () => {
   const whole = await chain([{ start: 0, end: 4 }]);
   const split = await chain([{ start: 0, end: 1 }, { start: 1, end: 3 }, { start: 3, end: 4 }]);
   try {
-    const prompt = promptIds(config, [5, 17, 33, 2, 60, 71]);
-    const a = await greedy(whole, prompt, 12);
-    const b = await greedy(split, prompt, 12);
+    const text = [5, 17, 33, 2, 60, 71];
+    const a = await greedyRun(whole, config, text, 12);
+    const b = await greedyRun(split, config, text, 12);
     assert.deepEqual(b.tokens, a.tokens);
-    let worst = 0;
-    a.hidden.forEach((h, i) => (worst = Math.max(worst, maxAbsDiff(h, b.hidden[i]!))));
+    const worst = worstDiff(a.hidden, b.hidden);
     console.log(`split vs whole: max |hidden diff| ${worst.toExponential(2)}, tokens ${a.tokens.join(' ')}`);
     assert.ok(worst < 1e-4, `hidden states differ by ${worst}`);
     assert.ok(new Set(a.tokens).size > 1, 'the random model should not be degenerate (a single repeated token)');

@@ -9,6 +9,7 @@ import type { Quantization } from '@chatglm/glm';
 import { ChainSequence } from '@chatglm/runtime';
 import { writeTinyModel } from '../src/default-model.ts';
 import { openLocalModel, type LocalModel } from '../src/local-model.ts';
+import { relativeError } from '../../../test/support/golden.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-quant-'));
 const models = new Map<Quantization, LocalModel>();
@@ -45,16 +46,6 @@ async function greedy(model: LocalModel, prompt: string, n: number): Promise<{ f
   } finally {
     await seq.release();
   }
-}
-
-function relativeError(a: Float32Array, ref: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i]! - ref[i]!) ** 2;
-    den += ref[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
 }
 
 test('quantized tiny model: first-step logits close to fp32; greedy texts reported side by side', async () => {
