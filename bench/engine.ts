@@ -1,8 +1,9 @@
 // Decode speed of the CPU stage runtime at ChatGLM-6B width, beside the bandwidth roofline.
 //
-// A 2-layer stage (hidden 4096, 32 heads, FFN 16384, random fp32 weights: 1.61 GB) decodes batches
-// of 1 and 8 sequences; the same run measures how fast ONNX Runtime streams memory, and prints the
-// time to read the stage's weights once at that rate (the floor for a weight-bound decode step).
+// A 2-layer stage (hidden 4096, 32 heads, FFN 16384, random weights: 1.61 GB as fp32) decodes
+// batches of 1 and 8 sequences with its linears as fp32, int8 and int4 (MatMulNBits); the same run
+// measures how fast ONNX Runtime streams memory, and prints the time to read each variant's weights
+// once at that rate (the floor for a weight-bound decode step).
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { glmPositions, promptLayout, randomGlmWeights, type GlmConfig } from '@chatglm/glm';
@@ -35,68 +36,87 @@ export async function runEngineBenchmark(argv: string[]): Promise<void> {
       steps: { type: 'string', default: '12' },
       capacity: { type: 'string', default: '512' },
       threads: { type: 'string', default: String(os.availableParallelism()) },
+      variants: { type: 'string', default: 'fp32,int8,int4' },
     },
   });
   const promptLen = Number(values.prompt);
   const steps = Number(values.steps);
   const capacity = Number(values.capacity);
   const threads = Number(values.threads);
+  const variants = values.variants.split(',') as Variant[];
   const H = CONFIG.hiddenSize;
 
-  console.log(`engine benchmark: hidden ${H}, ${CONFIG.numHeads} heads, FFN ${CONFIG.innerHiddenSize}, 2 layers of random fp32 weights; ${threads} threads; KV capacity ${capacity}, prompts of ${promptLen} tokens`);
-  let t0 = performance.now();
-  const weights = randomGlmWeights(CONFIG, { seed: 1, layers: RANGE, embedding: false });
-  let weightBytes = 0;
-  for (const t of weights.values()) weightBytes += t.data.byteLength;
-  console.log(`generated ${(weightBytes / 1e9).toFixed(2)} GB of weights in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-
-  t0 = performance.now();
-  const stage = await CpuStageRuntime.create({
-    config: CONFIG,
-    range: RANGE,
-    weights: { kind: 'memory', tensors: Object.fromEntries(weights) },
-    maxSequences: 8,
-    maxTokensPerSequence: capacity,
-    threads,
-  });
-  weights.clear();
-  console.log(`stage loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-
+  console.log(`engine benchmark: hidden ${H}, ${CONFIG.numHeads} heads, FFN ${CONFIG.innerHiddenSize}, 2 layers of random weights as ${variants.join(', ')}; ${threads} threads; KV capacity ${capacity}, prompts of ${promptLen} tokens`);
+  const t0 = performance.now();
+  const weights = Object.fromEntries(randomGlmWeights(CONFIG, { seed: 1, layers: RANGE, embedding: false }));
+  console.log(`generated the fp32 weights in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const bandwidth = await measureReadBandwidth({ threads });
-  const rooflineMs = (weightBytes / bandwidth) * 1000;
+  console.log(`measured read bandwidth (ONNX Runtime ReduceSum, ${threads} threads): ${(bandwidth / 1e9).toFixed(1)} GB/s`);
 
   const rows: string[] = [];
-  try {
-    for (const batch of [1, 8]) {
-      const ids = Array.from({ length: batch }, (_, i) => `b${batch}-${i}`);
-      const prompt = [...Array.from({ length: promptLen - 2 }, (_, i) => i + 10), CONFIG.gmaskTokenId, CONFIG.bosTokenId];
-      const layout = promptLayout(prompt, CONFIG);
-      const pre = glmPositions(layout, 0, promptLen);
-      for (const seqId of ids) {
-        await stage.prefill({ seqId, hidden: randomHidden(promptLen * H, 3), positions: pre.positions, blockPositions: pre.blockPositions, contextLength: layout.contextLength });
+  for (const variant of variants) {
+    const bytes = weightBytes(variant);
+    const rooflineMs = (bytes / bandwidth) * 1000;
+    const loaded = performance.now();
+    const stage = await CpuStageRuntime.create({
+      config: CONFIG,
+      range: RANGE,
+      weights: { kind: 'memory', tensors: weights },
+      ...(variant !== 'fp32' && { quantization: { linears: variant } }),
+      maxSequences: 8,
+      maxTokensPerSequence: capacity,
+      threads,
+    });
+    rows.push(`${variant}: ${(bytes / 1e9).toFixed(2)} GB of weights, read once in ${rooflineMs.toFixed(1)} ms at the measured bandwidth (stage built in ${((performance.now() - loaded) / 1000).toFixed(1)} s)`);
+    try {
+      for (const batch of [1, 8]) {
+        const median = await decodeStepMs(stage, batch, promptLen, steps);
+        rows.push(
+          `  batch ${batch}: ${median.toFixed(1)} ms per decode step (median of ${steps}), ${(median / batch).toFixed(1)} ms/token; ` +
+            `${(median / rooflineMs).toFixed(2)}x the weight-read time, ${(bytes / (median / 1000) / 1e9).toFixed(1)} GB/s of weights`,
+        );
       }
-      const times: number[] = [];
-      for (let k = 0; k < steps; k++) {
-        const pos = glmPositions(layout, promptLen + k, 1);
-        const entries = ids.map((seqId, i) => ({ seqId, hidden: randomHidden(H, 100 * k + i), position: pos.positions[0]!, blockPosition: pos.blockPositions[0]! }));
-        const s = performance.now();
-        await stage.decode(entries);
-        times.push(performance.now() - s);
-      }
-      for (const seqId of ids) await stage.release(seqId);
-      times.sort((a, b) => a - b);
-      const median = times[times.length >> 1]!;
-      rows.push(
-        `batch ${batch}: ${median.toFixed(1)} ms per decode step (median of ${steps}), ${(median / batch).toFixed(1)} ms/token; ` +
-          `${(median / rooflineMs).toFixed(2)}x the weight-read time, ${((weightBytes / (median / 1000)) / 1e9).toFixed(1)} GB/s of weights`,
-      );
+    } finally {
+      await stage.close();
     }
-  } finally {
-    await stage.close();
+    console.log(rows.slice(-3).join('\n'));
   }
-  console.log(`measured read bandwidth (ONNX Runtime ReduceSum, ${threads} threads): ${(bandwidth / 1e9).toFixed(1)} GB/s`);
-  console.log(`reading the ${(weightBytes / 1e9).toFixed(2)} GB of weights once at that rate: ${rooflineMs.toFixed(1)} ms`);
+  console.log(`\nsummary (read bandwidth ${(bandwidth / 1e9).toFixed(1)} GB/s):`);
   for (const r of rows) console.log(r);
+}
+
+type Variant = 'fp32' | 'int8' | 'int4';
+
+/** Bytes the stage streams per step: the linears (fp32, or blocks of 128 codes + one fp32 scale) plus fp32 biases and LayerNorms. */
+function weightBytes(variant: Variant): number {
+  const H = CONFIG.hiddenSize;
+  const FF = CONFIG.innerHiddenSize;
+  const linears: [number, number][] = [[3 * H, H], [H, H], [FF, H], [H, FF]];
+  let perLayer = (3 * H + H + FF + H + 4 * H) * 4; // biases and the two LayerNorms
+  for (const [n, k] of linears) perLayer += variant === 'fp32' ? n * k * 4 : (n * k * (variant === 'int8' ? 8 : 4)) / 8 + n * (k / 128) * 4;
+  return perLayer * (RANGE.end - RANGE.start);
+}
+
+async function decodeStepMs(stage: CpuStageRuntime, batch: number, promptLen: number, steps: number): Promise<number> {
+  const H = CONFIG.hiddenSize;
+  const ids = Array.from({ length: batch }, (_, i) => `b${batch}-${i}`);
+  const prompt = [...Array.from({ length: promptLen - 2 }, (_, i) => i + 10), CONFIG.gmaskTokenId, CONFIG.bosTokenId];
+  const layout = promptLayout(prompt, CONFIG);
+  const pre = glmPositions(layout, 0, promptLen);
+  for (const seqId of ids) {
+    await stage.prefill({ seqId, hidden: randomHidden(promptLen * H, 3), positions: pre.positions, blockPositions: pre.blockPositions, contextLength: layout.contextLength });
+  }
+  const times: number[] = [];
+  for (let k = 0; k < steps; k++) {
+    const pos = glmPositions(layout, promptLen + k, 1);
+    const entries = ids.map((seqId, i) => ({ seqId, hidden: randomHidden(H, 100 * k + i), position: pos.positions[0]!, blockPosition: pos.blockPositions[0]! }));
+    const s = performance.now();
+    await stage.decode(entries);
+    times.push(performance.now() - s);
+  }
+  for (const seqId of ids) await stage.release(seqId);
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1]!;
 }
 
 function randomHidden(n: number, seed: number): Float32Array {

@@ -97,6 +97,13 @@ export class PipelineHead {
       maxStalledCount: 3,
     });
     this.worker.on('error', (err) => this.o.log.error('queue worker error', { error: err }));
+    // A job can also fail outside this head's own code: BullMQ fails a job whose heads kept dying
+    // ("stalled more than allowable limit"). Record it so that clients waiting on it get an error
+    // instead of waiting for their timeout.
+    this.worker.on('failed', (job, err) => {
+      if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
+      void this.recordFinalFailure(job.data.requestId, err).catch((e) => this.o.log.warn('cannot record a failed job', { error: e }));
+    });
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), 1000);
     this.o.log.info('pipeline serving', { pipelineId: this.o.pipelineId, capacity: this.capacity, stages: 1 + this.o.downstream.length });
@@ -130,6 +137,12 @@ export class PipelineHead {
     await this.worker?.close();
     await this.writes.catch(() => undefined);
     this.subscriber?.disconnect();
+  }
+
+  private async recordFinalFailure(id: string, err: Error): Promise<void> {
+    const state = await this.store.read(id);
+    if (!state || state.status === 'finished' || state.status === 'failed') return;
+    await this.store.fail(id, 'job_failed', `the request failed after every retry: ${err.message}`);
   }
 
   private async beat(): Promise<void> {
