@@ -1,28 +1,17 @@
 // POST / (the original api.py) against a real Redis and a fake head.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { startTestRedis, type TestRedis } from '../../../test/support/redis-server.ts';
+import { test } from 'node:test';
 import { DEFAULT_SCRIPT } from './support/fake-head.ts';
-import { Harness } from './support/harness.ts';
+import { testModel, useHarness } from './support/harness.ts';
 
-let redis: TestRedis;
-let h: Harness;
-
-before(async () => {
-  redis = await startTestRedis();
-  h = await Harness.start(redis.url);
-});
-after(async () => {
-  await h.close();
-  await redis.stop();
-});
+const env = useHarness();
 
 const REPLY = DEFAULT_SCRIPT.deltas.join('');
 
 test('POST / answers like api.py: response, history with the new turn, status 200, local time', async () => {
   const history = [['你好', '你好👋！']];
   const before = new Date();
-  const r = await h.post('/', { prompt: '晚上睡不着应该怎么办', history, max_length: 1000, top_p: 0.5, temperature: 0.3 });
+  const r = await env.h.post('/', { prompt: '晚上睡不着应该怎么办', history, max_length: 1000, top_p: 0.5, temperature: 0.3 });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.response, REPLY);
   assert.deepEqual(r.body.history, [...history, ['晚上睡不着应该怎么办', REPLY]]);
@@ -32,23 +21,23 @@ test('POST / answers like api.py: response, history with the new turn, status 20
   const t = new Date(r.body.time.replace(' ', 'T')).getTime();
   assert.ok(t >= Math.floor(before.getTime() / 1000) * 1000 && t <= Date.now(), `time ${r.body.time} is not local now`);
 
-  const job = h.fakeHead.jobs.at(-1)!;
+  const job = env.h.fakeHead.jobs.at(-1)!;
   assert.equal(job.params.maxLength, 1000);
   assert.equal(job.params.topP, 0.5);
   assert.equal(job.params.temperature, 0.3);
   assert.match(job.requestId, /^chatcmpl-[A-Za-z0-9_-]{24}$/);
   // The prompt went out rendered with the chat template (spec §8.1) and tokenized.
-  const { tokenizer } = await import('./support/harness.ts').then((m) => m.testModel());
+  const { tokenizer } = await testModel();
   assert.deepEqual(job.promptIds, tokenizer.encode('[Round 0]\n问：你好\n答：你好👋！\n[Round 1]\n问：晚上睡不着应该怎么办\n答：'));
 });
 
 test('POST / uses api.py defaults (2048 / 0.7 / 0.95) when fields are absent or null, and a fresh seed per request', async () => {
-  const a = await h.post('/', { prompt: 'hello', history: null, max_length: null });
-  const b = await h.post('/', { prompt: 'hello' });
+  const a = await env.h.post('/', { prompt: 'hello', history: null, max_length: null });
+  const b = await env.h.post('/', { prompt: 'hello' });
   assert.equal(a.status, 200);
   assert.equal(b.status, 200);
   assert.deepEqual(a.body.history, [['hello', REPLY]]);
-  const [ja, jb] = h.fakeHead.jobs.slice(-2);
+  const [ja, jb] = env.h.fakeHead.jobs.slice(-2);
   for (const j of [ja!, jb!]) {
     assert.equal(j.params.maxLength, 2048);
     assert.equal(j.params.topP, 0.7);
@@ -60,19 +49,19 @@ test('POST / uses api.py defaults (2048 / 0.7 / 0.95) when fields are absent or 
 });
 
 test('POST / reads JSON whatever the content type (curl -d sends a form type), like api.py', async () => {
-  const r = await h.post('/', JSON.stringify({ prompt: 'hi' }), { headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const r = await env.h.post('/', JSON.stringify({ prompt: 'hi' }), { headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   assert.equal(r.status, 200);
   assert.equal(r.body.response, REPLY);
 });
 
 test('a pipeline error reaches the blocking caller as a 500 with the pipeline\'s code', async () => {
-  h.fakeHead.script = () => ({ ...DEFAULT_SCRIPT, deltas: ['partial'], error: { code: 'stage_unavailable', message: 'stage 1 went away' } });
+  env.h.fakeHead.script = () => ({ ...DEFAULT_SCRIPT, deltas: ['partial'], error: { code: 'stage_unavailable', message: 'stage 1 went away' } });
   try {
-    const r = await h.post('/', { prompt: 'hi' });
+    const r = await env.h.post('/', { prompt: 'hi' });
     assert.equal(r.status, 500);
     assert.equal(r.body.error.code, 'stage_unavailable');
     assert.match(r.body.error.message, /stage 1 went away/);
   } finally {
-    h.fakeHead.script = () => DEFAULT_SCRIPT;
+    env.h.fakeHead.script = () => DEFAULT_SCRIPT;
   }
 });

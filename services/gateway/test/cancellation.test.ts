@@ -1,28 +1,18 @@
 // A client that goes away cancels its request: the head (here the fake one) observes the cancellation.
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { after, before, test } from 'node:test';
-import { startTestRedis, type TestRedis } from '../../../test/support/redis-server.ts';
-import { Harness, waitFor } from './support/harness.ts';
+import { test } from 'node:test';
+import { Harness, useHarness, waitFor } from './support/harness.ts';
 
-let redis: TestRedis;
-let h: Harness;
-
-before(async () => {
-  redis = await startTestRedis();
-  h = await Harness.start(redis.url);
+const env = useHarness((h) => {
   // A long reply, so the client leaves in the middle of it.
   h.fakeHead.script = () => ({ deltas: Array.from({ length: 100 }, (_, i) => `tok${i} `), delayMs: 20, finishReason: 'stop' });
-});
-after(async () => {
-  await h.close();
-  await redis.stop();
 });
 
 /** POSTs `body` and destroys the connection once `leaveWhen` says so (or after the headers). */
 function postAndLeave(path: string, body: unknown, leaveWhen: (received: string) => boolean): Promise<string> {
   return new Promise((resolve, reject) => {
-    const url = new URL(h.base + path);
+    const url = new URL(env.h.base + path);
     const req = http.request({ host: url.hostname, port: url.port, path, method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
       let received = '';
       res.on('data', (d: Buffer) => {
@@ -42,7 +32,7 @@ function postAndLeave(path: string, body: unknown, leaveWhen: (received: string)
 /** POSTs `body` and destroys the connection after `ms` without reading anything. */
 function postAndHangUp(path: string, body: unknown, ms: number): Promise<void> {
   return new Promise((resolve) => {
-    const url = new URL(h.base + path);
+    const url = new URL(env.h.base + path);
     const req = http.request({ host: url.hostname, port: url.port, path, method: 'POST', headers: { 'content-type': 'application/json' } });
     req.on('error', () => undefined);
     req.end(JSON.stringify(body));
@@ -54,37 +44,37 @@ function postAndHangUp(path: string, body: unknown, ms: number): Promise<void> {
 }
 
 async function lastJobId(count: number): Promise<string> {
-  await waitFor(() => h.fakeHead.jobs.length >= count, 3000, 'the head to take the job');
-  return h.fakeHead.jobs.at(-1)!.requestId;
+  await waitFor(() => env.h.fakeHead.jobs.length >= count, 3000, 'the head to take the job');
+  return env.h.fakeHead.jobs.at(-1)!.requestId;
 }
 
 test('closing an SSE stream cancels the request', async () => {
-  const jobs = h.fakeHead.jobs.length;
+  const jobs = env.h.fakeHead.jobs.length;
   const received = await postAndLeave('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], stream: true }, (r) => r.includes('tok2 '));
   assert.match(received, /"role":"assistant"/);
   const id = await lastJobId(jobs + 1);
-  await waitFor(() => h.fakeHead.cancelled.includes(id), 3000, `the head to observe the cancellation of ${id}`);
-  const state = await h.gateway.context.store.read(id);
+  await waitFor(() => env.h.fakeHead.cancelled.includes(id), 3000, `the head to observe the cancellation of ${id}`);
+  const state = await env.h.gateway.context.store.read(id);
   assert.equal(state?.finishReason, 'cancelled');
   assert.ok((state?.text.length ?? 0) < 100 * 5, 'the reply stopped early');
 });
 
 test('a blocking POST / whose client hangs up is cancelled', async () => {
-  const jobs = h.fakeHead.jobs.length;
+  const jobs = env.h.fakeHead.jobs.length;
   await postAndHangUp('/', { prompt: 'hi' }, 150);
   const id = await lastJobId(jobs + 1);
-  await waitFor(() => h.fakeHead.cancelled.includes(id), 3000, `the head to observe the cancellation of ${id}`);
+  await waitFor(() => env.h.fakeHead.cancelled.includes(id), 3000, `the head to observe the cancellation of ${id}`);
 });
 
 test('a non-stream completion whose client hangs up is cancelled', async () => {
-  const jobs = h.fakeHead.jobs.length;
+  const jobs = env.h.fakeHead.jobs.length;
   await postAndHangUp('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] }, 150);
   const id = await lastJobId(jobs + 1);
-  await waitFor(() => h.fakeHead.cancelled.includes(id), 3000, `the head to observe the cancellation of ${id}`);
+  await waitFor(() => env.h.fakeHead.cancelled.includes(id), 3000, `the head to observe the cancellation of ${id}`);
 });
 
 test('a client that stays is not cancelled, and the timeout cancels a request that takes too long', async () => {
-  const quick = await Harness.start(redis.url, { options: { requestTimeoutMs: 300, pollSliceMs: 50 } });
+  const quick = await Harness.start(env.redisUrl, { options: { requestTimeoutMs: 300, pollSliceMs: 50 } });
   try {
     quick.fakeHead.script = () => ({ deltas: ['a', 'b'], delayMs: 10, finishReason: 'stop' });
     const ok = await quick.post('/', { prompt: 'hi' });
@@ -103,17 +93,17 @@ test('a client that stays is not cancelled, and the timeout cancels a request th
 });
 
 test('every waiting request\'s Redis connection is closed when it ends, however it ends', async () => {
-  const clients = async () => String(await h.redis.client('LIST')).split('\n').filter(Boolean).length;
+  const clients = async () => String(await env.h.redis.client('LIST')).split('\n').filter(Boolean).length;
   const baseline = await clients();
-  h.fakeHead.script = () => ({ deltas: ['a', 'b', 'c'], delayMs: 60, finishReason: 'stop' });
+  env.h.fakeHead.script = () => ({ deltas: ['a', 'b', 'c'], delayMs: 60, finishReason: 'stop' });
   try {
-    const requests = Array.from({ length: 6 }, () => h.post('/', { prompt: 'hi' }));
+    const requests = Array.from({ length: 6 }, () => env.h.post('/', { prompt: 'hi' }));
     const during = new Promise<number>((resolve) => setTimeout(() => void clients().then(resolve), 80));
     await postAndHangUp('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], stream: true }, 50);
     assert.ok((await Promise.all(requests)).every((r) => r.status === 200));
     assert.ok((await during) > baseline, 'each waiting request holds a connection of its own');
     await waitFor(async () => (await clients()) === baseline, 3000, `the client count to return to ${baseline}`);
   } finally {
-    h.fakeHead.script = () => ({ deltas: Array.from({ length: 100 }, (_, i) => `tok${i} `), delayMs: 20, finishReason: 'stop' });
+    env.h.fakeHead.script = () => ({ deltas: Array.from({ length: 100 }, (_, i) => `tok${i} `), delayMs: 20, finishReason: 'stop' });
   }
 });

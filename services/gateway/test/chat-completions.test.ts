@@ -1,25 +1,15 @@
 // POST /v1/chat/completions and GET /v1/models: raw HTTP and the official `openai` client.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import OpenAI from 'openai';
-import { startTestRedis, type TestRedis } from '../../../test/support/redis-server.ts';
 import { DEFAULT_SCRIPT } from './support/fake-head.ts';
-import { Harness, testModel } from './support/harness.ts';
+import { useHarness, testModel } from './support/harness.ts';
 
-let redis: TestRedis;
-let h: Harness;
 const REPLY = DEFAULT_SCRIPT.deltas.join('');
 
-before(async () => {
-  redis = await startTestRedis();
-  h = await Harness.start(redis.url);
-});
-after(async () => {
-  await h.close();
-  await redis.stop();
-});
+const env = useHarness();
 
-const client = () => new OpenAI({ baseURL: `${h.base}/v1`, apiKey: 'x', maxRetries: 0 });
+const client = () => new OpenAI({ baseURL: `${env.h.base}/v1`, apiKey: 'x', maxRetries: 0 });
 
 /** Reads an SSE response into its `data:` payloads (JSON-parsed, except [DONE]). */
 async function readSse(res: Response): Promise<unknown[]> {
@@ -32,7 +22,7 @@ async function readSse(res: Response): Promise<unknown[]> {
 }
 
 test('non-stream: chat.completion with the reply, finish_reason and usage; system messages dropped, turns become history', async () => {
-  const r = await h.post('/v1/chat/completions', {
+  const r = await env.h.post('/v1/chat/completions', {
     model: 'chatglm-6b',
     messages: [
       { role: 'system', content: 'You are terse.' },
@@ -54,7 +44,7 @@ test('non-stream: chat.completion with the reply, finish_reason and usage; syste
   assert.equal(b.model, 'chatglm-6b');
   assert.ok(Math.abs(b.created - Date.now() / 1000) < 60);
   assert.deepEqual(b.choices, [{ index: 0, message: { role: 'assistant', content: REPLY }, logprobs: null, finish_reason: 'stop' }]);
-  const job = h.fakeHead.jobs.at(-1)!;
+  const job = env.h.fakeHead.jobs.at(-1)!;
   const { tokenizer } = await testModel();
   assert.deepEqual(job.promptIds, tokenizer.encode('[Round 0]\n问：你好\n答：你好👋！\n[Round 1]\n问：晚上睡不着应该怎么办\n答：'));
   assert.deepEqual(b.usage, { prompt_tokens: job.promptIds.length, completion_tokens: DEFAULT_SCRIPT.deltas.length, total_tokens: job.promptIds.length + DEFAULT_SCRIPT.deltas.length });
@@ -67,20 +57,20 @@ test('non-stream: chat.completion with the reply, finish_reason and usage; syste
 });
 
 test('finish_reason "length" is passed through; defaults are ChatGLM\'s', async () => {
-  h.fakeHead.script = () => ({ ...DEFAULT_SCRIPT, finishReason: 'length' });
+  env.h.fakeHead.script = () => ({ ...DEFAULT_SCRIPT, finishReason: 'length' });
   try {
-    const r = await h.post('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] });
+    const r = await env.h.post('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] });
     assert.equal(r.status, 200);
     assert.equal(r.body.choices[0].finish_reason, 'length');
-    const job = h.fakeHead.jobs.at(-1)!;
+    const job = env.h.fakeHead.jobs.at(-1)!;
     assert.deepEqual([job.params.topP, job.params.temperature, job.params.maxLength, job.params.maxNewTokens], [0.7, 0.95, 2048, undefined]);
   } finally {
-    h.fakeHead.script = () => DEFAULT_SCRIPT;
+    env.h.fakeHead.script = () => DEFAULT_SCRIPT;
   }
 });
 
 test('stream: role chunk, content deltas, finish_reason chunk, usage chunk, [DONE]', async () => {
-  const res = await fetch(`${h.base}/v1/chat/completions`, {
+  const res = await fetch(`${env.h.base}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'chatglm-6b', messages: [{ role: 'user', content: 'hi' }], stream: true }),
@@ -102,12 +92,12 @@ test('stream: role chunk, content deltas, finish_reason chunk, usage chunk, [DON
   assert.deepEqual(chunks.at(-2)!.choices, [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]);
   const usage = chunks.at(-1)!;
   assert.deepEqual(usage.choices, []);
-  const job = h.fakeHead.jobs.at(-1)!;
+  const job = env.h.fakeHead.jobs.at(-1)!;
   assert.deepEqual(usage.usage, { prompt_tokens: job.promptIds.length, completion_tokens: 5, total_tokens: job.promptIds.length + 5 });
 });
 
 test('stream_options.include_usage false leaves the usage chunk out', async () => {
-  const res = await fetch(`${h.base}/v1/chat/completions`, {
+  const res = await fetch(`${env.h.base}/v1/chat/completions`, {
     method: 'POST',
     body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: false } }),
   });
@@ -155,17 +145,17 @@ test('the official openai client: non-stream completion, models list, errors as 
 });
 
 test('GET /v1/models lists the served model', async () => {
-  const r = await h.get('/v1/models');
+  const r = await env.h.get('/v1/models');
   assert.equal(r.status, 200);
   assert.equal(r.body.object, 'list');
   assert.equal(r.body.data.length, 1);
   assert.equal(r.body.data[0].id, 'chatglm-6b');
   assert.equal(typeof r.body.data[0].created, 'number');
-  assert.equal((await h.get('/v1/models/other')).status, 404);
+  assert.equal((await env.h.get('/v1/models/other')).status, 404);
 });
 
 test('a pipeline error in a stream arrives as an error chunk, which the openai client raises', async () => {
-  h.fakeHead.script = () => ({ ...DEFAULT_SCRIPT, deltas: ['半'], error: { code: 'stage_unavailable', message: 'stage 1 went away' } });
+  env.h.fakeHead.script = () => ({ ...DEFAULT_SCRIPT, deltas: ['半'], error: { code: 'stage_unavailable', message: 'stage 1 went away' } });
   try {
     const stream = await client().chat.completions.create({ model: 'chatglm-6b', messages: [{ role: 'user', content: 'hi' }], stream: true });
     let text = '';
@@ -174,6 +164,6 @@ test('a pipeline error in a stream arrives as an error chunk, which the openai c
     }, /stage 1 went away/);
     assert.equal(text, '半', 'the text before the error was delivered');
   } finally {
-    h.fakeHead.script = () => DEFAULT_SCRIPT;
+    env.h.fakeHead.script = () => DEFAULT_SCRIPT;
   }
 });

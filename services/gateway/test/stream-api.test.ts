@@ -1,38 +1,29 @@
 // The original stream API: POST /chat starts, POST /get_response polls (full text or cursor deltas).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { startTestRedis, type TestRedis } from '../../../test/support/redis-server.ts';
+import { test } from 'node:test';
 import { DEFAULT_SCRIPT, sleep } from './support/fake-head.ts';
-import { Harness, waitFor } from './support/harness.ts';
+import { Harness, useHarness, waitFor } from './support/harness.ts';
 
-let redis: TestRedis;
-let h: Harness;
 let n = 0;
 const rid = () => `req-${process.pid}-${n++}`;
 
-before(async () => {
-  redis = await startTestRedis();
-  h = await Harness.start(redis.url);
+const env = useHarness((h) => {
   // Slow enough that a poller sees the text grow.
   h.fakeHead.script = () => ({ deltas: ['春眠', '不觉晓，', '处处', '闻啼鸟。', '😀'], delayMs: 60, finishReason: 'stop' });
-});
-after(async () => {
-  await h.close();
-  await redis.stop();
 });
 
 const FINAL = '春眠不觉晓，处处闻啼鸟。😀';
 
 test('POST /chat starts a request; /get_response shows growing full text, is_handled, then is_finished', async () => {
   const id = rid();
-  const start = await h.post('/chat', { request_id: id, prompt: '写一句诗', history: [] });
+  const start = await env.h.post('/chat', { request_id: id, prompt: '写一句诗', history: [] });
   assert.equal(start.status, 200);
   assert.deepEqual(start.body, { code: 0, msg: 'start process' });
 
   const seen: string[] = [];
   let last;
   for (let i = 0; i < 300; i++) {
-    const r = await h.post('/get_response', { request_id: id });
+    const r = await env.h.post('/get_response', { request_id: id });
     assert.equal(r.status, 200);
     assert.equal(r.body.code, 0);
     assert.equal(r.body.msg, 'success');
@@ -52,12 +43,12 @@ test('POST /chat starts a request; /get_response shows growing full text, is_han
 
 test('with cursor, each reply carries only the new text and the next cursor; the deltas concatenate to the final text', async () => {
   const id = rid();
-  assert.equal((await h.post('/chat', { request_id: id, prompt: 'x' })).status, 200);
+  assert.equal((await env.h.post('/chat', { request_id: id, prompt: 'x' })).status, 200);
   let cursor = 0;
   let text = '';
   let deltas = 0;
   for (let i = 0; i < 300; i++) {
-    const r = await h.post('/get_response', { request_id: id, cursor });
+    const r = await env.h.post('/get_response', { request_id: id, cursor });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const resp = r.body.response;
     assert.equal(typeof resp.cursor, 'number');
@@ -71,22 +62,22 @@ test('with cursor, each reply carries only the new text and the next cursor; the
   assert.equal(text, FINAL);
   assert.equal(cursor, Array.from(FINAL).length, 'the cursor counts code points (the emoji is one)');
   assert.ok(deltas >= 2, 'the text arrived in several deltas');
-  const again = await h.post('/get_response', { request_id: id, cursor });
+  const again = await env.h.post('/get_response', { request_id: id, cursor });
   assert.equal(again.body.response.response, '', 'nothing after the end');
-  const past = await h.post('/get_response', { request_id: id, cursor: cursor + 1 });
+  const past = await env.h.post('/get_response', { request_id: id, cursor: cursor + 1 });
   assert.equal(past.status, 400);
   assert.equal(past.body.code, 103);
 });
 
 test('a duplicate request_id gets 409 / code 101; an unknown one 404 / code 102', async () => {
   const id = rid();
-  assert.equal((await h.post('/chat', { request_id: id, prompt: 'a' })).status, 200);
-  const dup = await h.post('/chat', { request_id: id, prompt: 'b' });
+  assert.equal((await env.h.post('/chat', { request_id: id, prompt: 'a' })).status, 200);
+  const dup = await env.h.post('/chat', { request_id: id, prompt: 'b' });
   assert.equal(dup.status, 409);
   assert.equal(dup.body.code, 101);
   assert.match(dup.body.msg, new RegExp(id));
   assert.equal(dup.body.error.code, 'duplicate_request_id');
-  const unknown = await h.post('/get_response', { request_id: 'never-started' });
+  const unknown = await env.h.post('/get_response', { request_id: 'never-started' });
   assert.equal(unknown.status, 404);
   assert.equal(unknown.body.code, 102);
   assert.equal(unknown.body.error.code, 'request_not_found');
@@ -94,14 +85,14 @@ test('a duplicate request_id gets 409 / code 101; an unknown one 404 / code 102'
 
 test('request ids BullMQ would refuse as job ids (integers, colons) work', async () => {
   for (const id of [`${Date.now()}${n++}`, `a:b:${n++}`, `x:${n++}`]) {
-    const start = await h.post('/chat', { request_id: id, prompt: 'x' });
+    const start = await env.h.post('/chat', { request_id: id, prompt: 'x' });
     assert.equal(start.status, 200, `${id}: ${JSON.stringify(start.body)}`);
-    await waitFor(async () => (await h.post('/get_response', { request_id: id })).body.response.is_finished, 5000, `${id} to finish`);
+    await waitFor(async () => (await env.h.post('/get_response', { request_id: id })).body.response.is_finished, 5000, `${id} to finish`);
   }
 });
 
 test('a full queue answers 429 / code 100 and accepts again once it drains', async () => {
-  const busy = await Harness.start(redis.url, { options: { maxQueued: 1 }, head: { paused: true } });
+  const busy = await Harness.start(env.redisUrl, { options: { maxQueued: 1 }, head: { paused: true } });
   try {
     const first = await busy.post('/chat', { request_id: rid(), prompt: 'one' });
     assert.equal(first.status, 200);

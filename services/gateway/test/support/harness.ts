@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { createLogger } from '@chatglm/common';
 import { TOKENIZER_FILE, toHfConfigJson } from '@chatglm/glm';
 import { closeRedis, connectRedis } from '@chatglm/queue';
@@ -12,6 +13,7 @@ import { buildTestTokenizerModel } from '@chatglm/tokenizer';
 import type { Redis } from 'ioredis';
 import { createGatewayApp, loadGatewayModel, type GatewayApp, type GatewayModel, type GatewayOptions } from '../../src/index.ts';
 import { tinyConfig } from '../../../../test/support/models.ts';
+import { startTestRedis, type TestRedis } from '../../../../test/support/redis-server.ts';
 import { FakeHead, type FakeHeadOptions } from './fake-head.ts';
 
 /** ChatGLM-6B's context, so length limits behave as in production. */
@@ -119,4 +121,32 @@ export async function waitFor(check: () => boolean | Promise<boolean>, ms = 3000
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+/**
+ * One Redis and one gateway harness for a whole test file: registers the before/after hooks and
+ * hands both out once started. `setup` runs after the start (e.g. to script the fake head).
+ */
+export function useHarness(setup?: (h: Harness) => void): { readonly h: Harness; readonly redisUrl: string } {
+  let redis: TestRedis | undefined;
+  let harness: Harness | undefined;
+  before(async () => {
+    redis = await startTestRedis();
+    harness = await Harness.start(redis.url);
+    setup?.(harness);
+  });
+  after(async () => {
+    await harness?.close();
+    await redis?.stop();
+  });
+  return {
+    get h() {
+      if (!harness) throw new Error('the harness starts in before(); use it inside tests');
+      return harness;
+    },
+    get redisUrl() {
+      if (!redis) throw new Error('Redis starts in before(); use it inside tests');
+      return redis.url;
+    },
+  };
 }
