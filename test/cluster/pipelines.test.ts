@@ -29,7 +29,7 @@ test('two pipelines consume one queue and both serve requests', async () => {
 });
 
 test(`${BAD_INPUT_CASES.length} kinds of bad input get their documented 4xx from the real cluster, which keeps serving`, async () => {
-  assert.equal((await postJson(`${c.url}/chat`, { request_id: DUPLICATE_ID, prompt: 'first', max_length: 20 })).status, 200);
+  assert.equal((await postJson(`${c.url}/chat`, { request_id: DUPLICATE_ID, query: 'first', max_length: 20 })).status, 200);
   for (const bad of BAD_INPUT_CASES) {
     const r = bad.method === 'GET' ? await fetch(`${c.url}${bad.path}`).then(async (res) => ({ status: res.status, body: await res.json() })) : await postJson(`${c.url}${bad.path}`, bad.body);
     assertBadInputReply(bad, r);

@@ -120,7 +120,7 @@ describe('continuous batching', () => {
 describe('the original stream API (poller)', () => {
   test('/get_response returns growing text, is_handled once started, is_finished at the end; cursor deltas concatenate', async () => {
     const id = `poll-${Date.now()}`;
-    const start = await postJson(`${c.url}/chat`, { request_id: id, prompt: '你好', history: [], max_length: 600 });
+    const start = await postJson(`${c.url}/chat`, { request_id: id, query: '你好', history: [], max_length: 600 });
     assert.deepEqual(start, { status: 200, body: { code: 0, msg: 'start process' } });
     const seen: string[] = [];
     let cursor = 0;
@@ -149,8 +149,8 @@ describe('the original stream API (poller)', () => {
 
   test('duplicate and unknown request ids', async () => {
     const id = `dup-${Date.now()}`;
-    assert.equal((await postJson(`${c.url}/chat`, { request_id: id, prompt: 'x', history: [], max_length: 20 })).status, 200);
-    const dup = await postJson(`${c.url}/chat`, { request_id: id, prompt: 'x', history: [], max_length: 20 });
+    assert.equal((await postJson(`${c.url}/chat`, { request_id: id, query: 'x', history: [], max_length: 20 })).status, 200);
+    const dup = await postJson(`${c.url}/chat`, { request_id: id, query: 'x', history: [], max_length: 20 });
     assert.equal(dup.status, 409);
     assert.equal(dup.body.code, 101);
     const unknown = await postJson(`${c.url}/get_response`, { request_id: 'never-sent' });

@@ -17,6 +17,8 @@ export interface RequestState {
   acceptedAt: number;
   startedAt?: number;
   finishedAt?: number;
+  /** Epoch ms (with a fraction) of the last change: accepted, started, new text or tokens, ended. */
+  updatedAt: number;
   /** How many times a head started this request (> 1 after a worker died). */
   attempts: number;
   /** The pipeline that took it last. */

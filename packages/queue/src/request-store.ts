@@ -25,6 +25,11 @@ export interface RequestOutcome extends RequestProgress {
   promptTokens: number;
 }
 
+/** Epoch ms with sub-millisecond digits (`updatedAt` is served as float seconds, like time.time()). */
+function preciseNow(): string {
+  return (performance.timeOrigin + performance.now()).toFixed(3);
+}
+
 export class RequestStore {
   readonly keys: RedisKeys;
 
@@ -41,7 +46,7 @@ export class RequestStore {
     const key = this.keys.request(id);
     const created = await this.redis.hsetnx(key, 'acceptedAt', String(acceptedAt));
     if (!created) return false;
-    await this.redis.multi().hset(key, { status: 'queued', text: '', tokenIds: '', promptTokens, completionTokens: 0, attempts: 0 }).expire(key, this.ttlSeconds).exec();
+    await this.redis.multi().hset(key, { status: 'queued', text: '', tokenIds: '', promptTokens, completionTokens: 0, attempts: 0, updatedAt: preciseNow() }).expire(key, this.ttlSeconds).exec();
     return true;
   }
 
@@ -65,6 +70,7 @@ export class RequestStore {
       acceptedAt: Number(h.acceptedAt ?? 0),
       ...(h.startedAt && { startedAt: Number(h.startedAt) }),
       ...(h.finishedAt && { finishedAt: Number(h.finishedAt) }),
+      updatedAt: Number(h.updatedAt ?? h.acceptedAt ?? 0),
       attempts: Number(h.attempts ?? 0),
       ...(h.servedBy && { servedBy: h.servedBy }),
     };
@@ -73,7 +79,7 @@ export class RequestStore {
   /** A head takes the request: status running, one more attempt, and which pipeline serves it. */
   async start(id: string, pipelineId = ''): Promise<void> {
     const key = this.keys.request(id);
-    await this.redis.multi().hset(key, { status: 'running', startedAt: Date.now(), servedBy: pipelineId }).hincrby(key, 'attempts', 1).expire(key, this.ttlSeconds).exec();
+    await this.redis.multi().hset(key, { status: 'running', startedAt: Date.now(), servedBy: pipelineId, updatedAt: preciseNow() }).hincrby(key, 'attempts', 1).expire(key, this.ttlSeconds).exec();
   }
 
   /** Records one step of progress for several requests in one round trip. */
@@ -89,14 +95,14 @@ export class RequestStore {
     const m = this.redis.multi();
     this.writeProgress(m, outcome);
     const key = this.keys.request(outcome.id);
-    m.hset(key, { status: 'finished', finishReason: outcome.finishReason, finishedAt: Date.now() });
+    m.hset(key, { status: 'finished', finishReason: outcome.finishReason, finishedAt: Date.now(), updatedAt: preciseNow() });
     this.event(m, outcome.id, { type: 'final', finishReason: outcome.finishReason, promptTokens: outcome.promptTokens, completionTokens: outcome.tokenIds.length });
     await m.exec();
   }
 
   async fail(id: string, code: string, message: string): Promise<void> {
     const m = this.redis.multi();
-    m.hset(this.keys.request(id), { status: 'failed', errorCode: code, errorMessage: message, finishedAt: Date.now() });
+    m.hset(this.keys.request(id), { status: 'failed', errorCode: code, errorMessage: message, finishedAt: Date.now(), updatedAt: preciseNow() });
     this.event(m, id, { type: 'error', code, message });
     m.expire(this.keys.request(id), this.ttlSeconds);
     await m.exec();
@@ -120,7 +126,7 @@ export class RequestStore {
   private writeProgress(m: ReturnType<Redis['multi']>, u: RequestProgress): void {
     const key = this.keys.request(u.id);
     if (u.delta) this.event(m, u.id, { type: 'delta', text: u.delta, completionTokens: u.tokenIds.length });
-    m.hset(key, { text: u.text, tokenIds: u.tokenIds.join(','), completionTokens: u.tokenIds.length });
+    m.hset(key, { text: u.text, tokenIds: u.tokenIds.join(','), completionTokens: u.tokenIds.length, updatedAt: preciseNow() });
     m.expire(key, this.ttlSeconds);
   }
 

@@ -48,6 +48,24 @@ test('POST / uses api.py defaults (2048 / 0.7 / 0.95) when fields are absent or 
   assert.notEqual(ja!.requestId, jb!.requestId);
 });
 
+test('POST / follows api.py: a falsy max_length, top_p or temperature (0, null, false, "", [], {}) means the default', async () => {
+  const absent = await env.h.post('/', { prompt: 'hello', seed: 11 });
+  assert.equal(absent.status, 200, JSON.stringify(absent.body));
+  const reference = env.h.fakeHead.jobs.at(-1)!.params;
+  assert.deepEqual({ maxLength: reference.maxLength, topP: reference.topP, temperature: reference.temperature }, { maxLength: 2048, topP: 0.7, temperature: 0.95 });
+  assert.equal(reference.seed, 11n, 'the seed extension reaches the job');
+  for (const falsy of [0, null, false, '', [], {}]) {
+    const r = await env.h.post('/', { prompt: 'hello', seed: 11, max_length: falsy, top_p: falsy, temperature: falsy });
+    assert.equal(r.status, 200, `${JSON.stringify(falsy)}: ${JSON.stringify(r.body)}`);
+    assert.deepEqual(env.h.fakeHead.jobs.at(-1)!.params, reference, `${JSON.stringify(falsy)} means the default`);
+  }
+  // A truthy value is used, and must be valid.
+  assert.equal((await env.h.post('/', { prompt: 'hello', temperature: 0.5 })).status, 200);
+  assert.equal(env.h.fakeHead.jobs.at(-1)!.params.temperature, 0.5);
+  const bad = await env.h.post('/', { prompt: 'hello', top_p: '0' });
+  assert.equal(bad.status, 400, 'the string "0" is truthy in Python: it is a value, and not a number');
+});
+
 test('POST / reads JSON whatever the content type (curl -d sends a form type), like api.py', async () => {
   const r = await env.h.post('/', JSON.stringify({ prompt: 'hi' }), { headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   assert.equal(r.status, 200);

@@ -10,7 +10,7 @@ const env = useHarness();
 
 test(`${CASES.length} kinds of bad input get their documented status and code, and reach no queue`, async () => {
   assert.ok(CASES.length >= 25);
-  assert.equal((await env.h.post('/chat', { request_id: DUPLICATE_ID, prompt: 'first' })).status, 200);
+  assert.equal((await env.h.post('/chat', { request_id: DUPLICATE_ID, query: 'first' })).status, 200);
   const jobsEver = async () => Object.values(await env.h.gateway.context.queue.getJobCounts()).reduce((a, b) => a + b, 0);
   const queuedBefore = await jobsEver();
   assert.equal(queuedBefore, 1);

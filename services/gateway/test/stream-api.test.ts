@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_SCRIPT, sleep } from './support/fake-head.ts';
-import { Harness, useHarness, waitFor } from './support/harness.ts';
+import { Harness, testModel, useHarness, waitFor } from './support/harness.ts';
 
 let n = 0;
 const rid = () => `req-${process.pid}-${n++}`;
@@ -16,7 +16,7 @@ const FINAL = '春眠不觉晓，处处闻啼鸟。😀';
 
 test('POST /chat starts a request; /get_response shows growing full text, is_handled, then is_finished', async () => {
   const id = rid();
-  const start = await env.h.post('/chat', { request_id: id, prompt: '写一句诗', history: [] });
+  const start = await env.h.post('/chat', { request_id: id, query: '写一句诗', history: [] });
   assert.equal(start.status, 200);
   assert.deepEqual(start.body, { code: 0, msg: 'start process' });
 
@@ -28,7 +28,8 @@ test('POST /chat starts a request; /get_response shows growing full text, is_han
     assert.equal(r.body.code, 0);
     assert.equal(r.body.msg, 'success');
     last = r.body.response;
-    assert.match(last.timestamp, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    assert.equal(typeof last.timestamp, 'number');
+    assert.ok(Math.abs(last.timestamp - Date.now() / 1000) < 5, `timestamp ${last.timestamp} is epoch seconds`);
     if (seen.at(-1) !== last.response) seen.push(last.response);
     if (last.response) assert.equal(last.is_handled, true, 'text appears only once a head handles the request');
     if (last.is_finished) break;
@@ -41,9 +42,41 @@ test('POST /chat starts a request; /get_response shows growing full text, is_han
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i]!.startsWith(seen[i - 1]!), 'each poll extends the previous text');
 });
 
+test('the documented bodies verbatim: query with a prior round of history, caller id "73"; timestamp is float epoch seconds', async () => {
+  const before = Date.now() / 1000;
+  const start = await env.h.post('/chat', JSON.parse('{"history": [["你是谁？","我是智能机器人"]], "query": "你好", "request_id": "73"}'));
+  assert.deepEqual({ status: start.status, body: start.body }, { status: 200, body: { code: 0, msg: 'start process' } });
+  await waitFor(() => env.h.fakeHead.jobs.some((j) => j.requestId === 'caller-73'), 3000, 'the head to take 73');
+  const job = env.h.fakeHead.jobs.find((j) => j.requestId === 'caller-73')!;
+  const { tokenizer } = await testModel();
+  assert.deepEqual(job.promptIds, tokenizer.encode('[Round 0]\n问：你是谁？\n答：我是智能机器人\n[Round 1]\n问：你好\n答：'));
+  await waitFor(async () => (await env.h.post('/get_response', { request_id: '73' })).body.response.is_finished, 5000, '73 to finish');
+  const raw = await fetch(`${env.h.base}/get_response`, { method: 'POST', body: '{"request_id": "73"}' });
+  const text = await raw.text();
+  assert.match(text, /"timestamp":\d{10}\.\d+[,}]/, 'the timestamp is written as a float');
+  const body = JSON.parse(text);
+  assert.deepEqual(Object.keys(body).sort(), ['code', 'msg', 'response']);
+  assert.deepEqual({ code: body.code, msg: body.msg }, { code: 0, msg: 'success' });
+  const r = body.response;
+  assert.deepEqual(Object.keys(r).sort(), ['finish_reason', 'is_finished', 'is_handled', 'response', 'timestamp']);
+  assert.deepEqual({ is_finished: r.is_finished, is_handled: r.is_handled, response: r.response, finish_reason: r.finish_reason }, { is_finished: true, is_handled: true, response: FINAL, finish_reason: 'stop' });
+  assert.ok(r.timestamp >= before && r.timestamp <= Date.now() / 1000, `timestamp ${r.timestamp} is the last change, in epoch seconds`);
+});
+
+test('prompt is accepted as another name of query, also together with an equal query', async () => {
+  const ids = [rid(), rid()];
+  for (const [i, body] of [{ prompt: 'x' }, { prompt: 'x', query: 'x' }].entries()) {
+    const r = await env.h.post('/chat', { request_id: ids[i], ...body });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  const jobOf = (id: string) => env.h.fakeHead.jobs.find((j) => j.requestId === `caller-${id}`);
+  await waitFor(() => ids.every((id) => jobOf(id)), 3000, 'the head to take both');
+  assert.deepEqual(jobOf(ids[0]!)!.promptIds, jobOf(ids[1]!)!.promptIds);
+});
+
 test('with cursor, each reply carries only the new text and the next cursor; the deltas concatenate to the final text', async () => {
   const id = rid();
-  assert.equal((await env.h.post('/chat', { request_id: id, prompt: 'x' })).status, 200);
+  assert.equal((await env.h.post('/chat', { request_id: id, query: 'x' })).status, 200);
   let cursor = 0;
   let text = '';
   let deltas = 0;
@@ -71,8 +104,8 @@ test('with cursor, each reply carries only the new text and the next cursor; the
 
 test('a duplicate request_id gets 409 / code 101; an unknown one 404 / code 102', async () => {
   const id = rid();
-  assert.equal((await env.h.post('/chat', { request_id: id, prompt: 'a' })).status, 200);
-  const dup = await env.h.post('/chat', { request_id: id, prompt: 'b' });
+  assert.equal((await env.h.post('/chat', { request_id: id, query: 'a' })).status, 200);
+  const dup = await env.h.post('/chat', { request_id: id, query: 'b' });
   assert.equal(dup.status, 409);
   assert.equal(dup.body.code, 101);
   assert.match(dup.body.msg, new RegExp(id));
@@ -85,7 +118,7 @@ test('a duplicate request_id gets 409 / code 101; an unknown one 404 / code 102'
 
 test('request ids BullMQ would refuse as job ids (integers, colons) work', async () => {
   for (const id of [`${Date.now()}${n++}`, `a:b:${n++}`, `x:${n++}`]) {
-    const start = await env.h.post('/chat', { request_id: id, prompt: 'x' });
+    const start = await env.h.post('/chat', { request_id: id, query: 'x' });
     assert.equal(start.status, 200, `${id}: ${JSON.stringify(start.body)}`);
     await waitFor(async () => (await env.h.post('/get_response', { request_id: id })).body.response.is_finished, 5000, `${id} to finish`);
   }
@@ -94,16 +127,16 @@ test('request ids BullMQ would refuse as job ids (integers, colons) work', async
 test('a full queue answers 429 / code 100 and accepts again once it drains', async () => {
   const busy = await Harness.start(env.redisUrl, { options: { maxQueued: 1 }, head: { paused: true } });
   try {
-    const first = await busy.post('/chat', { request_id: rid(), prompt: 'one' });
+    const first = await busy.post('/chat', { request_id: rid(), query: 'one' });
     assert.equal(first.status, 200);
-    const second = await busy.post('/chat', { request_id: rid(), prompt: 'two' });
+    const second = await busy.post('/chat', { request_id: rid(), query: 'two' });
     assert.equal(second.status, 429);
     assert.equal(second.body.code, 100);
     assert.equal(second.body.error.code, 'queue_full');
     assert.ok(second.headers.get('retry-after'));
     busy.fakeHead.resume();
     const id = rid();
-    await waitFor(async () => (await busy.post('/chat', { request_id: id, prompt: 'three' })).status === 200, 5000, 'the queue to drain');
+    await waitFor(async () => (await busy.post('/chat', { request_id: id, query: 'three' })).status === 200, 5000, 'the queue to drain');
   } finally {
     await busy.close();
   }

@@ -20,7 +20,7 @@ export function apiChatRoutes(ctx: GatewayContext): Router {
       id: newRequestId(),
       history: body.history,
       query: body.prompt,
-      sampling: { maxLength: body.max_length, topP: body.top_p, temperature: body.temperature },
+      sampling: { maxLength: body.max_length, topP: body.top_p, temperature: body.temperature, seed: body.seed },
       fieldNames: { maxLength: 'max_length' },
     });
     const done = await awaitCompletion(ctx, id, signal);

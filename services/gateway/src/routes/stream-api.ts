@@ -6,7 +6,7 @@ import { isTerminal, type RequestState } from '@chatglm/queue';
 import { STREAM_API_CODES } from '../error-handler.ts';
 import { invalidRequest, requestNotFound } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
-import { formatLocalTime } from '../local-time.ts';
+import { epochSeconds } from '../epoch-seconds.ts';
 import { callerRequestKey } from '../request-ids.ts';
 import { submitChat } from '../submission.ts';
 import { getResponseSchema, streamChatSchema } from '../validation/api-schemas.ts';
@@ -22,8 +22,8 @@ export function streamApiRoutes(ctx: GatewayContext): Router {
       id: callerRequestKey(body.request_id),
       displayId: body.request_id,
       history: body.history,
-      query: body.prompt,
-      sampling: { maxLength: body.max_length, topP: body.top_p, temperature: body.temperature },
+      query: body.query,
+      sampling: { maxLength: body.max_length, topP: body.top_p, temperature: body.temperature, seed: body.seed },
       fieldNames: { maxLength: 'max_length' },
     });
     res.json({ code: STREAM_API_CODES.success, msg: 'start process' });
@@ -43,7 +43,7 @@ function pollResponse(state: RequestState, cursor: number | undefined) {
   const common = {
     is_finished: isTerminal(state.status),
     is_handled: state.status !== 'queued',
-    timestamp: formatLocalTime(new Date(state.finishedAt ?? state.startedAt ?? state.acceptedAt)),
+    timestamp: epochSeconds(state.updatedAt),
     ...(state.finishReason && { finish_reason: state.finishReason }),
     ...(state.error && { error: state.error }),
   };

@@ -23,11 +23,16 @@ function inRange(v: number, r: NumberRange): boolean {
   return (r.minExclusive ? v > r.min : v >= r.min) && (r.maxExclusive ? v < r.max : v <= r.max);
 }
 
-/** An optional number (or integer) in a range; null and absence give undefined. */
-export function optionalNumberIn(r: NumberRange) {
+const nullOrAbsent = (v: unknown): boolean => v === undefined || v === null;
+
+/**
+ * An optional number (or integer) in a range. Values for which `isAbsent` holds (default: null and
+ * absence) give undefined, the caller's default.
+ */
+export function optionalNumberIn(r: NumberRange, isAbsent: (v: unknown) => boolean = nullOrAbsent) {
   const kind = r.integer ? 'an integer' : 'a number';
   return z.unknown().transform((v, ctx): number | undefined => {
-    if (v === undefined || v === null) return undefined;
+    if (isAbsent(v)) return undefined;
     const where = r.max === Infinity ? rangeText(r) : `in ${rangeText(r)}`;
     if (typeof v !== 'number' || (r.integer && !Number.isSafeInteger(v))) {
       ctx.addIssue({ code: 'custom', message: `must be ${kind} ${where}, got ${describeValue(v)}` });
