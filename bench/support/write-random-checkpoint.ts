@@ -2,9 +2,9 @@
 // index, streaming (chunks of a few MB), so that even the 12 GB full-size model needs little memory.
 import fs from 'node:fs';
 import path from 'node:path';
-import { seededRandom } from '@chatglm/common';
-import { EMBEDDING_NAME, FINAL_LN_BIAS, FINAL_LN_WEIGHT, float32ToFloat16, layerTensorNames, toHfConfigJson, type GlmConfig } from '@chatglm/glm';
-import { buildTestTokenizerModel } from '@chatglm/tokenizer';
+import { float32ToFloat16, seededRandom } from '@chatglm/common';
+import { EMBEDDING_NAME, FINAL_LN_BIAS, FINAL_LN_WEIGHT, layerTensorNames, toHfConfigJson, type GlmConfig } from '@chatglm/glm';
+import { buildTestTokenizerModel } from '@chatglm/tokenizer/test-model';
 
 interface Planned {
   name: string;

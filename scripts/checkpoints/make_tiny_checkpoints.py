@@ -6,21 +6,21 @@ every directory holds the checkpoint as PyTorch itself (or the safetensors libra
 `manifest.json` listing every tensor's dtype, shape, file and the sha256 of its raw bytes
 (little-endian, contiguous, row-major), which the tests compare bit for bit.
 
-The model is ChatGLM-6B's architecture scaled down (spec §1.1, §2.2): vocab 96, hidden 64, 4 heads,
+The model is ChatGLM-6B's architecture scaled down (docs/model.md §1.1, §2.2): vocab 96, hidden 64, 4 heads,
 2 layers, MLP inner 256, fp16, with the special ids of the project's tiny test configs (bos 94, eos
 95, mask 92, gmask 93, pad 0). The weights come from a fixed seed; they are not a trained model.
 
 Directories written (each with config.json and manifest.json unless noted):
   pytorch-sharded/      pytorch_model-0000{1..3}-of-00003.bin + pytorch_model.bin.index.json, split
-                        mid-layer like the real index (spec §2.4), with a stale metadata.total_size
+                        mid-layer like the real index (docs/model.md §2.4), with a stale metadata.total_size
   pytorch-single/       pytorch_model.bin (an OrderedDict state dict with _metadata, as
                         model.state_dict() gives)
   safetensors-single/   model.safetensors
   safetensors-sharded/  model-0000{1..3}-of-00003.safetensors + model.safetensors.index.json
-  thudm-int8/           THUDM int8 layout (spec §9.1): the four linears of each layer as int8
+  thudm-int8/           THUDM int8 layout (docs/model.md §9.1): the four linears of each layer as int8
                         `weight` [out, in] + fp16 `weight_scale` [out]; quantization_bit 8
   thudm-int4/           same with int4 packed two per byte, [out, in/2], high nibble = even column
-  ptuning/              P-tuning v2 checkpoint (spec §10): only transformer.prefix_encoder.*,
+  ptuning/              P-tuning v2 checkpoint (docs/model.md §10): only transformer.prefix_encoder.*,
                         pre_seq_len 4, prefix_projection off, fp32 as the official scripts save it
   ptuning-projection/   the same with prefix_projection on
   dtypes/               pytorch_model.bin and model.safetensors holding one tensor of each dtype the
@@ -70,7 +70,7 @@ DTYPE_NAMES = {
 
 
 def config_json(**extra):
-    """Hugging Face config.json keys as in spec §1.1, with the tiny sizes."""
+    """Hugging Face config.json keys as in docs/model.md §1.1, with the tiny sizes."""
     return {
         "architectures": ["ChatGLMModel"],
         "model_type": "chatglm",

@@ -56,8 +56,8 @@ test('workers and gateway on converted int8 bundles serve what the in-process in
 
   const prefix = 'bundles';
   const { port: stagePort } = await start('services/worker/src/main.ts', ['--model', stage1, '--host', '127.0.0.1', '--threads', '1']);
-  await start('services/worker/src/main.ts', ['--model', stage0, '--next', `127.0.0.1:${stagePort}`, '--redis', redis.url, '--prefix', prefix, '--threads', '1', '--pipeline-id', 'bundled']);
-  const { port } = await start('services/gateway/src/main.ts', ['--model', stage0, '--redis', redis.url, '--prefix', prefix, '--port', '0', '--host', '127.0.0.1']);
+  await start('services/worker/src/main.ts', ['--model', stage0, '--next', `127.0.0.1:${stagePort}`, '--redis', redis.url, '--redis-prefix', prefix, '--threads', '1', '--pipeline-id', 'bundled']);
+  const { port } = await start('services/gateway/src/main.ts', ['--model', stage0, '--redis', redis.url, '--redis-prefix', prefix, '--port', '0', '--host', '127.0.0.1']);
   const url = `http://127.0.0.1:${port}`;
   await waitUntil('readiness', async () => (await fetch(`${url}/readyz`)).status === 200);
 

@@ -114,3 +114,15 @@ test('POST / with temperature, top_p and max_length 0 answers exactly as without
   const greedy = await post('/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: '你好' }], temperature: 0, max_tokens: 8 }));
   assert.equal(greedy.status, 200, 'the OpenAI endpoint keeps temperature 0 = greedy');
 });
+
+test('a request the pipeline refuses for good (its prompt does not fit the stages\' cache) reaches the client as a 4xx with the code', async () => {
+  const tokenizer = await ChatGLMTokenizer.load(path.join(c.modelDir, TOKENIZER_FILE));
+  let query = '';
+  while (tokenizer.encode(query).length <= 300) query += '春眠不觉晓，处处闻啼鸟。';
+  // Within the model's 2048-token context, so the gateway accepts it; the workers cache 256 positions.
+  const r = await post('/', JSON.stringify({ prompt: query, history: [] }));
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.body.error.code, 'context_length_exceeded');
+  assert.equal(r.body.error.retryable, false);
+  assert.match(r.body.error.message, /cached positions but the pipeline holds 256/);
+});

@@ -22,8 +22,8 @@ async function survives(kill: () => void, seed: number): Promise<void> {
   const maxTokens = 1200;
   const pending = postJson(`${c.url}/v1/chat/completions`, { messages: [{ role: 'user', content: '你好' }], seed, max_tokens: maxTokens });
   const id = await waitUntil('the request to start', async () => {
-    const ids = await c.redis.keys(`${c.prefix}:req:chatcmpl-*`);
-    const req = ids.find((k) => !k.endsWith(':events'));
+    const keys = await c.redis.keys(`${c.prefix}:req:chatcmpl-*`);
+    const req = keys.find((k) => /:req:chatcmpl-[^:]+$/.test(k)); // the request's hash, not its text, tokens or events
     const s = req ? await c.store.read(req.slice(`${c.prefix}:req:`.length)) : undefined;
     return s && s.tokenIds.length >= 30 ? s.id : undefined;
   });
@@ -38,7 +38,7 @@ async function survives(kill: () => void, seed: number): Promise<void> {
   const events = await c.store.readEvents(id);
   const streamed = events.filter((e) => e.type === 'delta').map((e) => (e as { text: string }).text).join('');
   assert.equal(streamed, ref.text, 'the streamed deltas show every piece of text exactly once');
-  await c.redis.del(c.store.keys.request(id), c.store.keys.events(id));
+  await c.store.remove(id);
 }
 
 test('killing a middle stage mid-reply: the launcher restarts it, the head reconnects, the job resumes', async () => {

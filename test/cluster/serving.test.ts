@@ -93,6 +93,26 @@ describe('the pipeline reproduces the in-process engine', () => {
   }
 });
 
+describe('logprobs', () => {
+  test('the official openai client gets each token\'s logprob, as the in-process engine computes it, and the top alternatives', async () => {
+    const client = new OpenAI({ baseURL: `${c.url}/v1`, apiKey: 'unused' });
+    const r = await client.chat.completions.create({ model: 'chatglm-6b', messages: [{ role: 'user', content: '你好' }], max_tokens: 12, temperature: 0, logprobs: true, top_logprobs: 3 });
+    const content = r.choices[0]?.logprobs?.content ?? [];
+    const ref = await engine.run('你好', { maxNewTokens: 12, temperature: 0 });
+    assert.equal(content.length, ref.tokenIds.length, 'one entry per generated token');
+    // The reply drops the space a word-initial token has at its very start; the token keeps it.
+    assert.equal(content.map((t) => t.token).join('').trimStart(), r.choices[0]?.message.content, 'the tokens spell the reply');
+    content.forEach((t, i) => {
+      assert.ok(Math.abs(t.logprob - (ref.logprobs[i] ?? NaN)) < 1e-5, `token ${i}: logprob ${t.logprob}, the engine's ${ref.logprobs[i]}`);
+      assert.equal(t.top_logprobs.length, 3);
+      const top = t.top_logprobs.map((a) => a.logprob);
+      assert.deepEqual(top, [...top].sort((a, b) => b - a), 'most likely first');
+      // Greedy: the chosen token is the most likely one.
+      assert.deepEqual([t.top_logprobs[0]?.token, t.top_logprobs[0]?.logprob], [t.token, t.logprob]);
+    });
+  });
+});
+
 describe('continuous batching', () => {
   test('16 concurrent requests are batched and each gets the text it gets alone', async () => {
     const prompts = Array.from({ length: 16 }, (_, i) => ({ content: `问题 ${i}`, seed: 100 + i, max_tokens: 10 + (i % 5) * 6 }));

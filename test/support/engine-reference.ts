@@ -13,17 +13,20 @@ export class EngineReference {
     return new EngineReference(await openLocalModel({ modelDir, threads: 1, ...(quantization && { quantization }) }));
   }
 
-  async run(query: string, params: Partial<SamplingParams>, history: ChatTurn[] = []): Promise<{ text: string; tokenIds: number[]; finishReason: string }> {
+  async run(query: string, params: Partial<SamplingParams>, history: ChatTurn[] = []): Promise<{ text: string; tokenIds: number[]; logprobs: number[]; finishReason: string }> {
     const { tokenizer, chain } = this.model;
-    const s = tokenizer.specialTokens;
-    const seq = new ChainSequence(chain, `ref-${this.n++}`, { maskTokenId: s.mask, gmaskTokenId: s.gMask, bosTokenId: s.sop });
+    const seq = new ChainSequence(chain, `ref-${this.n++}`, tokenizer.promptMarkers);
     try {
       const events = generate(seq, tokenizer.encode(buildChatPrompt(history, query)), resolveSamplingParams(params), {
-        vocab: { vocabSize: tokenizer.vocabSize, eopId: s.eop, forcedTokenId: s.dummyPrefix },
+        vocab: tokenizer.vocab,
         decode: (ids) => tokenizer.decode(ids),
         processResponse,
       });
-      for await (const e of events) if (e.type === 'finish') return { text: e.text, tokenIds: [...e.tokenIds], finishReason: e.finishReason };
+      const logprobs: number[] = [];
+      for await (const e of events) {
+        if (e.type === 'token') logprobs.push(e.logprob);
+        else return { text: e.text, tokenIds: [...e.tokenIds], logprobs, finishReason: e.finishReason };
+      }
       throw new Error('generate ended without a finish event');
     } finally {
       await seq.release();

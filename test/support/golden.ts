@@ -2,7 +2,8 @@
 // and the expected outputs.
 import fs from 'node:fs';
 import path from 'node:path';
-import { float16BitsToNumber, type GlmConfig, type HostTensor } from '@chatglm/glm';
+import { float16BitsToNumber } from '@chatglm/common';
+import type { GlmConfig, HostTensor } from '@chatglm/glm';
 
 export const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures');
 

@@ -51,7 +51,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     port: 0,
     host: '127.0.0.1',
     redisUrl: redisServer.url,
-    prefix,
+    redisPrefix: prefix,
     maxSequences: options.maxSequences ?? 16,
     threads: 1,
     workerArgs: options.workerArgs ?? [],

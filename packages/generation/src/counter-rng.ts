@@ -1,5 +1,5 @@
 /**
- * Counter-based randomness for sampling (DESIGN §1 step 3): the uniform number used for the token at
+ * Counter-based randomness for sampling (docs/architecture.md, "The path of a request", step 5): the uniform number used for the token at
  * index i of a request is a pure function of (seed, i). No generator state lives in a process, so a
  * request resumed on another machine after a crash draws exactly the numbers the first attempt drew.
  *

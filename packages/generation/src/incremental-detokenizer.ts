@@ -1,8 +1,8 @@
 import { UnstableSuffix } from './unstable-suffix.ts';
 
-/** ids → text, e.g. the tokenizer's decode (ChatGLM: spec §3.5). */
+/** ids → text, e.g. the tokenizer's decode (ChatGLM: docs/model.md §3.5). */
 export type DecodeFn = (ids: number[]) => string;
-/** Post-processing of the whole response, e.g. ChatGLM's process_response (spec §8.3). */
+/** Post-processing of the whole response, e.g. ChatGLM's process_response (docs/model.md §8.3). */
 export type ProcessResponseFn = (text: string) => string;
 
 export interface DetokenizerOptions {
@@ -15,7 +15,7 @@ export interface DetokenizerOptions {
  * the concatenation of every push() and the final finish() equals
  * processResponse(decode(allIds)).
  *
- * Each step re-decodes ALL ids, as HF does (spec §8.4), because only the whole sequence decodes
+ * Each step re-decodes ALL ids, as HF does (docs/model.md §8.4), because only the whole sequence decodes
  * correctly (dummy-prefix space, byte runs, multi-piece literals). It then emits
  * processResponse(the stable prefix of the decoded text), where the stable prefix leaves out the
  * tail UnstableSuffix says may still change. That is O(n) per token and O(n²) per reply; the

@@ -1,12 +1,12 @@
 /**
  * @chatglm/generation — turning logits into tokens and tokens into streamed text, for ChatGLM-6B
- * (spec §7, §8). Pure: no I/O, no dependencies. Small callables compose into a loop:
+ * (docs/model.md §7, §8). Pure: no I/O. Small callables compose into a loop:
  *
  * @example
  *   import { generate, resolveSamplingParams, randomSeed } from '@chatglm/generation';
  *
  *   const params = resolveSamplingParams({ temperature: 0.8, seed: randomSeed(), stop: ['\n\n'] });
- *   const vocab = { vocabSize: 130344, eopId: tokenizer.eopId, forcedTokenId: tokenizer.spaceId };
+ *   const vocab = tokenizer.vocab;   // a VocabInfo: @chatglm/tokenizer's ChatGLMTokenizer hands one out
  *   for await (const event of generate(model, promptIds, params, {
  *     vocab, decode: tokenizer.decode, processResponse, signal: controller.signal,
  *   })) {
@@ -15,7 +15,7 @@
  *   }
  *
  *   // A pipeline's last stage only selects tokens; its head only streams text:
- *   const select = createTokenSelector(params, vocab);   // (logits, {tokenIds, tokenIndex}) => {tokenId, logprob}
+ *   const select = createTokenSelector(params, vocab, { topLogprobs: 2 });   // (logits, {tokenIds, tokenIndex}) => {tokenId, logprob, topLogprobs}
  *   const text = new TextStream({ decode, processResponse, stop: params.stop });  // push(id) => delta
  */
 export { GenerationParamsError } from './errors.ts';
@@ -25,7 +25,9 @@ export {
   randomSeed,
   resolveSamplingParams,
   type SamplingParams,
+  type SelectionParams,
 } from './sampling-params.ts';
+export { formatSeed, parseSeed, samplingParamsFromJson, samplingParamsToJson, type SamplingParamsJson } from './sampling-params-json.ts';
 export type { VocabInfo } from './vocab-info.ts';
 
 export { composeProcessors, type LogitsContext, type LogitsProcessor } from './logits-processor.ts';
@@ -41,7 +43,8 @@ export { buildLogitsProcessor, buildLogitsProcessors } from './build-processors.
 export { mix64, seedToU64, splitMix64At, uniformAt } from './counter-rng.ts';
 export { logSoftmaxAt } from './softmax.ts';
 export { createSampler, greedySampler, multinomialSampler, type SampledToken, type Sampler } from './sampler.ts';
-export { createTokenSelector, type SelectionContext, type TokenSelector } from './token-selector.ts';
+export { createTokenSelector, type SelectionContext, type TokenSelector, type TokenSelectorOptions } from './token-selector.ts';
+export { MAX_TOP_LOGPROBS, topLogprobs, type TokenLogprob } from './top-logprobs.ts';
 
 export type { FinishReason } from './finish-reason.ts';
 export {

@@ -4,7 +4,7 @@ import type { LogitsProcessor } from './logits-processor.ts';
 export const INVALID_SCORE_FORCED_LOGIT = 50000;
 
 /**
- * ChatGLM's InvalidScoreLogitsProcessor (spec §7.1): if any logit is NaN or ±Infinity, set every
+ * ChatGLM's InvalidScoreLogitsProcessor (docs/model.md §7.1): if any logit is NaN or ±Infinity, set every
  * logit to 0 and the forced token's to 50000, so that a numerically broken step emits one harmless
  * token instead of crashing the sampler. The caller passes the tokenizer's `▁` id as `forcedId`.
  *

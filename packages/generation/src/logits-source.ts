@@ -1,5 +1,5 @@
 /**
- * The model as generate() sees it: one sequence, logits of the last position only (spec §11).
+ * The model as generate() sees it: one sequence, logits of the last position only (docs/model.md §11).
  * A local engine implements it directly; the cluster's pipeline head does the same work batched.
  */
 export interface LogitsSource {

@@ -1,12 +1,15 @@
 import { uniformAt } from './counter-rng.ts';
-import { isGreedy, type SamplingParams } from './sampling-params.ts';
+import { isGreedy, type SelectionParams } from './sampling-params.ts';
 import { Support } from './support.ts';
+import type { TokenLogprob } from './top-logprobs.ts';
 
 /** A chosen token and its log-probability under the final processed distribution. */
 export interface SampledToken {
   readonly tokenId: number;
   /** log softmax of the processed logits at tokenId (natural log; 0 for a certain token). */
   readonly logprob: number;
+  /** The most likely tokens of the same distribution, when asked for (see topLogprobs). */
+  readonly topLogprobs?: readonly TokenLogprob[];
 }
 
 /** Picks the next token from fully processed logits; `tokenIndex` is its index in the completion. */
@@ -46,7 +49,7 @@ export function multinomialSampler(seed: number | bigint): Sampler {
 }
 
 /** Greedy or seeded multinomial sampling, as `params` asks (see isGreedy). */
-export function createSampler(params: SamplingParams): Sampler {
+export function createSampler(params: SelectionParams): Sampler {
   return isGreedy(params) ? greedySampler() : multinomialSampler(params.seed);
 }
 

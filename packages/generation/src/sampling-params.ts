@@ -2,7 +2,7 @@ import { GenerationParamsError } from './errors.ts';
 
 /**
  * Per-request decoding parameters. Defaults follow ChatGLM-6B's `chat()` in Hugging Face
- * transformers (spec §7.1); `topK` and `repetitionPenalty` are transformers' GenerationConfig
+ * transformers (docs/model.md §7.1); `topK` and `repetitionPenalty` are transformers' GenerationConfig
  * defaults, which `chat()` inherits.
  */
 export interface SamplingParams {
@@ -42,6 +42,12 @@ export interface SamplingParams {
   readonly stop: readonly string[];
 }
 
+/**
+ * What choosing one token needs: the processors and the sampler read only these. A pipeline's last
+ * stage gets just this part (length limits and stop strings stay with the head, which tracks text).
+ */
+export type SelectionParams = Pick<SamplingParams, 'doSample' | 'temperature' | 'topP' | 'topK' | 'repetitionPenalty' | 'seed'>;
+
 export const DEFAULT_SAMPLING: SamplingParams = Object.freeze({
   maxLength: 2048,
   maxNewTokens: undefined,
@@ -55,7 +61,7 @@ export const DEFAULT_SAMPLING: SamplingParams = Object.freeze({
 });
 
 /** True when decoding takes the argmax: sampling off, or temperature 0. */
-export function isGreedy(params: SamplingParams): boolean {
+export function isGreedy(params: SelectionParams): boolean {
   return !params.doSample || params.temperature === 0;
 }
 

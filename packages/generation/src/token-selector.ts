@@ -1,6 +1,7 @@
 import { buildLogitsProcessor } from './build-processors.ts';
 import { createSampler, type SampledToken } from './sampler.ts';
-import type { SamplingParams } from './sampling-params.ts';
+import type { SelectionParams } from './sampling-params.ts';
+import { topLogprobs } from './top-logprobs.ts';
 import type { VocabInfo } from './vocab-info.ts';
 
 /** Where the token being chosen sits in its sequence. */
@@ -18,11 +19,18 @@ export interface SelectionContext {
  */
 export type TokenSelector = (logits: Float32Array, context: SelectionContext) => SampledToken;
 
-export function createTokenSelector(params: SamplingParams, vocab: VocabInfo): TokenSelector {
+export interface TokenSelectorOptions {
+  /** Also list this many most likely alternatives per token, 0..MAX_TOP_LOGPROBS. Default 0. */
+  readonly topLogprobs?: number;
+}
+
+export function createTokenSelector(params: SelectionParams, vocab: VocabInfo, options: TokenSelectorOptions = {}): TokenSelector {
   const process = buildLogitsProcessor(params, vocab);
   const sample = createSampler(params);
+  const alternatives = options.topLogprobs ?? 0;
   return (logits, context) => {
     process(logits, context);
-    return sample(logits, context.tokenIndex);
+    const chosen = sample(logits, context.tokenIndex);
+    return alternatives > 0 ? { ...chosen, topLogprobs: topLogprobs(logits, alternatives) } : chosen;
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Which tail of decoded text may still change when more tokens arrive (spec §8.4).
+ * Which tail of decoded text may still change when more tokens arrive (docs/model.md §8.4).
  *
  * The text a chat reply shows is processResponse(decode(ids)), recomputed from all ids at every
  * step (HF stream_chat). For ChatGLM a prefix of the decoded text stays fixed except for its tail:
@@ -22,7 +22,7 @@
  * are local (a literal, or a mark and its neighbours) and the prefix ends outside all of them.
  */
 
-/** `<|blank_k|>` stands for k spaces, k = 2…80 (spec §3.4). */
+/** `<|blank_k|>` stands for k spaces, k = 2…80 (docs/model.md §3.4). */
 const BLANK_LITERALS = Array.from({ length: 79 }, (_, i) => `<|blank_${i + 2}|>`);
 
 /** Literals ChatGLM's decode and process_response rewrite as a whole; see the module comment. */

@@ -100,7 +100,7 @@ describe('temperature', () => {
 describe('buildLogitsProcessors', () => {
   const vocab = { vocabSize: 3, eopId: 2, forcedTokenId: 1 };
 
-  it('applies temperature BEFORE top-p, as spec §7.1 orders them, which changes the result', () => {
+  it('applies temperature BEFORE top-p, as docs/model.md §7.1 orders them, which changes the result', () => {
     // probs of [2, 1, 0] are 0.665 / 0.245 / 0.090: top-p 0.7 alone keeps ids 0 and 1.
     // After temperature 0.5 they are [4, 2, 0] -> 0.867 / 0.117 / 0.016: only id 0 survives.
     const temperatureFirst = f32([2, 1, 0]);

@@ -1,9 +1,9 @@
-// The ChatGLM-6B architecture parameters, read from a Hugging Face `config.json` (spec §1).
+// The ChatGLM-6B architecture parameters, read from a Hugging Face `config.json` (docs/model.md §1).
 import { ChatGlmError } from '@chatglm/common';
 
 /** Validated model configuration; every size in elements. */
 export interface GlmConfig {
-  /** Embedding rows (ChatGLM-6B v1.1: 130528; the tokenizer has fewer pieces, spec §3.1). */
+  /** Embedding rows (ChatGLM-6B v1.1: 130528; the tokenizer has fewer pieces, docs/model.md §3.1). */
   vocabSize: number;
   hiddenSize: number;
   numLayers: number;
@@ -11,23 +11,23 @@ export interface GlmConfig {
   /** MLP inner size (`inner_hidden_size`, 4 x hidden in ChatGLM-6B). */
   innerHiddenSize: number;
   layernormEpsilon: number;
-  /** Training context length (2048); positions are rotary, so it is a soft limit (spec §7.3). */
+  /** Training context length (2048); positions are rotary, so it is a soft limit (docs/model.md §7.3). */
   maxSequenceLength: number;
   bosTokenId: number;
   eosTokenId: number;
   maskTokenId: number;
   gmaskTokenId: number;
   padTokenId: number;
-  /** P-tuning v2 prefix length (0 when the model has none, spec §10). */
+  /** P-tuning v2 prefix length (0 when the model has none, docs/model.md §10). */
   preSeqLen: number;
   prefixProjection: boolean;
-  /** THUDM quantized checkpoints: 0 (none), 4 or 8 (spec §9.1). */
+  /** THUDM quantized checkpoints: 0 (none), 4 or 8 (docs/model.md §9.1). */
   quantizationBit: number;
 }
 
 /**
  * The residual scale alpha = sqrt(2 * 28). The reference never passes the layer count to its
- * blocks, whose default is 28, so alpha is sqrt(56) for ANY layer count (spec §1.3).
+ * blocks, whose default is 28, so alpha is sqrt(56) for ANY layer count (docs/model.md §1.3).
  */
 export const RESIDUAL_ALPHA = Math.sqrt(56);
 

@@ -1,5 +1,5 @@
-// The ChatGLM-6B model: configuration, weights, GLM positions, rotary tables and the ONNX graph of
-// a layer range.
+// The ChatGLM-6B model: configuration, weights, GLM positions, rotary tables, layer ranges (how
+// stages split the layers, and their checks) and the ONNX graph of a layer range.
 //
 //   import { parseGlmConfig, buildStageGraph, promptLayout, glmPositions } from '@chatglm/glm';
 //   const config = parseGlmConfig(JSON.parse(fs.readFileSync('model/config.json', 'utf8')));
@@ -7,10 +7,21 @@
 //   // graph.model + graph.external go to onnxruntime (see @chatglm/runtime)
 export { ConfigError, RESIDUAL_ALPHA, headDim, parseGlmConfig, toHfConfigJson, validateGlmConfig, type GlmConfig } from './config.ts';
 export { GraphBuilder, MemorySink, type ExternalSink, type ExternalTensor } from './onnx/graph-builder.ts';
-export { bfloat16ToFloat32, float16BitsToNumber, float16ToFloat32, numberToFloat16Bits, roundToFloat16 } from './model/float16.ts';
-export { glmPositions, isBlockedInPrefill, promptLayout, type PromptLayout, type SpecialIds } from './model/positions.ts';
+export { SequencePositions, glmPositions, isBlockedInPrefill, positionAt, promptLayout, type PromptLayout, type PromptMarkerIds } from './model/positions.ts';
 export { rotaryFrequencies, rotaryTables, rotateHeadReference, type RotaryTables } from './model/rotary.ts';
-export { STAGE_IO, buildStageGraph, validateRange, type LayerRange, type StageGraph, type StageGraphOptions } from './model/stage-graph.ts';
+export {
+  formatLayers,
+  layerChainProblems,
+  parseLayers,
+  rangesByLayersPerStage,
+  sameLayers,
+  splitLayers,
+  stageRange,
+  validateRange,
+  type LayerRange,
+  type NamedLayerRange,
+} from './model/layer-ranges.ts';
+export { STAGE_IO, buildStageGraph, type StageGraph, type StageGraphOptions } from './model/stage-graph.ts';
 export { EMBEDDING_NAME, FINAL_LN_BIAS, FINAL_LN_WEIGHT, MemoryWeightSource, layerTensorNames, type HostTensor, type WeightSource } from './model/weights.ts';
 export { CheckpointError, SafetensorsWeightSource, readSafetensorsHeader, writeSafetensors } from './checkpoint/safetensors.ts';
 export { randomGlmWeights, type RandomWeightsOptions } from './model/random-weights.ts';
@@ -19,7 +30,6 @@ export { DEFAULT_BLOCK_SIZE, allocateNBits, blocksPerRow, dequantizeNBits, maxCo
 export { quantizeBlocks } from './quantize/quantize-blocks.ts';
 export { dequantizeThudm, repackThudm } from './quantize/thudm-repack.ts';
 export { bitsOf, parseQuantization, stageTensors, type MatrixTensor, type Quantization, type QuantizationOptions, type StageTensors, type ThudmLinear, type ThudmSource } from './model/stage-tensors.ts';
-export { float32ToFloat16 } from './model/float16.ts';
 export { PrefixError, prefixLayersFor, type PrefixKv, type PrefixLayerKv } from './prefix/prefix-kv.ts';
 export { PREFIX_ENCODER_TENSORS, encodePrefix, type EncodePrefixOptions, type LinearFn } from './prefix/prefix-encoder.ts';
 export { matmulTransB } from './prefix/blocked-matmul.ts';

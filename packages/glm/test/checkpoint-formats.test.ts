@@ -7,17 +7,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { float16ToFloat32, roundToFloat16 } from '@chatglm/common';
 import {
   PytorchSource,
   SafetensorsSource,
   assertShapes,
   checkShapes,
-  float16ToFloat32,
   floatWeights,
   openCheckpoint,
   parseGlmConfig,
   readModelDirectory,
-  roundToFloat16,
   type RawTensorSource,
 } from '@chatglm/glm';
 
@@ -114,7 +113,7 @@ test('floatWeights widens fp16 exactly and refuses quantized tensors by name', (
   assert.throws(() => weights.get('nope'), /tensor "nope" is missing from the checkpoint/);
 });
 
-/** THUDM's quantization (spec §9.1) redone from the fp16 weights: fp16 scale, torch's round half to even. */
+/** THUDM's quantization (docs/model.md §9.1) redone from the fp16 weights: fp16 scale, torch's round half to even. */
 function thudmQuantize(w: Uint16Array, rows: number, cols: number, bits: 4 | 8): { q: Int8Array; scale: Float32Array } {
   const f = float16ToFloat32(w);
   const scale = new Float32Array(rows);
@@ -137,7 +136,7 @@ function thudmQuantize(w: Uint16Array, rows: number, cols: number, bits: 4 | 8):
 }
 
 for (const bits of [8, 4] as const) {
-  test(`THUDM int${bits}: raw I8 weights [out, in${bits === 4 ? '/2' : ''}] + fp16 scales, exactly as spec §9.1 quantizes`, () => {
+  test(`THUDM int${bits}: raw I8 weights [out, in${bits === 4 ? '/2' : ''}] + fp16 scales, exactly as docs/model.md §9.1 quantizes`, () => {
     const fp16 = openCheckpoint(fixture('pytorch-single'));
     const quant = openCheckpoint(fixture(`thudm-int${bits}`));
     const cfg = config(`thudm-int${bits}`);

@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { SafetensorsWeightSource, numberToFloat16Bits, parseGlmConfig, readModelDirectory, toHfConfigJson, writeSafetensors, type HostTensor } from '@chatglm/glm';
+import { numberToFloat16Bits } from '@chatglm/common';
+import { SafetensorsWeightSource, parseGlmConfig, readModelDirectory, toHfConfigJson, writeSafetensors, type HostTensor } from '@chatglm/glm';
 import { tinyConfig } from '../../../test/support/models.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'glm-checkpoint-'));
@@ -76,7 +77,7 @@ test('model directories: config errors, missing files, and .bin weights are expl
   assert.throws(() => parseGlmConfig({ ...toHfConfigJson(tinyConfig()), hidden_size: 'big' }), /"hidden_size" must be a non-negative integer/);
 });
 
-test('the ChatGLM-6B v1.1 config.json parses to the spec values', () => {
+test('the ChatGLM-6B v1.1 config.json parses to the values of docs/model.md §1.1', () => {
   const c = parseGlmConfig({
     architectures: ['ChatGLMModel'], bos_token_id: 130004, eos_token_id: 130005, mask_token_id: 130000, gmask_token_id: 130001,
     pad_token_id: 3, hidden_size: 4096, inner_hidden_size: 16384, layernorm_epsilon: 1e-5, max_sequence_length: 2048,

@@ -2,8 +2,8 @@
 // receiving stage announces in its StageInfo. FLOAT32 is exact and, on little-endian machines (all
 // that Node targets in practice), costs no copy in either direction when alignment allows.
 import os from 'node:os';
+import { float16ToFloat32, float32ToFloat16 } from '@chatglm/common';
 import { ProtocolError } from './errors.ts';
-import { float32BitsToFloat16Bits, widenFloat16 } from './float16.ts';
 import type { ActivationDtype } from './messages.ts';
 
 const LITTLE_ENDIAN = os.endianness() === 'LE';
@@ -27,10 +27,8 @@ export function encodeActivations(data: Float32Array, dtype: ActivationDtype): B
     for (let i = 0; i < data.length; i++) out.writeFloatLE(data[i] as number, i * 4);
     return out;
   }
-  const bits = new Uint32Array(data.buffer, data.byteOffset, data.length); // Float32Array offsets are 4-aligned
-  // A fresh ArrayBuffer (not Buffer.allocUnsafe's shared pool) so the Uint16Array view is aligned.
-  const halves = new Uint16Array(data.length);
-  for (let i = 0; i < data.length; i++) halves[i] = float32BitsToFloat16Bits(bits[i] as number);
+  // A fresh ArrayBuffer (not Buffer.allocUnsafe's shared pool), so the bytes start at offset 0.
+  const halves = float32ToFloat16(data);
   const out = Buffer.from(halves.buffer, 0, halves.byteLength);
   if (!LITTLE_ENDIAN) out.swap16();
   return out;
@@ -73,6 +71,5 @@ export function decodeActivations(bytes: Uint8Array, dtype: ActivationDtype, exp
     if (!LITTLE_ENDIAN) Buffer.from(aligned.buffer).swap16();
     halves = new Uint16Array(aligned.buffer);
   }
-  widenFloat16(halves, out);
-  return out;
+  return float16ToFloat32(halves, out);
 }

@@ -2,6 +2,7 @@
 // checks that the chain forms one model: same protocol, same weights, contiguous layers from 0 to
 // the last one. A mistake in a deployment (a stage of another model, a wrong --layers) must stop
 // the pipeline at start-up with a message that says which stage is wrong, not garble text later.
+import { layerChainProblems, type NamedLayerRange } from '@chatglm/glm';
 import { ChainError } from './errors.ts';
 import type { StageInfo } from './messages.ts';
 
@@ -17,26 +18,16 @@ export interface HeadInfo {
   address?: string;
 }
 
-/** "layer 12 is" or "layers 12..13 are" for the layers [from, to). */
-function layersAre(from: number, to: number): string {
-  return to - from === 1 ? `layer ${from} is` : `layers ${from}..${to - 1} are`;
-}
-
 /**
  * Throws a ChainError (code `invalid_chain`) listing every problem of the pipeline made of the
  * head followed by `downstream` (the order Info returns them in); returns when it is sound. Pure.
+ * The stages' own agreement (protocol, model, sizes, dtype) comes first, then the layer ranges,
+ * checked by @chatglm/glm's layerChainProblems like every other chain of ranges.
  */
 export function validateChain(head: HeadInfo, downstream: readonly StageInfo[]): void {
   const problems: string[] = [];
   const headName = head.address ? `the head ${head.address}` : 'the head';
-  if (head.layerStart !== 0) {
-    problems.push(`${headName} holds layers [${head.layerStart}, ${head.layerEnd}) but must start at layer 0: it embeds the tokens`);
-  }
-  if (head.layerEnd <= head.layerStart) {
-    problems.push(`${headName} holds the empty layer range [${head.layerStart}, ${head.layerEnd})`);
-  }
-  let previousName = headName;
-  let previousEnd = head.layerEnd;
+  const ranges: NamedLayerRange[] = [{ name: headName, start: head.layerStart, end: head.layerEnd }];
   downstream.forEach((stage, i) => {
     const name = `stage ${stage.address || `#${i + 1} (no address)`}`;
     if (stage.protocolVersion !== head.protocolVersion) {
@@ -54,22 +45,8 @@ export function validateChain(head: HeadInfo, downstream: readonly StageInfo[]):
     if (stage.activationDtype !== 'ACTIVATION_DTYPE_FLOAT32' && stage.activationDtype !== 'ACTIVATION_DTYPE_FLOAT16') {
       problems.push(`${name} announces no usable activation dtype (${stage.activationDtype})`);
     }
-    if (stage.layerEnd <= stage.layerStart) {
-      problems.push(`${name} holds the empty layer range [${stage.layerStart}, ${stage.layerEnd})`);
-    }
-    const held = `${name} holds layers [${stage.layerStart}, ${stage.layerEnd}) but the previous stage, ${previousName}, ends at layer ${previousEnd}`;
-    if (stage.layerStart > previousEnd) problems.push(`${held}: ${layersAre(previousEnd, stage.layerStart)} not served`);
-    if (stage.layerStart < previousEnd) problems.push(`${held}: ${layersAre(stage.layerStart, Math.min(previousEnd, stage.layerEnd))} served twice`);
-    previousName = name;
-    previousEnd = stage.layerEnd;
+    ranges.push({ name, start: stage.layerStart, end: stage.layerEnd });
   });
-  if (previousEnd < head.numLayers) {
-    problems.push(
-      `the chain ends at layer ${previousEnd} (${previousName}) but the model has ${head.numLayers} layers: ` +
-        `${layersAre(previousEnd, head.numLayers)} not served (is a stage missing downstream of ${previousName}?)`,
-    );
-  } else if (previousEnd > head.numLayers) {
-    problems.push(`${previousName} holds layers up to ${previousEnd} but the model has only ${head.numLayers}`);
-  }
+  problems.push(...layerChainProblems(ranges, head.numLayers));
   if (problems.length > 0) throw new ChainError(problems);
 }

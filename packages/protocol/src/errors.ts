@@ -1,11 +1,12 @@
-// Errors raised by this package. Local mistakes (bad bytes, a broken chain, a bad --layers value)
-// are ProtocolErrors; failures of a call to another stage are StageRpcErrors, which keep the gRPC
-// status and the address so that the head can say which hop broke and decide whether to retry.
-import { ChatGlmError } from '@chatglm/common';
+// Errors raised by this package. Local mistakes (bad bytes, a broken chain) are ProtocolErrors;
+// failures of a call to another stage are StageRpcErrors, which keep the gRPC status and the
+// address so that the head can say which hop broke. Whether a retry may succeed follows from the
+// code (@chatglm/common ERROR_CODES), like every ChatGlmError.
+import { ChatGlmError, type ErrorCode } from '@chatglm/common';
 
 /**
- * Codes: `invalid_activations`, `invalid_dtype`, `invalid_chain`, `invalid_layers`,
- * `invalid_step_id`, `stream_closed`, `server_closed`.
+ * Codes: `invalid_activations`, `invalid_dtype`, `invalid_chain`, `invalid_step_id`,
+ * `stream_closed`, `server_closed`, `client_closed`, `listen_failed`.
  */
 export class ProtocolError extends ChatGlmError {}
 
@@ -23,15 +24,14 @@ export class ChainError extends ProtocolError {
  */
 export class StageRpcError extends ChatGlmError {
   constructor(
-    code: string,
+    code: ErrorCode,
     message: string,
-    retryable: boolean,
     /** The numeric gRPC status code (see `@grpc/grpc-js` `status`). */
     readonly grpcCode: number,
     /** host:port of the stage that was called. */
     readonly address: string,
     options?: { cause?: unknown },
   ) {
-    super(code, message, retryable, options);
+    super(code, message, options);
   }
 }

@@ -7,15 +7,16 @@
  * Incompatible changes of meaning within chatglm.stage.v1 bump this; stages whose versions differ
  * refuse to chain (validateChain).
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Fully qualified name of the Stage service, as used by the health service. */
 export const STAGE_SERVICE_NAME = 'chatglm.stage.v1.Stage';
 
 export type ActivationDtype = 'ACTIVATION_DTYPE_UNSPECIFIED' | 'ACTIVATION_DTYPE_FLOAT32' | 'ACTIVATION_DTYPE_FLOAT16';
 
-export type Phase = 'PHASE_UNSPECIFIED' | 'PHASE_PREFILL' | 'PHASE_DECODE' | 'PHASE_RELEASE';
+export type Phase = 'PHASE_UNSPECIFIED' | 'PHASE_PREFILL' | 'PHASE_DECODE';
 
+/** The wire form of a stage's description (Info); named apart from the runtime's own StageRuntimeInfo. */
 export interface StageInfo {
   protocolVersion: number;
   modelId: string;
@@ -45,6 +46,8 @@ export interface Sampling {
   repetitionPenalty: number;
   /** A 64-bit unsigned seed as a decimal string (it does not fit a JS number). */
   seed: string;
+  /** Alternatives to report per sampled token, 0..20 (0 when omitted). */
+  topLogprobs?: number;
 }
 
 export interface Entry {
@@ -70,10 +73,28 @@ export interface StepRequest {
   entries: Entry[];
 }
 
+/** Frees sequences' caches on a stage and downstream; never answered. */
+export interface Release {
+  seqIds: string[];
+}
+
+/**
+ * One message of a Step stream. Received messages name their member in `kind` (the loader's
+ * virtual oneof field); a sent message needs only the member itself.
+ */
+export type StepMessage = { kind: 'step'; step: StepRequest } | { kind: 'release'; release: Release };
+
+export interface TokenLogprob {
+  tokenId: number;
+  logprob: number;
+}
+
 export interface Sampled {
   seqId: string;
   tokenId: number;
   logprob: number;
+  /** Most likely first; empty unless the step's Sampling asked for alternatives (may be omitted when sending). */
+  topLogprobs?: TokenLogprob[];
 }
 
 export interface StageTiming {
@@ -83,9 +104,9 @@ export interface StageTiming {
 }
 
 export interface StepError {
+  /** A code of the error registry (@chatglm/common ERROR_CODES); a peer may send one we do not know. */
   code: string;
   message: string;
-  retryable: boolean;
 }
 
 export interface StepReply {

@@ -1,4 +1,4 @@
-// The only place in the repository that loads the .proto files (DESIGN §2). They are parsed at run
+// The only place in the repository that loads the .proto files (so one package owns the stage contract). They are parsed at run
 // time with @grpc/proto-loader (no generated code to keep in sync), once per process, on first use.
 import path from 'node:path';
 import { loadPackageDefinition, type ServiceClientConstructor } from '@grpc/grpc-js';

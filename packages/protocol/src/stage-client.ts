@@ -12,7 +12,7 @@ import {
 } from '@grpc/grpc-js';
 import { ProtocolError, StageRpcError } from './errors.ts';
 import { fromServiceError } from './grpc-status.ts';
-import type { InfoReply, ServingStatus, StepReply, StepRequest } from './messages.ts';
+import type { InfoReply, ServingStatus, StepMessage, StepReply } from './messages.ts';
 import { protoServices } from './proto-definitions.ts';
 import { KEEPALIVE_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES } from './limits.ts';
 import { StepChannel, type StepChannelOptions } from './step-channel.ts';
@@ -33,7 +33,7 @@ type Callback<T> = (error: ServiceError | null, value?: T) => void;
 // The dynamic methods that @grpc/proto-loader puts on the generated client classes.
 interface StageStub extends Client {
   info(request: object, options: CallOptions, callback: Callback<InfoReply>): ClientUnaryCall;
-  step(options?: CallOptions): ClientDuplexStream<StepRequest, StepReply>;
+  step(options?: CallOptions): ClientDuplexStream<StepMessage, StepReply>;
 }
 interface HealthStub extends Client {
   check(request: { service: string }, options: CallOptions, callback: Callback<{ status: ServingStatus }>): ClientUnaryCall;
@@ -124,7 +124,7 @@ export class StageClient {
         if (!error) resolve();
         else {
           const message = `stage ${this.address} is not reachable within ${deadlineMs} ms: ${error.message}`;
-          reject(new StageRpcError('stage_unavailable', message, true, status.UNAVAILABLE, this.address, { cause: error }));
+          reject(new StageRpcError('stage_unavailable', message, status.UNAVAILABLE, this.address, { cause: error }));
         }
       });
     });

@@ -6,7 +6,7 @@ import { ProtocolError } from './errors.ts';
 import { toStatus } from './grpc-status.ts';
 import { HealthState } from './health-service.ts';
 import { KEEPALIVE_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES } from './limits.ts';
-import { STAGE_SERVICE_NAME, type InfoReply, type ServingStatus, type StepReply, type StepRequest } from './messages.ts';
+import { STAGE_SERVICE_NAME, type InfoReply, type ServingStatus, type StepMessage, type StepReply } from './messages.ts';
 import { protoServices } from './proto-definitions.ts';
 import { ServerStepStream, type StepStream } from './step-stream.ts';
 
@@ -53,7 +53,7 @@ export class StageServer {
     const { Stage, Health } = protoServices();
     this.server.addService(Stage.service, {
       info: (call: ServerUnaryCall<unknown, InfoReply>, callback: sendUnaryData<InfoReply>) => this.info(call, callback),
-      step: (call: ServerDuplexStream<StepRequest, StepReply>) => this.step(call),
+      step: (call: ServerDuplexStream<StepMessage, StepReply>) => this.step(call),
     });
     this.server.addService(Health.service, this.health.implementation());
   }
@@ -63,7 +63,7 @@ export class StageServer {
     const address = `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
     return new Promise((resolve, reject) => {
       this.server.bindAsync(address, ServerCredentials.createInsecure(), (error, bound) => {
-        if (error) reject(new ProtocolError('listen_failed', `cannot listen on ${address}: ${error.message}`, false, { cause: error }));
+        if (error) reject(new ProtocolError('listen_failed', `cannot listen on ${address}: ${error.message}`, { cause: error }));
         else resolve(bound);
       });
     });
@@ -103,7 +103,7 @@ export class StageServer {
     this.health.close();
     const drained = new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
     if (await settlesWithin(drained, graceMs)) return;
-    const reason = new ProtocolError('server_closed', 'the stage is shutting down; retry on another pipeline', true);
+    const reason = new ProtocolError('server_closed', 'the stage is shutting down; retry on another pipeline');
     for (const stream of this.streams) stream.fail(reason);
     // Let the failure statuses reach the peers before the connections are cut.
     if (await settlesWithin(drained, 100)) return;
@@ -119,12 +119,12 @@ export class StageServer {
       );
   }
 
-  private step(call: ServerDuplexStream<StepRequest, StepReply>): void {
+  private step(call: ServerDuplexStream<StepMessage, StepReply>): void {
     const stream = new ServerStepStream(call);
     this.streams.add(stream);
     call.on('close', () => this.streams.delete(stream));
     if (this.closing) {
-      stream.fail(new ProtocolError('server_closed', 'the stage is shutting down', true));
+      stream.fail(new ProtocolError('server_closed', 'the stage is shutting down'));
       return;
     }
     let result: void | Promise<void>;

@@ -1,5 +1,5 @@
-// The client side of one Step stream: send requests down, get replies back (to a callback or an
-// async iterator), and learn through `closed` when the stream or the connection fails, so that
+// The client side of one Step stream: send steps and releases down, get replies back (to a callback
+// or an async iterator), and learn through `closed` when the stream or the connection fails, so that
 // the head can fail its in-flight steps and reconnect. Owns every listener on the gRPC call,
 // including 'error', so a stage that dies mid-stream never crashes the caller's process.
 import { ChatGlmError } from '@chatglm/common';
@@ -7,7 +7,7 @@ import { status, type ClientDuplexStream, type ServiceError, type StatusObject }
 import { AsyncQueue } from './async-queue.ts';
 import { ProtocolError } from './errors.ts';
 import { fromServiceError } from './grpc-status.ts';
-import type { StepReply, StepRequest } from './messages.ts';
+import type { StepMessage, StepReply, StepRequest } from './messages.ts';
 import { checkStepId } from './step-id.ts';
 
 export interface StepChannelOptions {
@@ -33,7 +33,7 @@ export class StepChannel implements AsyncIterable<StepReply> {
   private cancelledHere = false;
 
   constructor(
-    private readonly call: ClientDuplexStream<StepRequest, StepReply>,
+    private readonly call: ClientDuplexStream<StepMessage, StepReply>,
     /** host:port of the stage, for error messages. */
     readonly address: string,
     options: StepChannelOptions = {},
@@ -50,7 +50,7 @@ export class StepChannel implements AsyncIterable<StepReply> {
       if (s.code === status.OK) this.finish(null);
     });
     // A stream that closes without a status (should not happen) must still settle `closed`.
-    call.on('close', () => this.finish(new ProtocolError('stream_closed', `Step stream to ${address} closed without a status`, true)));
+    call.on('close', () => this.finish(new ProtocolError('stream_closed', `Step stream to ${address} closed without a status`)));
   }
 
   /** True once the stream is over (see `closed`). */
@@ -59,15 +59,25 @@ export class StepChannel implements AsyncIterable<StepReply> {
   }
 
   /**
-   * Sends one request. Throws a retryable ProtocolError `stream_closed` when the stream is over
-   * (then `closed` says why), and `invalid_step_id` for a step id that is not a safe integer.
+   * Sends one step; its reply comes back with the same step id. Throws a retryable ProtocolError
+   * `stream_closed` when the stream is over (then `closed` says why), and `invalid_step_id` for a
+   * step id that is not a safe integer.
    */
-  send(request: StepRequest): void {
+  sendStep(request: StepRequest): void {
     checkStepId(request.stepId);
+    this.write({ kind: 'step', step: request });
+  }
+
+  /** Frees sequences' caches on the stage and downstream; no reply. Throws like sendStep. */
+  sendRelease(seqIds: readonly string[]): void {
+    this.write({ kind: 'release', release: { seqIds: [...seqIds] } });
+  }
+
+  private write(message: StepMessage): void {
     if (this.over || this.call.writableEnded) {
-      throw new ProtocolError('stream_closed', `Step stream to ${this.address} is closed; open a new one`, true);
+      throw new ProtocolError('stream_closed', `Step stream to ${this.address} is closed; open a new one`);
     }
-    this.call.write(request);
+    this.call.write(message);
   }
 
   /** Half-closes: no more requests; replies to those in flight still arrive. Idempotent. */
@@ -96,7 +106,7 @@ export class StepChannel implements AsyncIterable<StepReply> {
     try {
       this.onReply(reply);
     } catch (error) {
-      this.finish(new ChatGlmError('reply_handler_failed', `the onReply callback for ${this.address} threw: ${String(error)}`, false, { cause: error }));
+      this.finish(new ChatGlmError('reply_handler_failed', `the onReply callback for ${this.address} threw: ${String(error)}`, { cause: error }));
       this.call.cancel();
     }
   }

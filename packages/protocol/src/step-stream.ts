@@ -1,12 +1,12 @@
-// The server side of one Step stream, as handlers see it: requests as an async iterator, send()
-// for replies, and an AbortSignal that fires when the upstream peer goes away. It owns every
+// The server side of one Step stream, as handlers see it: messages (steps and releases) as an
+// async iterator, send() for replies, and an AbortSignal that fires when the upstream peer goes away. It owns every
 // listener on the gRPC call, including 'error', so that a peer that disconnects mid-stream can
 // never crash the process with an unhandled 'error' event.
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { AsyncQueue } from './async-queue.ts';
 import { ProtocolError } from './errors.ts';
 import { toStatus } from './grpc-status.ts';
-import type { StepReply, StepRequest } from './messages.ts';
+import type { StepMessage, StepReply } from './messages.ts';
 import { checkStepId } from './step-id.ts';
 
 /**
@@ -16,7 +16,7 @@ import { checkStepId } from './step-id.ts';
  */
 export const MAX_BUFFERED_REQUESTS = 64;
 
-export interface StepStream extends AsyncIterable<StepRequest> {
+export interface StepStream extends AsyncIterable<StepMessage> {
   /**
    * Aborted when the peer cancels or disconnects, or the server shuts down, before the stream
    * ended; its reason is a ProtocolError with code `stream_closed`. Not aborted by end()/fail().
@@ -39,18 +39,18 @@ export interface StepStream extends AsyncIterable<StepRequest> {
 
 export class ServerStepStream implements StepStream {
   private readonly controller = new AbortController();
-  private readonly queue: AsyncQueue<StepRequest>;
+  private readonly queue: AsyncQueue<StepMessage>;
   private finished = false;
   readonly peer: string;
 
-  constructor(private readonly call: ServerDuplexStream<StepRequest, StepReply>) {
+  constructor(private readonly call: ServerDuplexStream<StepMessage, StepReply>) {
     this.peer = call.getPeer();
-    this.queue = new AsyncQueue<StepRequest>({
+    this.queue = new AsyncQueue<StepMessage>({
       highWater: MAX_BUFFERED_REQUESTS,
       pause: () => call.pause(),
       resume: () => call.resume(),
     });
-    call.on('data', (request: StepRequest) => this.queue.push(request));
+    call.on('data', (message: StepMessage) => this.queue.push(message));
     call.on('end', () => this.queue.finish()); // the peer half-closed: no more requests
     call.on('cancelled', () => this.peerGone('the peer cancelled the stream or disconnected'));
     call.on('error', (error: Error) => this.peerGone(`stream error: ${error.message}`));
@@ -65,7 +65,7 @@ export class ServerStepStream implements StepStream {
     return this.finished;
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<StepRequest> {
+  [Symbol.asyncIterator](): AsyncIterator<StepMessage> {
     return this.queue[Symbol.asyncIterator]();
   }
 
@@ -95,6 +95,6 @@ export class ServerStepStream implements StepStream {
     if (this.finished) return;
     this.finished = true;
     this.queue.finish();
-    this.controller.abort(new ProtocolError('stream_closed', `Step stream from ${this.peer} closed: ${why}`, true));
+    this.controller.abort(new ProtocolError('stream_closed', `Step stream from ${this.peer} closed: ${why}`));
   }
 }

@@ -46,9 +46,9 @@ test('refuses a chain that does not end at num_layers', () => {
 });
 
 test('refuses a protocol version, model id, hidden size or layer count mismatch', () => {
-  const e = refusal(head, [stageInfo({ layerStart: 12, protocolVersion: 2, modelId: 'other', hiddenSize: 4096, numLayers: 30, address: '10.0.0.7:7001' })]);
+  const e = refusal(head, [stageInfo({ layerStart: 12, protocolVersion: PROTOCOL_VERSION + 1, modelId: 'other', hiddenSize: 4096, numLayers: 30, address: '10.0.0.7:7001' })]);
   assert.equal(e.problems.length, 4, e.message);
-  assert.match(e.message, /stage 10\.0\.0\.7:7001 speaks stage protocol version 2 but the head 127\.0\.0\.1:5000 speaks 1/);
+  assert.match(e.message, new RegExp(`stage 10\\.0\\.0\\.7:7001 speaks stage protocol version ${PROTOCOL_VERSION + 1} but the head 127\\.0\\.0\\.1:5000 speaks ${PROTOCOL_VERSION}`));
   assert.match(e.message, /stage 10\.0\.0\.7:7001 serves model 'other' but the head 127\.0\.0\.1:5000 serves 'tiny-glm-test'/);
   assert.match(e.message, /has hidden size 4096 but the head 127\.0\.0\.1:5000 has 64/);
   assert.match(e.message, /believes the model has 30 layers but the head 127\.0\.0\.1:5000 counts 28/);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { after, test } from 'node:test';
 import { StageClient, StageRpcError, createStageServer, type StepReply, type StepStream } from '../src/index.ts';
-import { until } from './factories.ts';
+import { until, stepsOf } from './factories.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const children = new Set<ChildProcess>();
@@ -47,7 +47,7 @@ test('a client whose stage is killed mid-stream gets a retryable closed signal, 
   try {
     const replies: StepReply[] = [];
     const channel = client.openStep({ onReply: (r) => replies.push(r) });
-    channel.send({ stepId: 7, entries: [] });
+    channel.sendStep({ stepId: 7, entries: [] });
     await until(() => replies.length === 1, 10_000, 'the first reply');
 
     first.child.kill('SIGKILL');
@@ -58,7 +58,7 @@ test('a client whose stage is killed mid-stream gets a retryable closed signal, 
     assert.equal(error.retryable, true);
     assert.equal(error.address, `127.0.0.1:${port}`);
     assert.equal(channel.isClosed, true);
-    assert.throws(() => channel.send({ stepId: 8, entries: [] }), /Step stream to 127\.0\.0\.1:\d+ is closed/);
+    assert.throws(() => channel.sendStep({ stepId: 8, entries: [] }), /Step stream to 127\.0\.0\.1:\d+ is closed/);
     await assert.rejects(client.info(1_000), (e: unknown) => e instanceof StageRpcError && e.code === 'stage_unavailable');
 
     // The stage comes back on the same port: the same client reconnects and streams again.
@@ -66,7 +66,7 @@ test('a client whose stage is killed mid-stream gets a retryable closed signal, 
     await client.waitForReady(15_000);
     const again: StepReply[] = [];
     const reopened = client.openStep({ onReply: (r) => again.push(r) });
-    reopened.send({ stepId: 9, entries: [] });
+    reopened.sendStep({ stepId: 9, entries: [] });
     await until(() => again.length === 1, 10_000, 'a reply after reconnecting');
     assert.equal(again[0]?.stepId, 9);
   } finally {
@@ -83,7 +83,7 @@ async function holdingServer(): Promise<{ address: string; streams: StepStream[]
     step: (stream) => {
       streams.push(stream);
       void (async () => {
-        for await (const request of stream) stream.send({ stepId: request.stepId, results: [], timings: [] });
+        for await (const request of stepsOf(stream)) stream.send({ stepId: request.stepId, results: [], timings: [] });
       })();
     },
   });
@@ -115,9 +115,9 @@ test('a client that cancels its stream aborts the server side, and a half-close 
   const client = new StageClient(server.address);
   try {
     const cancelled = client.openStep({ onReply: () => {} });
-    cancelled.send({ stepId: 1, entries: [] });
+    cancelled.sendStep({ stepId: 1, entries: [] });
     const halfClosed = client.openStep({ onReply: () => {} });
-    halfClosed.send({ stepId: 1, entries: [] });
+    halfClosed.sendStep({ stepId: 1, entries: [] });
     await until(() => server.streams.length === 2, 5_000, 'both streams');
     cancelled.close();
     halfClosed.end();

@@ -1,5 +1,5 @@
 // Small factories for protocol messages in tests.
-import { PROTOCOL_VERSION, type Entry, type StageInfo } from '../src/index.ts';
+import { PROTOCOL_VERSION, type Entry, type StageInfo, type StepRequest, type StepStream } from '../src/index.ts';
 
 export function stageInfo(overrides: Partial<StageInfo> = {}): StageInfo {
   return {
@@ -42,4 +42,9 @@ export async function until(predicate: () => boolean, timeoutMs = 5_000, what = 
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await delay(5);
   }
+}
+
+/** The steps of a server-side stream, skipping releases (handlers that only answer steps). */
+export async function* stepsOf(stream: StepStream): AsyncGenerator<StepRequest> {
+  for await (const message of stream) if (message.kind === 'step') yield message.step;
 }

@@ -12,7 +12,7 @@ import {
   type StepReply,
   type StepRequest,
 } from '../src/index.ts';
-import { delay, entry, stageInfo, until } from './factories.ts';
+import { delay, entry, stageInfo, until, stepsOf } from './factories.ts';
 
 const cleanups: (() => unknown)[] = [];
 after(async () => {
@@ -34,7 +34,7 @@ const echo: StageHandlers = {
   info: () => ({ stages: [stageInfo({ address: 'echo:1' }), stageInfo({ layerStart: 20, address: 'echo:2' })] }),
   step: async (stream) => {
     const inFlight: Promise<void>[] = [];
-    for await (const request of stream) {
+    for await (const request of stepsOf(stream)) {
       inFlight.push(
         delay(request.entries[0]?.sampleIndex ?? 0).then(() => {
           stream.send({
@@ -60,7 +60,7 @@ test('a Step stream carries several in-flight requests answered out of order', a
   const { client } = await start(echo);
   const channel = client.openStep();
   const delays = [80, 60, 40, 20, 0];
-  delays.forEach((ms, i) => channel.send({ stepId: 100 + i, entries: [entry({ seqId: `s${i}`, tokenIds: [i + 1], sampleIndex: ms })] }));
+  delays.forEach((ms, i) => channel.sendStep({ stepId: 100 + i, entries: [entry({ seqId: `s${i}`, tokenIds: [i + 1], sampleIndex: ms })] }));
   channel.end(); // half-close: the server answers what is in flight, then ends with OK
   const replies: StepReply[] = [];
   for await (const reply of channel) replies.push(reply);
@@ -71,12 +71,12 @@ test('a Step stream carries several in-flight requests answered out of order', a
   );
   for (const reply of replies) {
     const i = reply.stepId - 100;
-    assert.deepEqual(reply.results, [{ seqId: `s${i}`, tokenId: (i + 1) * 2, logprob: -0.5 }]);
+    assert.deepEqual(reply.results, [{ seqId: `s${i}`, tokenId: (i + 1) * 2, logprob: -0.5, topLogprobs: [] }], 'a repeated field arrives empty when unset');
     assert.deepEqual(reply.timings, [{ layerStart: 14, layerEnd: 28, forwardMs: 1.25 }]);
     assert.equal(reply.error, null, 'an unset message field arrives as null');
   }
   assert.equal(await channel.closed, null);
-  assert.throws(() => channel.send({ stepId: 1, entries: [] }), (e: unknown) => e instanceof ChatGlmError && e.code === 'stream_closed' && e.retryable);
+  assert.throws(() => channel.sendStep({ stepId: 1, entries: [] }), (e: unknown) => e instanceof ChatGlmError && e.code === 'stream_closed' && e.retryable);
 });
 
 test('received messages carry every field with its proto3 default', async () => {
@@ -85,7 +85,7 @@ test('received messages carry every field with its proto3 default', async () => 
     info: () => ({ stages: [] }),
     step: (stream) => {
       void (async () => {
-        for await (const request of stream) {
+        for await (const request of stepsOf(stream)) {
           seen = request;
           stream.send({ stepId: request.stepId, results: [], timings: [] });
         }
@@ -96,7 +96,7 @@ test('received messages carry every field with its proto3 default', async () => 
   const replies: StepReply[] = [];
   const channel = client.openStep({ onReply: (r) => replies.push(r) });
   const sampling = { doSample: true, temperature: 0.95, topP: 0.7, topK: 0, repetitionPenalty: 1, seed: '18446744073709551615' };
-  channel.send({ stepId: 2 ** 53 - 1, entries: [entry({ phase: 'PHASE_PREFILL', tokenIds: [], positions: [], blockPositions: [], sampling })] });
+  channel.sendStep({ stepId: 2 ** 53 - 1, entries: [entry({ phase: 'PHASE_PREFILL', tokenIds: [], positions: [], blockPositions: [], sampling })] });
   await until(() => replies.length === 1, 5_000, 'the reply');
   assert.equal(replies[0]?.stepId, 2 ** 53 - 1, 'the largest safe step id survives the uint64 round trip');
   assert.equal(seen?.entries[0]?.phase, 'PHASE_PREFILL');
@@ -104,8 +104,8 @@ test('received messages carry every field with its proto3 default', async () => 
   assert.ok(Buffer.isBuffer(seen?.entries[0]?.activations));
   assert.equal(seen?.entries[0]?.sampling?.seed, '18446744073709551615');
   assert.ok(Math.abs((seen?.entries[0]?.sampling?.temperature ?? 0) - 0.95) < 1e-6);
-  assert.throws(() => channel.send({ stepId: 2 ** 53, entries: [] }), /step_id must be a non-negative safe integer/);
-  assert.throws(() => channel.send({ stepId: -1, entries: [] }), /step_id must be a non-negative safe integer/);
+  assert.throws(() => channel.sendStep({ stepId: 2 ** 53, entries: [] }), /step_id must be a non-negative safe integer/);
+  assert.throws(() => channel.sendStep({ stepId: -1, entries: [] }), /step_id must be a non-negative safe integer/);
   channel.end();
   assert.equal(await channel.closed, null);
 });
@@ -130,9 +130,9 @@ test('health reports NOT_SERVING while loading, then SERVING, to Check and Watch
   assert.equal(ended, null);
 });
 
-test('handler errors map to statuses: ChatGlmError keeps code and retryable, others become INTERNAL', async () => {
+test('handler errors map to statuses: a ChatGlmError keeps its code (and so retryable), others become INTERNAL', async () => {
   let fail: () => never = () => {
-    throw new ChatGlmError('kv_capacity', 'no free KV slot for 3 more sequences', true);
+    throw new ChatGlmError('kv_capacity', 'no free KV slot for 3 more sequences');
   };
   const { client } = await start({ info: () => fail(), step: () => fail() });
   const kv = await client.info().then(() => assert.fail('Info should fail'), (e: unknown) => e);
@@ -164,7 +164,7 @@ test('an async Step handler that rejects fails the stream with the mapped status
   const { client } = await start({
     info: () => ({ stages: [] }),
     step: async (stream) => {
-      for await (const request of stream) {
+      for await (const request of stepsOf(stream)) {
         if (request.stepId === 2) throw new ChatGlmError('unknown_sequence', `sequence ${request.entries[0]?.seqId} is not running here`);
         stream.send({ stepId: request.stepId, results: [], timings: [] });
       }
@@ -172,15 +172,41 @@ test('an async Step handler that rejects fails the stream with the mapped status
   });
   const replies: number[] = [];
   const channel = client.openStep({ onReply: (r) => replies.push(r.stepId) });
-  channel.send({ stepId: 1, entries: [entry()] });
-  channel.send({ stepId: 2, entries: [entry({ seqId: 'ghost' })] });
+  channel.sendStep({ stepId: 1, entries: [entry()] });
+  channel.sendStep({ stepId: 2, entries: [entry({ seqId: 'ghost' })] });
   const error = await channel.closed;
   assert.ok(error instanceof StageRpcError);
   assert.equal(error.code, 'unknown_sequence');
-  assert.equal(error.retryable, false);
+  assert.equal(error.retryable, true, 'the registry says another pipeline may succeed');
   assert.equal(error.grpcCode, 5, 'NOT_FOUND');
   assert.match(error.message, /sequence ghost is not running here/);
   assert.deepEqual(replies, [1]);
+});
+
+test('a release is a control message: ordered with the steps on the stream, never answered', async () => {
+  const seen: string[] = [];
+  const { client } = await start({
+    info: () => ({ stages: [] }),
+    step: async (stream) => {
+      for await (const message of stream) {
+        if (message.kind === 'release') seen.push(`release ${message.release.seqIds.join(',')}`);
+        else {
+          seen.push(`step ${message.step.stepId}`);
+          stream.send({ stepId: message.step.stepId, results: [], timings: [] });
+        }
+      }
+    },
+  });
+  const replies: number[] = [];
+  const channel = client.openStep({ onReply: (r) => replies.push(r.stepId) });
+  channel.sendStep({ stepId: 1, entries: [entry({ seqId: 'a' })] });
+  channel.sendRelease(['a', 'b']);
+  channel.sendStep({ stepId: 2, entries: [entry({ seqId: 'a' })] });
+  await until(() => replies.length === 2 && seen.length === 3, 5_000, 'both replies');
+  await delay(50); // time for a wrong reply to a release to show
+  assert.deepEqual(seen, ['step 1', 'release a,b', 'step 2']);
+  assert.deepEqual(replies, [1, 2]);
+  channel.close();
 });
 
 test('server close() fails open Step streams with a retryable server_closed error', async () => {
@@ -192,7 +218,7 @@ test('server close() fails open Step streams with a retryable server_closed erro
     },
   });
   const channel = client.openStep();
-  channel.send({ stepId: 1, entries: [] });
+  channel.sendStep({ stepId: 1, entries: [] });
   await until(() => server.openStreams === 1, 5_000, 'the stream to open');
   await server.close(50);
   const error = await channel.closed;
@@ -210,7 +236,7 @@ test('a Step round trip with 1 MiB of activations (loopback timing)', async (t) 
   const { client } = await start({
     info: () => ({ stages: [] }),
     step: async (stream) => {
-      for await (const request of stream) {
+      for await (const request of stepsOf(stream)) {
         const e = request.entries[0]!;
         const dtype = e.activations.length === tokens * hidden * 4 ? 'ACTIVATION_DTYPE_FLOAT32' : 'ACTIVATION_DTYPE_FLOAT16';
         const x = decodeActivations(e.activations, dtype, tokens * hidden);
@@ -226,7 +252,7 @@ test('a Step round trip with 1 MiB of activations (loopback timing)', async (t) 
     const id = ++stepId;
     const t0 = performance.now();
     const reply = new Promise<StepReply>((resolve) => waiting.set(id, resolve));
-    channel.send({ stepId: id, entries: [entry({ tokenIds: new Array(tokens).fill(1), activations: encodeActivations(data, dtype) })] });
+    channel.sendStep({ stepId: id, entries: [entry({ tokenIds: new Array(tokens).fill(1), activations: encodeActivations(data, dtype) })] });
     const r = await reply;
     const ms = performance.now() - t0;
     waiting.delete(id);
@@ -254,7 +280,7 @@ test('messages above gRPC default 4 MiB limit pass (a 2048-token prefill is 32 M
   const { client } = await start({
     info: () => ({ stages: [] }),
     step: async (stream) => {
-      for await (const request of stream) {
+      for await (const request of stepsOf(stream)) {
         const x = decodeActivations(request.entries[0]!.activations, 'ACTIVATION_DTYPE_FLOAT32', floats);
         stream.send({ stepId: request.stepId, results: [{ seqId: 'big', tokenId: x[floats - 1]!, logprob: 0 }], timings: [] });
       }
@@ -263,7 +289,7 @@ test('messages above gRPC default 4 MiB limit pass (a 2048-token prefill is 32 M
   const channel = client.openStep();
   const data = new Float32Array(floats).fill(3);
   data[floats - 1] = 42;
-  channel.send({ stepId: 1, entries: [entry({ activations: encodeActivations(data, 'ACTIVATION_DTYPE_FLOAT32') })] });
+  channel.sendStep({ stepId: 1, entries: [entry({ activations: encodeActivations(data, 'ACTIVATION_DTYPE_FLOAT32') })] });
   channel.end();
   const replies: StepReply[] = [];
   for await (const reply of channel) replies.push(reply);

@@ -2,12 +2,13 @@
 // head that has not taken the job yet; a pub/sub message reaches the heads already running it.
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.ts';
+import { DEFAULT_REQUEST_TTL_SECONDS } from './request-ttl.ts';
 
 export class Cancellations {
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
-    private readonly ttlSeconds = 3600,
+    private readonly ttlSeconds = DEFAULT_REQUEST_TTL_SECONDS,
   ) {}
 
   async cancel(id: string): Promise<void> {

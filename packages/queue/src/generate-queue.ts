@@ -1,23 +1,27 @@
-// The BullMQ queue of generation jobs: one job per request, job id = request id.
+// The BullMQ queue of generation jobs: one job per request, job id = request id. A job returns
+// nothing: the request's outcome lives in its Redis record (RequestStore), which every reader uses.
 import { Queue, type ConnectionOptions } from 'bullmq';
-import type { GenerateJobData, GenerateJobResult } from './generate-job.ts';
+import type { GenerateJobData } from './generate-job.ts';
 import { DEFAULT_PREFIX, GENERATE_QUEUE } from './keys.ts';
+import { DEFAULT_REQUEST_TTL_SECONDS } from './request-ttl.ts';
 
 /** A job whose head died is retried (resuming from the tokens already streamed) this many times in all. */
 export const DEFAULT_JOB_ATTEMPTS = 3;
+/** Pause before a failed attempt runs again, in ms: long enough for a broken pipeline to be noticed. */
+export const JOB_RETRY_BACKOFF_MS = 200;
 
-export type GenerateQueue = Queue<GenerateJobData, GenerateJobResult>;
+export type GenerateQueue = Queue<GenerateJobData, void>;
 
 export function createGenerateQueue(connection: ConnectionOptions, prefix = DEFAULT_PREFIX): GenerateQueue {
-  return new Queue<GenerateJobData, GenerateJobResult>(GENERATE_QUEUE, { connection, prefix });
+  return new Queue<GenerateJobData, void>(GENERATE_QUEUE, { connection, prefix });
 }
 
 export async function enqueueGenerate(queue: GenerateQueue, data: GenerateJobData, options: { attempts?: number; ttlSeconds?: number } = {}): Promise<void> {
-  const age = options.ttlSeconds ?? 3600;
+  const age = options.ttlSeconds ?? DEFAULT_REQUEST_TTL_SECONDS;
   await queue.add(GENERATE_QUEUE, data, {
     jobId: data.requestId,
     attempts: options.attempts ?? DEFAULT_JOB_ATTEMPTS,
-    backoff: { type: 'fixed', delay: 200 },
+    backoff: { type: 'fixed', delay: JOB_RETRY_BACKOFF_MS },
     removeOnComplete: { age },
     removeOnFail: { age },
   });

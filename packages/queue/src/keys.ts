@@ -1,5 +1,5 @@
-// Every Redis key and channel the cluster uses, in one place (DESIGN.md §6). All start with a
-// configurable prefix (default "chatglm") so several clusters can share one Redis.
+// Every Redis key and channel the cluster uses, in one place (docs/architecture.md, "Redis"). All
+// start with a configurable prefix (default "chatglm") so several clusters can share one Redis.
 
 export const DEFAULT_PREFIX = 'chatglm';
 /** BullMQ queue name; with the prefix its keys are `chatglm:generate:*`. */
@@ -8,9 +8,19 @@ export const GENERATE_QUEUE = 'generate';
 export class RedisKeys {
   constructor(readonly prefix = DEFAULT_PREFIX) {}
 
-  /** Hash: status, text so far, token ids, finish reason, error, counts and times of one request. */
+  /** Hash: status, finish reason, error, counts and times of one request. */
   request(id: string): string {
     return `${this.prefix}:req:${id}`;
+  }
+
+  /** String: the reply's text so far; each step APPENDs its delta, so a write costs its delta only. */
+  text(id: string): string {
+    return `${this.prefix}:req:${id}:text`;
+  }
+
+  /** String: the generated token ids so far, each followed by a comma; APPENDed per step like the text. */
+  tokens(id: string): string {
+    return `${this.prefix}:req:${id}:tokens`;
   }
 
   /** Stream: the request's text deltas and its final (or error) event, in order. */

@@ -1,27 +1,32 @@
-// The per-request hash and event stream (DESIGN.md §6). Gateways create requests and read them;
-// pipeline heads write progress. Each write that changes the text also appends the same delta to
-// the stream in one MULTI, so the hash's text is always the concatenation of the streamed deltas
-// and a head resuming after a crash knows exactly which tokens were already shown.
-import type { Redis } from 'ioredis';
+// Each request's records in Redis (docs/architecture.md, "Redis"): a hash of its status, counts and
+// times; its text and token ids as strings that each step APPENDs to; and a stream of events
+// (deltas, then a final or error event). Gateways create requests and read them; pipeline heads
+// write progress. A step writes only what it changed (its delta, its new token ids, a few counters),
+// so the bytes written per token stay constant however long the reply grows. The text and the
+// delta event of a step go in one MULTI, so the text is always the concatenation of the streamed
+// deltas, and a head resuming after a crash knows exactly which tokens were already shown.
+import { errorCodeInfo, toErrorCode, type ErrorCode } from '@chatglm/common';
+import type { FinishReason, SampledToken } from '@chatglm/generation';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { RedisKeys } from './keys.ts';
-import type { RequestEvent, RequestState, RequestStatus, StreamedEvent } from './request-state.ts';
+import type { RequestError, RequestEvent, RequestState, RequestStatus, StreamedEvent, TokenLogprobs } from './request-state.ts';
+import { DEFAULT_REQUEST_TTL_SECONDS } from './request-ttl.ts';
 
-/** How long a request's hash and events live after their last write. */
-export const DEFAULT_REQUEST_TTL_SECONDS = 3600;
-
-/** Progress of one running request after a step. */
+/** What one step did to one running request. */
 export interface RequestProgress {
   id: string;
   /** New text to show (may be empty while text is held back). */
   delta: string;
-  /** The whole text so far, including delta. */
-  text: string;
-  /** Every generated token id so far. */
-  tokenIds: readonly number[];
+  /** The tokens this step generated (usually one; none when a step only released held-back text). */
+  newTokens: readonly SampledToken[];
+  /** Generated tokens so far, these included. */
+  completionTokens: number;
+  /** Stream each token's logprob (and alternatives) in the delta events: the client asked for them. */
+  withLogprobs: boolean;
 }
 
 export interface RequestOutcome extends RequestProgress {
-  finishReason: string;
+  finishReason: FinishReason;
   promptTokens: number;
 }
 
@@ -29,6 +34,9 @@ export interface RequestOutcome extends RequestProgress {
 function preciseNow(): string {
   return (performance.timeOrigin + performance.now()).toFixed(3);
 }
+
+const FINISH_REASONS: readonly FinishReason[] = ['stop', 'length', 'cancelled', 'error'];
+const toFinishReason = (value: string | undefined): FinishReason => FINISH_REASONS.find((r) => r === value) ?? 'stop';
 
 export class RequestStore {
   readonly keys: RedisKeys;
@@ -46,25 +54,30 @@ export class RequestStore {
     const key = this.keys.request(id);
     const created = await this.redis.hsetnx(key, 'acceptedAt', String(acceptedAt));
     if (!created) return false;
-    await this.redis.multi().hset(key, { status: 'queued', text: '', tokenIds: '', promptTokens, completionTokens: 0, attempts: 0, updatedAt: preciseNow() }).expire(key, this.ttlSeconds).exec();
+    await this.redis.multi().hset(key, { status: 'queued', promptTokens, completionTokens: 0, attempts: 0, updatedAt: preciseNow() }).expire(key, this.ttlSeconds).exec();
     return true;
   }
 
   /** Forgets a request whose job could not be enqueued. */
   async remove(id: string): Promise<void> {
-    await this.redis.del(this.keys.request(id), this.keys.events(id));
+    await this.redis.del(this.keys.request(id), this.keys.text(id), this.keys.tokens(id), this.keys.events(id));
   }
 
   async read(id: string): Promise<RequestState | undefined> {
-    const h = await this.redis.hgetall(this.keys.request(id));
+    const replies = await this.redis.multi().hgetall(this.keys.request(id)).get(this.keys.text(id)).get(this.keys.tokens(id)).exec();
+    const [hash, text, tokens] = (replies ?? []).map(([err, value]) => {
+      if (err) throw err;
+      return value;
+    }) as [Record<string, string> | undefined, string | null, string | null];
+    const h = hash ?? {};
     if (!h.status) return undefined;
     return {
       id,
       status: h.status as RequestStatus,
-      text: h.text ?? '',
-      tokenIds: h.tokenIds ? h.tokenIds.split(',').map(Number) : [],
-      ...(h.finishReason && { finishReason: h.finishReason }),
-      ...(h.errorCode && { error: { code: h.errorCode, message: h.errorMessage ?? '' } }),
+      text: text ?? '',
+      tokenIds: tokens ? tokens.split(',').filter(Boolean).map(Number) : [],
+      ...(h.finishReason && { finishReason: toFinishReason(h.finishReason) }),
+      ...(h.errorCode && { error: requestError(toErrorCode(h.errorCode), h.errorMessage ?? '') }),
       promptTokens: Number(h.promptTokens ?? 0),
       completionTokens: Number(h.completionTokens ?? 0),
       acceptedAt: Number(h.acceptedAt ?? 0),
@@ -94,16 +107,17 @@ export class RequestStore {
   async finish(outcome: RequestOutcome): Promise<void> {
     const m = this.redis.multi();
     this.writeProgress(m, outcome);
-    const key = this.keys.request(outcome.id);
-    m.hset(key, { status: 'finished', finishReason: outcome.finishReason, finishedAt: Date.now(), updatedAt: preciseNow() });
-    this.event(m, outcome.id, { type: 'final', finishReason: outcome.finishReason, promptTokens: outcome.promptTokens, completionTokens: outcome.tokenIds.length });
+    m.hset(this.keys.request(outcome.id), { status: 'finished', finishReason: outcome.finishReason, finishedAt: Date.now() });
+    this.event(m, outcome.id, { type: 'final', finishReason: outcome.finishReason, promptTokens: outcome.promptTokens, completionTokens: outcome.completionTokens });
     await m.exec();
   }
 
-  async fail(id: string, code: string, message: string): Promise<void> {
+  /** The request failed for good; readers get the code, the message and whether to retry. */
+  async fail(id: string, code: ErrorCode, message: string): Promise<void> {
+    const error = requestError(code, message);
     const m = this.redis.multi();
     m.hset(this.keys.request(id), { status: 'failed', errorCode: code, errorMessage: message, finishedAt: Date.now(), updatedAt: preciseNow() });
-    this.event(m, id, { type: 'error', code, message });
+    this.event(m, id, { type: 'error', ...error });
     m.expire(this.keys.request(id), this.ttlSeconds);
     await m.exec();
   }
@@ -123,18 +137,31 @@ export class RequestStore {
     return entries.map(([entryId, fields]) => ({ ...parseEvent(fields), id: entryId }));
   }
 
-  private writeProgress(m: ReturnType<Redis['multi']>, u: RequestProgress): void {
+  /** Appends one step's changes: never rewrites what earlier steps wrote. */
+  private writeProgress(m: ChainableCommander, u: RequestProgress): void {
     const key = this.keys.request(u.id);
-    if (u.delta) this.event(m, u.id, { type: 'delta', text: u.delta, completionTokens: u.tokenIds.length });
-    m.hset(key, { text: u.text, tokenIds: u.tokenIds.join(','), completionTokens: u.tokenIds.length, updatedAt: preciseNow() });
+    const tokens = u.withLogprobs && u.newTokens.length > 0 ? u.newTokens.map(tokenLogprobs) : undefined;
+    if (u.delta || tokens) this.event(m, u.id, { type: 'delta', text: u.delta, completionTokens: u.completionTokens, ...(tokens && { tokens }) });
+    if (u.delta) m.append(this.keys.text(u.id), u.delta).expire(this.keys.text(u.id), this.ttlSeconds);
+    if (u.newTokens.length > 0) m.append(this.keys.tokens(u.id), u.newTokens.map((t) => `${t.tokenId},`).join('')).expire(this.keys.tokens(u.id), this.ttlSeconds);
+    m.hset(key, { completionTokens: u.completionTokens, updatedAt: preciseNow() });
     m.expire(key, this.ttlSeconds);
   }
 
-  private event(m: ReturnType<Redis['multi']>, id: string, e: RequestEvent): void {
+  private event(m: ChainableCommander, id: string, e: RequestEvent): void {
     const key = this.keys.events(id);
-    m.xadd(key, '*', ...Object.entries(e).flatMap(([k, v]) => [k, String(v)]));
+    const fields = Object.entries(e).flatMap(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)]);
+    m.xadd(key, '*', ...fields);
     m.expire(key, this.ttlSeconds);
   }
+}
+
+function requestError(code: ErrorCode, message: string): RequestError {
+  return { code, message, retryable: errorCodeInfo(code).retryable };
+}
+
+function tokenLogprobs(t: SampledToken): TokenLogprobs {
+  return { tokenId: t.tokenId, logprob: t.logprob, top: (t.topLogprobs ?? []).map((a) => ({ tokenId: a.tokenId, logprob: a.logprob })) };
 }
 
 function parseEvent(fields: string[]): RequestEvent {
@@ -142,10 +169,10 @@ function parseEvent(fields: string[]): RequestEvent {
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string;
   switch (f.type) {
     case 'delta':
-      return { type: 'delta', text: f.text ?? '', completionTokens: Number(f.completionTokens ?? 0) };
+      return { type: 'delta', text: f.text ?? '', completionTokens: Number(f.completionTokens ?? 0), ...(f.tokens && { tokens: JSON.parse(f.tokens) as TokenLogprobs[] }) };
     case 'final':
-      return { type: 'final', finishReason: f.finishReason ?? 'stop', promptTokens: Number(f.promptTokens ?? 0), completionTokens: Number(f.completionTokens ?? 0) };
+      return { type: 'final', finishReason: toFinishReason(f.finishReason), promptTokens: Number(f.promptTokens ?? 0), completionTokens: Number(f.completionTokens ?? 0) };
     default:
-      return { type: 'error', code: f.code ?? 'internal', message: f.message ?? '' };
+      return { type: 'error', ...requestError(toErrorCode(f.code), f.message ?? '') } satisfies RequestEvent;
   }
 }

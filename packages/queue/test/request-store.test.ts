@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
+import { resolveSamplingParams, samplingParamsToJson } from '@chatglm/generation';
 import { Cancellations, PipelineRegistry, RequestStore, closeRedis, connectRedis, createGenerateQueue, enqueueGenerate, queuedJobs, RedisKeys } from '@chatglm/queue';
 import { startTestRedis, type TestRedis } from '../../../test/support/redis-server.ts';
 
@@ -19,25 +20,80 @@ after(async () => {
   await server.stop();
 });
 
+/** One step's progress: `delta` and the tokens `ids` (logprob -0.25 each, one alternative). */
+const step = (id: string, delta: string, ids: number[], completionTokens: number, withLogprobs = false) => ({
+  id,
+  delta,
+  newTokens: ids.map((tokenId) => ({ tokenId, logprob: -0.25, topLogprobs: [{ tokenId: tokenId + 1, logprob: -1.5 }] })),
+  completionTokens,
+  withLogprobs,
+});
+
 test('create refuses a duplicate id; progress and finish keep text == concatenated deltas', async () => {
   const store = new RequestStore(redis, prefix());
   assert.equal(await store.create('r1', 5), true);
   assert.equal(await store.create('r1', 5), false);
   await store.start('r1');
-  await store.progress([{ id: 'r1', delta: '你', text: '你', tokenIds: [7] }]);
-  await store.progress([{ id: 'r1', delta: '', text: '你', tokenIds: [7, 8] }]); // held back: no event
-  await store.finish({ id: 'r1', delta: '好', text: '你好', tokenIds: [7, 8, 9], finishReason: 'stop', promptTokens: 5 });
+  await store.progress([step('r1', '你', [7], 1)]);
+  await store.progress([step('r1', '', [8], 2)]); // held back: no event
+  await store.finish({ ...step('r1', '好', [9], 3), finishReason: 'stop', promptTokens: 5 });
   const state = await store.read('r1');
   assert.equal(state?.status, 'finished');
   assert.equal(state?.text, '你好');
   assert.deepEqual(state?.tokenIds, [7, 8, 9]);
+  assert.equal(state?.completionTokens, 3);
   assert.equal(state?.attempts, 1);
   const events = await store.readEvents('r1');
   assert.deepEqual(events.map((e) => e.type), ['delta', 'delta', 'final']);
   assert.equal(events.filter((e) => e.type === 'delta').map((e) => (e as { text: string }).text).join(''), state?.text);
   assert.equal((await store.readEvents('r1', events[0]!.id)).length, 2, 'reading after an id returns what follows it');
-  assert.ok((await redis.ttl(store.keys.request('r1'))) > 0);
+  for (const key of [store.keys.request('r1'), store.keys.text('r1'), store.keys.tokens('r1'), store.keys.events('r1')]) assert.ok((await redis.ttl(key)) > 0, `${key} expires`);
   assert.equal(await store.read('nope'), undefined);
+});
+
+test('with logprobs, every step with tokens streams them (even when its text is held back)', async () => {
+  const store = new RequestStore(redis, prefix());
+  await store.create('lp', 2);
+  await store.progress([step('lp', '', [4], 1, true)]);
+  await store.finish({ ...step('lp', 'ab', [5], 2, true), finishReason: 'length', promptTokens: 2 });
+  const events = await store.readEvents('lp');
+  assert.deepEqual(events.map((e) => (e.type === 'delta' ? [e.text, e.tokens] : [e.type])), [
+    ['', [{ tokenId: 4, logprob: -0.25, top: [{ tokenId: 5, logprob: -1.5 }] }]],
+    ['ab', [{ tokenId: 5, logprob: -0.25, top: [{ tokenId: 6, logprob: -1.5 }] }]],
+    ['final'],
+  ]);
+});
+
+test('a failure is stored with its code, message and whether a retry may succeed', async () => {
+  const store = new RequestStore(redis, prefix());
+  await store.create('f', 2);
+  await store.fail('f', 'context_length_exceeded', 'too long');
+  assert.deepEqual((await store.read('f'))?.error, { code: 'context_length_exceeded', message: 'too long', retryable: false });
+  await store.create('g', 2);
+  await store.fail('g', 'stage_unavailable', 'gone');
+  const [event] = await store.readEvents('g');
+  assert.deepEqual(event && { ...event, id: undefined }, { type: 'error', code: 'stage_unavailable', message: 'gone', retryable: true, id: undefined });
+});
+
+test('the bytes written to Redis per generated token stay the same as a reply grows', async () => {
+  const store = new RequestStore(redis, prefix());
+  await store.create('long', 20);
+  await store.start('long');
+  const inputBytes = async () => Number(/total_net_input_bytes:(\d+)/.exec(await redis.info('stats'))?.[1]);
+  // The INFO call itself is input too; measure it so it can be taken out.
+  const i0 = await inputBytes();
+  const infoCost = (await inputBytes()) - i0;
+  const bytesOfSteps = async (from: number, count: number) => {
+    const before = await inputBytes();
+    for (let n = from; n < from + count; n++) await store.progress([step('long', '字', [1000 + (n % 9000)], n + 1)]);
+    return (await inputBytes()) - before - infoCost;
+  };
+  const early = await bytesOfSteps(0, 50);
+  await bytesOfSteps(50, 1900);
+  const late = await bytesOfSteps(1950, 50);
+  console.log(`bytes written per token: ${early / 50} over tokens 1-50, ${late / 50} over tokens 1951-2000`);
+  assert.ok(late <= early * 1.05, `a step writes ${late / 50} bytes at 2000 tokens but ${early / 50} at the start: writes must not grow with the reply`);
+  assert.equal((await store.read('long'))?.text.length, 2000);
 });
 
 test('a blocking read wakes up on the next event', async () => {
@@ -79,7 +135,7 @@ test('pipeline heartbeats decide liveness; jobs are counted while queued', async
   assert.deepEqual(await reg.live(), [], 'a pipeline without a recent heartbeat is not live');
   const queue = createGenerateQueue(redis, keys.prefix);
   try {
-    const params = { maxLength: 10, topP: 0.7, temperature: 0.95, topK: 50, repetitionPenalty: 1, doSample: true, seed: '1', stop: [] };
+    const params = samplingParamsToJson(resolveSamplingParams({ maxLength: 10, seed: 1 }));
     await enqueueGenerate(queue, { requestId: 'j1', promptIds: [1], params, acceptedAt: Date.now() });
     await enqueueGenerate(queue, { requestId: 'j1', promptIds: [1], params, acceptedAt: Date.now() }); // same id: still one job
     assert.equal(await queuedJobs(queue), 1);

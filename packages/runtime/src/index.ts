@@ -7,9 +7,9 @@
 //   const { logits } = await chain.prefill({ seqId: 'r1', tokens: ids, positions, blockPositions, contextLength });
 export { CpuStageRuntime } from './cpu/cpu-stage-runtime.ts';
 export { KvCapacityError } from './kv-cache.ts';
-export { StageChain, rangesByLayersPerStage } from './stage-chain.ts';
+export { StageChain } from './stage-chain.ts';
 export { StageExecutor, openStageTensors } from './stage-executor.ts';
-export type { DecodeEntry, KvCapacity, PrefillRequest, RunOptions, StageInfo, StageOutput, StageRuntime, StageSpec, WeightsLocation } from './stage-runtime.ts';
+export { DEFAULT_MAX_SEQUENCES, type DecodeRequest, type KvCapacity, type PrefillRequest, type RunOptions, type StageRuntimeInfo, type StageOutput, type StageRuntime, type StageSpec, type WeightsLocation } from './stage-runtime.ts';
 export { measureReadBandwidth } from './read-bandwidth.ts';
 export { ChainSequence } from './chain-sequence.ts';
 export type { PrefixLocation } from './stage-runtime.ts';

@@ -1,11 +1,11 @@
-// The KV cache of one stage, held in JS typed arrays (DESIGN.md §4): ONNX Runtime reads it as
+// The KV cache of one stage, held in JS typed arrays (docs/architecture.md, "Model runtime"): ONNX Runtime reads it as
 // zero-copy inputs and the stage writes each step's new rows itself, so the cache is never an output.
 //
 // Per layer one slab of keys [slots, heads, headDim, capacity] (transposed, so q·Kᵀ is a plain
 // MatMul) and one of values [slots, heads, capacity, headDim]. A sequence owns one slot; a batch
 // reads the contiguous slot range that covers its sequences as one tensor.
 //
-// A P-tuning v2 prefix (spec §10) occupies positions [0, P) of every slot of every layer: it is
+// A P-tuning v2 prefix (docs/model.md §10) occupies positions [0, P) of every slot of every layer: it is
 // written once, when the cache is made, and a sequence starts at length P. Nothing overwrites it,
 // because appends start at a slot's length, which never drops below P.
 import { ChatGlmError } from '@chatglm/common';
@@ -30,7 +30,7 @@ export interface CachePrefix {
 
 export class KvCapacityError extends ChatGlmError {
   constructor(message: string) {
-    super('kv_capacity', message, true);
+    super('kv_capacity', message);
   }
 }
 

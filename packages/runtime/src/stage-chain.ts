@@ -2,20 +2,17 @@
 // the last one returns logits. The distributed pipeline (gRPC between processes) replaces the
 // direct calls; the in-process chain exercises the same split in the terminal chat and in tests.
 import { ChatGlmError } from '@chatglm/common';
-import type { DecodeEntry, PrefillRequest, RunOptions, StageOutput, StageRuntime } from './stage-runtime.ts';
+import { layerChainProblems } from '@chatglm/glm';
+import type { DecodeRequest, PrefillRequest, RunOptions, StageOutput, StageRuntime } from './stage-runtime.ts';
 
 export class StageChain {
   constructor(readonly stages: StageRuntime[]) {
     if (stages.length === 0) throw new ChatGlmError('invalid_pipeline', 'a pipeline needs at least one stage');
-    const first = stages[0] as StageRuntime;
-    const last = stages[stages.length - 1] as StageRuntime;
-    if (!first.info.isFirst) throw new ChatGlmError('invalid_pipeline', `the first stage starts at layer ${first.info.range.start}, not 0`);
-    if (!last.info.isLast) throw new ChatGlmError('invalid_pipeline', `the last stage ends at layer ${last.info.range.end}, not at the model's last layer`);
-    for (let i = 1; i < stages.length; i++) {
-      const prev = (stages[i - 1] as StageRuntime).info.range;
-      const cur = (stages[i] as StageRuntime).info.range;
-      if (prev.end !== cur.start) throw new ChatGlmError('invalid_pipeline', `stage ${i - 1} ends at layer ${prev.end} but stage ${i} starts at ${cur.start}: layers must be contiguous`);
-    }
+    const problems = layerChainProblems(
+      stages.map((s, i) => ({ name: `stage ${i}`, ...s.info.range })),
+      (stages[0] as StageRuntime).info.numLayers,
+    );
+    if (problems.length > 0) throw new ChatGlmError('invalid_pipeline', `the stages do not form one model: ${problems.join('; ')}`);
   }
 
   /** Prefills one sequence through every stage; returns the last stage's output (logits). */
@@ -33,7 +30,7 @@ export class StageChain {
   }
 
   /** One batched decode step through every stage. */
-  async decode(entries: DecodeEntry[], options: RunOptions = {}): Promise<StageOutput> {
+  async decode(entries: DecodeRequest[], options: RunOptions = {}): Promise<StageOutput> {
     let out: StageOutput = {};
     for (const [i, stage] of this.stages.entries()) {
       const hidden = out.hidden;
@@ -51,12 +48,4 @@ export class StageChain {
   async close(): Promise<void> {
     await Promise.allSettled(this.stages.map((s) => s.close()));
   }
-}
-
-/** Layer ranges of `layersPerStage` layers each (the last stage takes the remainder). */
-export function rangesByLayersPerStage(numLayers: number, layersPerStage: number): { start: number; end: number }[] {
-  if (!Number.isInteger(layersPerStage) || layersPerStage < 1) throw new ChatGlmError('invalid_pipeline', `layers per stage must be a positive integer, got ${layersPerStage}`);
-  const ranges = [];
-  for (let start = 0; start < numLayers; start += layersPerStage) ranges.push({ start, end: Math.min(numLayers, start + layersPerStage) });
-  return ranges;
 }

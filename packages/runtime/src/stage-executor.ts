@@ -11,6 +11,8 @@ import {
   BUNDLE_GRAPH,
   buildStageGraph,
   readBundleManifest,
+  formatLayers,
+  sameLayers,
   validateRange,
   stageTensors,
   headDim,
@@ -24,9 +26,8 @@ import {
 } from '@chatglm/glm';
 import { KvCache } from './kv-cache.ts';
 import { loadStagePrefix } from './stage-prefix.ts';
-import type { DecodeEntry, KvCapacity, PrefillRequest, RunOptions, StageInfo, StageOutput, StageSpec, WeightsLocation } from './stage-runtime.ts';
+import { DEFAULT_MAX_SEQUENCES, type DecodeRequest, type KvCapacity, type PrefillRequest, type RunOptions, type StageRuntimeInfo, type StageOutput, type StageSpec, type WeightsLocation } from './stage-runtime.ts';
 
-const DEFAULT_MAX_SEQUENCES = 4;
 const BLOCKED = -Infinity;
 
 /** The stage's tensors from a checkpoint folder or from memory, quantized as asked. */
@@ -41,7 +42,7 @@ export class StageExecutor {
   private readonly headDim: number;
 
   private constructor(
-    readonly info: StageInfo,
+    readonly info: StageRuntimeInfo,
     private readonly session: ort.InferenceSession,
     private readonly cache: KvCache,
   ) {
@@ -73,8 +74,8 @@ export class StageExecutor {
     if (spec.weights.kind === 'bundle') {
       // A converted stage: ONNX Runtime reads the graph and its weight files from disk.
       const manifest = readBundleManifest(spec.weights.dir);
-      if (manifest.layers.start !== range.start || manifest.layers.end !== range.end) {
-        throw new ChatGlmError('invalid_stage_spec', `bundle ${spec.weights.dir} holds layers [${manifest.layers.start}, ${manifest.layers.end}), not [${range.start}, ${range.end})`);
+      if (!sameLayers(manifest.layers, range)) {
+        throw new ChatGlmError('invalid_stage_spec', `bundle ${spec.weights.dir} holds ${formatLayers(manifest.layers)}, not ${formatLayers(range)}`);
       }
       session = await ort.InferenceSession.create(path.join(spec.weights.dir, BUNDLE_GRAPH), options);
     } else {
@@ -85,8 +86,9 @@ export class StageExecutor {
     const layers = [];
     for (let l = range.start; l < range.end; l++) layers.push(l);
     const cache = new KvCache({ layers, heads: config.numHeads, headDim: headDim(config), slots: maxSequences, capacity: maxTokensPerSequence }, prefix);
-    const info: StageInfo = {
+    const info: StageRuntimeInfo = {
       range: { ...range },
+      numLayers: config.numLayers,
       isFirst: range.start === 0,
       isLast: range.end === config.numLayers,
       hiddenSize: config.hiddenSize,
@@ -126,7 +128,7 @@ export class StageExecutor {
     const slot = this.cache.allocate(req.seqId);
     try {
       this.cache.ensureRoom(slot, n);
-      const cached = this.cache.length(slot); // the P-tuning prefix, always visible (spec §10)
+      const cached = this.cache.length(slot); // the P-tuning prefix, always visible (docs/model.md §10)
       // One always-blocked position keeps the past non-empty when nothing is cached yet.
       const pastLen = Math.max(cached, 1);
       const pastBias = new Float32Array(pastLen).fill(BLOCKED).fill(0, 0, cached);
@@ -147,7 +149,7 @@ export class StageExecutor {
     }
   }
 
-  async decode(entries: DecodeEntry[], options: RunOptions = {}): Promise<StageOutput> {
+  async decode(entries: DecodeRequest[], options: RunOptions = {}): Promise<StageOutput> {
     if (entries.length === 0) throw new ChatGlmError('invalid_request', 'decode needs at least one sequence');
     const slots = entries.map((e) => this.cache.slot(e.seqId));
     if (new Set(slots).size !== slots.length) throw new ChatGlmError('invalid_request', 'decode: a sequence appears twice in one batch');

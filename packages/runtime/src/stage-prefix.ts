@@ -1,4 +1,4 @@
-// Resolves a stage's P-tuning v2 prefix (spec §10) from its StageSpec: arrays given by the caller,
+// Resolves a stage's P-tuning v2 prefix (docs/model.md §10) from its StageSpec: arrays given by the caller,
 // or a checkpoint directory that the stage (its worker thread, its process) reads and encodes
 // itself, computing only its own layers.
 import { encodePrefix, prefixLayersFor, readPrefixCheckpoint, type GlmConfig, type LayerRange, type PrefixKv } from '@chatglm/glm';

@@ -1,9 +1,10 @@
-// The contract between a pipeline stage and whatever runs its layers (DESIGN.md §4). The CPU
+// The contract between a pipeline stage and whatever runs its layers (docs/architecture.md, "Model
+// runtime"). The CPU
 // implementation runs ONNX Runtime in a worker thread; a GPU backend can replace it later.
 import type { GlmConfig, HostTensor, LayerRange, PrefixKv, QuantizationOptions } from '@chatglm/glm';
 
 /**
- * Where a stage finds its P-tuning v2 prefix (spec §10); only the stage's own layers are used.
+ * Where a stage finds its P-tuning v2 prefix (docs/model.md §10); only the stage's own layers are used.
  */
 export type PrefixLocation =
   /**
@@ -23,6 +24,9 @@ export type WeightsLocation =
   /** A converted stage (graph + weights on disk, see @chatglm/glm writeStageBundle); fastest to load. */
   | { kind: 'bundle'; dir: string };
 
+/** KV cache slots of a stage unless its spec says otherwise (and the worker's --max-sequences default). */
+export const DEFAULT_MAX_SEQUENCES = 8;
+
 export interface StageSpec {
   config: GlmConfig;
   /** Layers [start, end) this stage holds. */
@@ -30,12 +34,12 @@ export interface StageSpec {
   weights: WeightsLocation;
   /** Quantize the weights while building the graph (MatMulNBits blocks); default as stored. */
   quantization?: QuantizationOptions;
-  /** Sequences the stage's KV cache holds at once. Default 4. */
+  /** Sequences the stage's KV cache holds at once. Default DEFAULT_MAX_SEQUENCES (8). */
   maxSequences?: number;
   /**
    * Cached positions per sequence, counting the P-tuning prefix: a sequence holds this minus P
-   * tokens (prompt + generated), which StageInfo.maxTokensPerSequence reports; must exceed P.
-   * Default: the model's max_sequence_length (2048) plus P (the cache grows by P, spec §6).
+   * tokens (prompt + generated), which StageRuntimeInfo.maxTokensPerSequence reports; must exceed P.
+   * Default: the model's max_sequence_length (2048) plus P (the cache grows by P, docs/model.md §6).
    */
   maxTokensPerSequence?: number;
   /** A P-tuning v2 prefix every sequence attends to (default none). */
@@ -62,12 +66,12 @@ export interface PrefillRequest {
   /** GLM position ids and block position ids, one per token (see @chatglm/glm glmPositions). */
   positions: ArrayLike<number>;
   blockPositions: ArrayLike<number>;
-  /** Index of <sop>: tokens before it attend to each other bidirectionally (spec §4.1). */
+  /** Index of <sop>: tokens before it attend to each other bidirectionally (docs/model.md §4.1). */
   contextLength: number;
 }
 
 /** One new token of one running sequence. */
-export interface DecodeEntry {
+export interface DecodeRequest {
   seqId: string;
   token?: number;
   /** Activations [hidden] from the previous stage. */
@@ -91,8 +95,10 @@ export interface RunOptions {
   fetchHidden?: boolean;
 }
 
-export interface StageInfo {
+export interface StageRuntimeInfo {
   range: LayerRange;
+  /** The model's layer count, against which a chain checks that its stages cover every layer. */
+  numLayers: number;
   isFirst: boolean;
   isLast: boolean;
   hiddenSize: number;
@@ -106,17 +112,17 @@ export interface StageInfo {
 
 export interface KvCapacity {
   maxSequences: number;
-  /** As in StageInfo: tokens per sequence, not counting the prefix. */
+  /** As in StageRuntimeInfo: tokens per sequence, not counting the prefix. */
   maxTokensPerSequence: number;
   activeSequences: number;
   prefixLength: number;
 }
 
 export interface StageRuntime {
-  readonly info: StageInfo;
+  readonly info: StageRuntimeInfo;
   prefill(request: PrefillRequest, options?: RunOptions): Promise<StageOutput>;
   /** One decode step for several sequences of different lengths in one run. */
-  decode(entries: DecodeEntry[], options?: RunOptions): Promise<StageOutput>;
+  decode(entries: DecodeRequest[], options?: RunOptions): Promise<StageOutput>;
   /** Frees a sequence's cache; unknown ids are ignored (release is idempotent). */
   release(seqId: string): Promise<void>;
   capacity(): Promise<KvCapacity>;

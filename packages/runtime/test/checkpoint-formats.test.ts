@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { dequantizeThudm, floatWeights, glmPositions, openCheckpoint, parseGlmConfig, promptLayout, type GlmConfig, type HostTensor } from '@chatglm/glm';
 import { CpuStageRuntime, StageChain, type WeightsLocation } from '@chatglm/runtime';
-import { buildTestTokenizerModel } from '@chatglm/tokenizer';
+import { buildTestTokenizerModel } from '@chatglm/tokenizer/test-model';
 import { maxAbsDiff } from '../../../test/support/golden.ts';
 import { argmax } from '../../../test/support/models.ts';
 

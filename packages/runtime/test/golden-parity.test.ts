@@ -16,7 +16,7 @@ test('golden parity: prefill and two decode steps match the PyTorch reference', 
     const errors = [maxAbsDiff(o1.hidden!, g.y1), maxAbsDiff(o2.hidden!, g.y2), maxAbsDiff(o3.hidden!, g.y3)];
     console.log(`golden max |error| y1 ${errors[0]!.toExponential(2)} y2 ${errors[1]!.toExponential(2)} y3 ${errors[2]!.toExponential(2)}`);
     for (const e of errors) assert.ok(e < TOLERANCE, `error ${e} exceeds ${TOLERANCE}`);
-    // The logits are the tied lm_head applied to the final hidden state (spec §2.3).
+    // The logits are the tied lm_head applied to the final hidden state (docs/model.md §2.3).
     const last = g.y3;
     const emb = g.tensors['transformer.word_embeddings.weight']!.data;
     for (let v = 0; v < 5; v++) {
@@ -33,7 +33,7 @@ test('negative control: the wrong prefix mask breaks parity', async () => {
   const g = readGolden('glm_model.data');
   const stage = await CpuStageRuntime.create({ config: g.config, range: { start: 0, end: 1 }, weights: { kind: 'memory', tensors: g.tensors }, maxSequences: 1, maxTokensPerSequence: 8, threads: 1 });
   try {
-    // contextLength 3 lets rows 0 and 1 see <sop> (no mask at all): the spec measured 0.059 error.
+    // contextLength 3 lets rows 0 and 1 see <sop> (no mask at all): that measured a 0.059 error (docs/model.md §12).
     const o1 = await stage.prefill({ seqId: 'a', tokens: g.x1, positions: [0, 1, 1], blockPositions: [0, 0, 1], contextLength: 3 }, { fetchHidden: true });
     assert.ok(maxAbsDiff(o1.hidden!, g.y1) > 1e-2);
   } finally {

@@ -1,4 +1,4 @@
-// The P-tuning v2 prefix encoder (spec §10) against a straightforward float64 reference, with and
+// The P-tuning v2 prefix encoder (docs/model.md §10) against a straightforward float64 reference, with and
 // without the projection, in plain JS and through ONNX Runtime, from memory and from a checkpoint.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

@@ -1,4 +1,4 @@
-// A P-tuning v2 prefix (spec §10) in running stages: split stages, batched decode and slot reuse
+// A P-tuning v2 prefix (docs/model.md §10) in running stages: split stages, batched decode and slot reuse
 // behave exactly as without one, and the prefix really is what every token attends to first.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

@@ -1,5 +1,5 @@
-// The P-tuning flags end to end, as users run them: `chatglm chat --prefix DIR` as a real process,
-// and stage workers started with `--ptuning DIR` (the worker's --prefix is its Redis key prefix)
+// The P-tuning flags end to end, as users run them: `chatglm chat --ptuning DIR` as a real process,
+// and stage workers started with `--ptuning DIR`
 // serving through the gateway, against the in-process engine with the same prefix.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -40,18 +40,18 @@ async function chatReplies(args: string[]): Promise<{ replies: string[]; stderr:
   return { replies: replies(chat.stdout), stderr: chat.stderr };
 }
 
-test('chatglm chat --prefix DIR: the prefix changes the reply, and a split into 1-layer stages gives the same one', async () => {
+test('chatglm chat --ptuning DIR: the prefix changes the reply, and a split into 1-layer stages gives the same one', async () => {
   const plain = await chatReplies([]);
-  const whole = await chatReplies(['--prefix', prefixDir]);
-  const split = await chatReplies(['--prefix', prefixDir, '--layers-per-stage', '1']);
+  const whole = await chatReplies(['--ptuning', prefixDir]);
+  const split = await chatReplies(['--ptuning', prefixDir, '--layers-per-stage', '1']);
   assert.match(whole.stderr, /P-tuning prefix of 8 from .*ptuning/);
   assert.equal(whole.replies.length, 1);
   assert.notEqual(whole.replies[0], plain.replies[0], 'the prefix changed nothing');
   assert.deepEqual(split.replies, whole.replies);
 });
 
-test('chatglm chat --prefix with the base model directory gives a clear error and exit code 1', async () => {
-  const chat = new ChatProcess(['--model', modelDir, '--prefix', modelDir], env);
+test('chatglm chat --ptuning with the base model directory gives a clear error and exit code 1', async () => {
+  const chat = new ChatProcess(['--model', modelDir, '--ptuning', modelDir], env);
   assert.equal(await chat.exited, 1);
   assert.match(chat.stderr, /config\.json has no pre_seq_len: is .* a P-tuning v2 checkpoint/);
 });
@@ -60,12 +60,11 @@ test('chatglm chat --prefix with the base model directory gives a clear error an
 async function engineTokens(withPrefix: boolean): Promise<number[]> {
   const local = await openLocalModel({ modelDir, threads: 1, ...(withPrefix && { prefixDir }) });
   const { tokenizer, chain } = local;
-  const s = tokenizer.specialTokens;
-  const seq = new ChainSequence(chain, 'ref', { maskTokenId: s.mask, gmaskTokenId: s.gMask, bosTokenId: s.sop });
+  const seq = new ChainSequence(chain, 'ref', tokenizer.promptMarkers);
   try {
     const params = resolveSamplingParams({ maxNewTokens: 24, seed: 1234n, temperature: 0.95, topP: 0.7 });
     for await (const e of generate(seq, tokenizer.encode(buildChatPrompt([], '你好')), params, {
-      vocab: { vocabSize: tokenizer.vocabSize, eopId: s.eop, forcedTokenId: s.dummyPrefix },
+      vocab: tokenizer.vocab,
       decode: (ids) => tokenizer.decode(ids),
       processResponse,
     })) {

@@ -1,4 +1,4 @@
-// P-tuning v2 (spec §10) on chatglm.cpp's golden data: the PyTorch model run with a 5-position
+// P-tuning v2 (docs/model.md §10) on chatglm.cpp's golden data: the PyTorch model run with a 5-position
 // prefix in its KV cache. The prefix is stored in fp16, so expect ~1e-5 rather than ~1e-7.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -1,6 +1,6 @@
-// Test helpers for P-tuning v2 (spec §10): random prefix-encoder tensors, a checkpoint directory
+// Test helpers for P-tuning v2 (docs/model.md §10): random prefix-encoder tensors, a checkpoint directory
 // like ptuning/main.py writes (config.json with pre_seq_len + weights), and a straightforward
-// float64 reference of the prefix that follows the spec's wording rather than the engine's code.
+// float64 reference of the prefix that follows docs/model.md §10's wording rather than the engine's code.
 import fs from 'node:fs';
 import path from 'node:path';
 import { seededRandom } from '@chatglm/common';
@@ -34,7 +34,7 @@ export function writePrefixCheckpoint(dir: string, config: GlmConfig, tensors: R
 }
 
 /**
- * The spec's recipe in float64: the encoder output E [P, 2·L·H] (projection: trans.2(tanh(trans.0(emb)))),
+ * The recipe of docs/model.md §10 in float64: the encoder output E [P, 2·L·H] (projection: trans.2(tanh(trans.0(emb)))),
  * viewed as [P, 2L, heads, headDim]; layer l's key prefix is slot 2l, its value prefix slot 2l+1,
  * each permuted to the cache's [heads, P, headDim].
  */

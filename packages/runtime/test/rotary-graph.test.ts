@@ -72,7 +72,7 @@ test('unit vectors rotate with the hand-computed cos/sin of the fp16-rounded fre
   assert.ok(Math.abs(Math.cos(a) - Math.cos(p * (1 / 10000 ** (2 / 64)))) > 0.1);
 });
 
-test('random keys at several 2-D positions match the spec formula', async () => {
+test('random keys at several 2-D positions match the formula of docs/model.md §5.3', async () => {
   const rand = seededRandom(99);
   const key = Float64Array.from({ length: HD }, () => rand() * 2 - 1);
   const positions = [0, 5, 1023, 2047];

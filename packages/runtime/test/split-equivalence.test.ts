@@ -38,7 +38,7 @@ test('a chain refuses stages with a gap between their layer ranges', async () =>
   const a = await CpuStageRuntime.create({ config, range: { start: 0, end: 1 }, weights: { kind: 'memory', tensors }, threads: 1 });
   const b = await CpuStageRuntime.create({ config, range: { start: 2, end: 4 }, weights: { kind: 'memory', tensors }, threads: 1 });
   try {
-    assert.throws(() => new StageChain([a, b]), /stage 0 ends at layer 1 but stage 1 starts at 2/);
+    assert.throws(() => new StageChain([a, b]), /stage 1 holds layers \[2, 4\) but the previous stage, stage 0, ends at layer 1: layer 1 is not served/);
   } finally {
     await a.close();
     await b.close();

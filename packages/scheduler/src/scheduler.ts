@@ -1,4 +1,4 @@
-// Continuous batching for one pipeline (DESIGN.md §1 step 2). The scheduler is the single owner of
+// Continuous batching for one pipeline (docs/architecture.md, "The pipeline head"). The scheduler is the single owner of
 // every request's state; the pipeline head's loop only asks it what to run (`schedule()`), reports
 // what came back (`complete()` / `fail()`), and forwards submissions and cancellations. It does no
 // I/O, so every policy here is unit-tested with small factories.
@@ -8,9 +8,9 @@
 // together in up to `microBatches` steps in flight at once, so that every stage of the pipeline has
 // work. New requests join between decode steps; finished or cancelled ones leave at once.
 import { ChatGlmError } from '@chatglm/common';
-import { SequenceTracker, type FinishReason, type SamplingParams, type SequenceTrackerOptions } from '@chatglm/generation';
+import { SequenceTracker, type FinishReason, type SampledToken, type SamplingParams, type SequenceTrackerOptions } from '@chatglm/generation';
 import { BatchSizeStats } from './batch-size-stats.ts';
-import type { DecodeEntry, GenerationRequest, SchedulerStats, SequenceUpdate, Step, StepFailure } from './types.ts';
+import type { GenerationRequest, ScheduledDecode, SchedulerStats, SequenceUpdate, Step, StepFailure, StepResult } from './types.ts';
 
 export interface SchedulerOptions {
   /** Requests holding a KV slot at once: the smallest `max_sequences` of the pipeline's stages. */
@@ -25,8 +25,9 @@ export interface SchedulerOptions {
 
 type Phase = 'waiting' | 'prefilling' | 'running';
 
-interface Sequence {
+interface Sequence<C> {
   id: string;
+  context: C;
   tracker: SequenceTracker;
   phase: Phase;
   /** The step this sequence is part of, if one is in flight. */
@@ -34,10 +35,11 @@ interface Sequence {
   cancelled: boolean;
 }
 
-export class Scheduler {
-  private readonly waiting: Sequence[] = [];
-  private readonly admitted = new Map<string, Sequence>();
-  private readonly steps = new Map<number, { kind: Step['kind']; ids: string[] }>();
+/** `C`: the caller's context of each request, handed back with its steps and updates. */
+export class Scheduler<C> {
+  private readonly waiting: Sequence<C>[] = [];
+  private readonly admitted = new Map<string, Sequence<C>>();
+  private readonly steps = new Map<number, { kind: Step<C>['kind']; ids: string[] }>();
   private nextStepId = 1;
   private decodeStepsInFlight = 0;
   private readonly microBatches: number;
@@ -49,12 +51,12 @@ export class Scheduler {
   }
 
   /** Queues a request. Returns its final update right away when no model step is needed. */
-  submit(request: GenerationRequest): SequenceUpdate[] {
+  submit(request: GenerationRequest<C>): SequenceUpdate<C>[] {
     if (this.has(request.id)) throw new ChatGlmError('duplicate_request', `request ${request.id} is already scheduled`);
     // The cache bounds the total length too: cap max_length there rather than overflow a stage.
     const params: SamplingParams = { ...request.params, maxLength: Math.min(request.params.maxLength, this.options.maxTokensPerSequence) };
     const tracker = new SequenceTracker(request.promptIds, params, { ...this.options.text, resumeFrom: request.resumeFrom ?? [] });
-    const seq: Sequence = { id: request.id, tracker, phase: 'waiting', inFlight: null, cancelled: false };
+    const seq: Sequence<C> = { id: request.id, context: request.context, tracker, phase: 'waiting', inFlight: null, cancelled: false };
     if (tracker.prefillIds.length > this.options.maxTokensPerSequence) {
       return [this.finishUpdate(seq, 'error', { code: 'context_length_exceeded', message: `the prompt needs ${tracker.prefillIds.length} cached positions but the pipeline holds ${this.options.maxTokensPerSequence} per sequence` })];
     }
@@ -72,12 +74,10 @@ export class Scheduler {
    * Stops a request. A waiting one, or one between steps, finishes now (reason "cancelled"); one
    * whose step is in flight finishes when that step completes. Unknown ids are ignored.
    */
-  cancel(id: string): SequenceUpdate[] {
-    const w = this.waiting.findIndex((s) => s.id === id);
-    if (w >= 0) {
-      const [seq] = this.waiting.splice(w, 1) as [Sequence];
-      return [this.finishUpdate(seq, 'cancelled')];
-    }
+  cancel(id: string): SequenceUpdate<C>[] {
+    const waiting = this.waiting.findIndex((s) => s.id === id);
+    const [unadmitted] = waiting >= 0 ? this.waiting.splice(waiting, 1) : [];
+    if (unadmitted) return [this.finishUpdate(unadmitted, 'cancelled')];
     const seq = this.admitted.get(id);
     if (!seq) return [];
     seq.cancelled = true;
@@ -87,14 +87,13 @@ export class Scheduler {
   }
 
   /** The steps to send now: prefills of newly admitted requests, then decode micro-batches. */
-  schedule(): Step[] {
-    const out: Step[] = [];
-    while (this.waiting.length > 0 && this.admitted.size < this.options.maxRunning) {
-      const seq = this.waiting.shift() as Sequence;
+  schedule(): Step<C>[] {
+    const out: Step<C>[] = [];
+    for (let seq = this.nextAdmission(); seq; seq = this.nextAdmission()) {
       seq.phase = 'prefilling';
       this.admitted.set(seq.id, seq);
       const id = this.register('prefill', [seq]);
-      out.push({ id, kind: 'prefill', seqId: seq.id, tokenIds: seq.tracker.prefillIds, params: seq.tracker.params, sampleIndex: seq.tracker.sampleIndex });
+      out.push({ id, kind: 'prefill', seqId: seq.id, tokenIds: seq.tracker.prefillIds, params: seq.tracker.params, sampleIndex: seq.tracker.sampleIndex, context: seq.context });
     }
     const ready = [...this.admitted.values()].filter((s) => s.phase === 'running' && s.inFlight === null);
     const running = [...this.admitted.values()].filter((s) => s.phase === 'running').length;
@@ -110,10 +109,10 @@ export class Scheduler {
   }
 
   /** A step's sampled tokens came back (one per sequence, any order). */
-  complete(stepId: number, results: readonly { seqId: string; tokenId: number }[]): SequenceUpdate[] {
+  complete(stepId: number, results: readonly StepResult[]): SequenceUpdate<C>[] {
     const ids = this.unregister(stepId);
-    const byId = new Map(results.map((r) => [r.seqId, r.tokenId]));
-    const updates: SequenceUpdate[] = [];
+    const byId = new Map<string, SampledToken>(results.map((r) => [r.seqId, r]));
+    const updates: SequenceUpdate<C>[] = [];
     for (const id of ids) {
       const seq = this.admitted.get(id);
       if (!seq) continue;
@@ -124,26 +123,27 @@ export class Scheduler {
         updates.push(this.finishUpdate(seq, 'cancelled', undefined, true));
         continue;
       }
-      const tokenId = byId.get(id);
-      if (tokenId === undefined) {
+      const sampled = byId.get(id);
+      if (sampled === undefined) {
         this.admitted.delete(id);
         updates.push(this.finishUpdate(seq, 'error', { code: 'missing_result', message: `step ${stepId} returned no token for ${id}` }, true));
         continue;
       }
-      const { delta, finishReason } = seq.tracker.push(tokenId);
+      const { delta, finishReason } = seq.tracker.push(sampled.tokenId);
+      const token: SampledToken = { tokenId: sampled.tokenId, logprob: sampled.logprob, ...(sampled.topLogprobs && { topLogprobs: sampled.topLogprobs }) };
       if (finishReason !== null) {
         this.admitted.delete(id);
-        updates.push(this.finishUpdate(seq, finishReason, undefined, true, delta));
+        updates.push(this.finishUpdate(seq, finishReason, undefined, true, delta, [token]));
       } else {
-        updates.push({ id, delta, text: seq.tracker.text, tokenIds: seq.tracker.tokenIds });
+        updates.push({ id, context: seq.context, delta, text: seq.tracker.text, newTokens: [token], tokenIds: seq.tracker.tokenIds });
       }
     }
     return updates;
   }
 
   /** A step failed: its requests end with the error (their caller decides whether to retry them). */
-  fail(stepId: number, error: StepFailure): SequenceUpdate[] {
-    const updates: SequenceUpdate[] = [];
+  fail(stepId: number, error: StepFailure): SequenceUpdate<C>[] {
+    const updates: SequenceUpdate<C>[] = [];
     for (const id of this.unregister(stepId)) {
       const seq = this.admitted.get(id);
       if (!seq) continue;
@@ -154,7 +154,7 @@ export class Scheduler {
   }
 
   /** The pipeline is gone: every admitted and waiting request ends with the error. */
-  failAll(error: StepFailure): SequenceUpdate[] {
+  failAll(error: StepFailure): SequenceUpdate<C>[] {
     const all = [...this.admitted.values(), ...this.waiting];
     this.admitted.clear();
     this.waiting.length = 0;
@@ -173,14 +173,21 @@ export class Scheduler {
     };
   }
 
-  private decodeEntry(seq: Sequence): DecodeEntry {
-    const t = seq.tracker;
-    const last = t.tokenIds[t.tokenIds.length - 1] as number;
-    // The fed-back token sits at absolute index prompt + generated - 1.
-    return { seqId: seq.id, tokenId: last, index: t.promptIds.length + t.tokenIds.length - 1, sampleIndex: t.sampleIndex };
+  /** The next waiting request, if there is one and a KV slot is free for it. */
+  private nextAdmission(): Sequence<C> | undefined {
+    return this.admitted.size < this.options.maxRunning ? this.waiting.shift() : undefined;
   }
 
-  private register(kind: Step['kind'], seqs: Sequence[]): number {
+  private decodeEntry(seq: Sequence<C>): ScheduledDecode<C> {
+    const t = seq.tracker;
+    const last = t.tokenIds.at(-1);
+    // Only sequences whose prefill sampled a token are running, so there is always one.
+    if (last === undefined) throw new ChatGlmError('invalid_scheduler', `sequence ${seq.id} runs without a sampled token`);
+    // The fed-back token sits at absolute index prompt + generated - 1.
+    return { seqId: seq.id, tokenId: last, index: t.promptIds.length + t.tokenIds.length - 1, sampleIndex: t.sampleIndex, context: seq.context };
+  }
+
+  private register(kind: Step<C>['kind'], seqs: Sequence<C>[]): number {
     const id = this.nextStepId++;
     for (const s of seqs) s.inFlight = id;
     this.steps.set(id, { kind, ids: seqs.map((s) => s.id) });
@@ -196,12 +203,14 @@ export class Scheduler {
     return step.ids;
   }
 
-  private finishUpdate(seq: Sequence, reason: FinishReason, error?: StepFailure, release = false, lastDelta = ''): SequenceUpdate {
+  private finishUpdate(seq: Sequence<C>, reason: FinishReason, error?: StepFailure, release = false, lastDelta = '', newTokens: readonly SampledToken[] = []): SequenceUpdate<C> {
     const { delta, finishReason } = seq.tracker.finish(reason);
     return {
       id: seq.id,
+      context: seq.context,
       delta: lastDelta + delta,
       text: seq.tracker.text,
+      newTokens,
       tokenIds: seq.tracker.tokenIds,
       finish: { reason: finishReason, promptTokens: seq.tracker.promptIds.length, release, ...(error && { error }) },
     };

@@ -7,22 +7,27 @@ const EOP = 99;
 // A toy tokenizer: token i is the letter 'a' + i % 26.
 const text = { vocab: { vocabSize: 100, eopId: EOP, forcedTokenId: 0 }, decode: (ids: number[]) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join(''), processResponse: (t: string) => t };
 
-function scheduler(maxRunning = 4, microBatches = 1, maxTokensPerSequence = 64): Scheduler {
-  return new Scheduler({ maxRunning, maxTokensPerSequence, microBatches, text });
+/** The context each request carries: here a tag naming it, so tests see it come back. */
+type Tag = `ctx-${string}`;
+
+function scheduler(maxRunning = 4, microBatches = 1, maxTokensPerSequence = 64): Scheduler<Tag> {
+  return new Scheduler<Tag>({ maxRunning, maxTokensPerSequence, microBatches, text });
 }
+
+const request = (id: string, promptIds: number[], p: SamplingParams, resumeFrom?: number[]) => ({ id, promptIds, params: p, context: `ctx-${id}` as Tag, ...(resumeFrom && { resumeFrom }) });
 
 const params = (over: Partial<SamplingParams> = {}) => resolveSamplingParams({ seed: 1, ...over });
 const prompt = (n: number) => Array.from({ length: n }, (_, i) => i);
 
-/** Completes a step with token `t` for every sequence in it. */
-function answer(s: Scheduler, step: Step, t: (seqId: string) => number): SequenceUpdate[] {
+/** Completes a step with token `t` for every sequence in it (logprob -0.5 each). */
+function answer(s: Scheduler<Tag>, step: Step<Tag>, t: (seqId: string) => number): SequenceUpdate<Tag>[] {
   const ids = step.kind === 'prefill' ? [step.seqId] : step.entries.map((e) => e.seqId);
-  return s.complete(step.id, ids.map((seqId) => ({ seqId, tokenId: t(seqId) })));
+  return s.complete(step.id, ids.map((seqId) => ({ seqId, tokenId: t(seqId), logprob: -0.5 })));
 }
 
 test('admits up to maxRunning, prefills each, then decodes all running together', () => {
   const s = scheduler(3);
-  for (const id of ['a', 'b', 'c', 'd']) assert.deepEqual(s.submit({ id, promptIds: prompt(4), params: params() }), []);
+  for (const id of ['a', 'b', 'c', 'd']) assert.deepEqual(s.submit(request(id, prompt(4), params())), []);
   const prefills = s.schedule();
   assert.deepEqual(prefills.map((p) => p.kind), ['prefill', 'prefill', 'prefill']);
   assert.equal(s.stats().waiting, 1);
@@ -33,19 +38,22 @@ test('admits up to maxRunning, prefills each, then decodes all running together'
   assert.equal(decode?.kind, 'decode');
   if (decode?.kind !== 'decode') return;
   assert.deepEqual(decode.entries.map((e) => e.seqId), ['a', 'b', 'c']);
-  assert.deepEqual(decode.entries[0], { seqId: 'a', tokenId: 1, index: 4, sampleIndex: 1 });
+  assert.deepEqual(decode.entries[0], { seqId: 'a', tokenId: 1, index: 4, sampleIndex: 1, context: 'ctx-a' });
+  assert.deepEqual(prefills.map((p) => (p.kind === 'prefill' ? p.context : '')), ['ctx-a', 'ctx-b', 'ctx-c'], 'each step carries its request\'s context');
   assert.equal(s.stats().maxBatchSize, 3);
 });
 
 test('a finished request frees its slot for a waiting one between decode steps (continuous batching)', () => {
   const s = scheduler(2);
-  for (const id of ['a', 'b', 'c']) s.submit({ id, promptIds: prompt(3), params: params() });
+  for (const id of ['a', 'b', 'c']) s.submit(request(id, prompt(3), params()));
   for (const p of s.schedule()) answer(s, p, () => 2);
   const [d1] = s.schedule();
   const updates = answer(s, d1!, (id) => (id === 'a' ? EOP : 3));
   const a = updates.find((u) => u.id === 'a');
   assert.deepEqual(a?.finish, { reason: 'stop', promptTokens: 3, release: true });
   assert.deepEqual(a?.tokenIds, [2, EOP]);
+  assert.equal(a?.context, 'ctx-a');
+  assert.deepEqual(a?.newTokens, [{ tokenId: EOP, logprob: -0.5 }], 'an update carries the token it adds, with its logprob');
   const next = s.schedule();
   assert.deepEqual(next.map((x) => x.kind), ['prefill', 'decode'], 'c is admitted while b keeps decoding');
   answer(s, next[0]!, () => 4);
@@ -56,7 +64,7 @@ test('a finished request frees its slot for a waiting one between decode steps (
 
 test('micro-batches split the running requests and keep that many steps in flight', () => {
   const s = scheduler(4, 2);
-  for (const id of ['a', 'b', 'c', 'd']) s.submit({ id, promptIds: prompt(2), params: params() });
+  for (const id of ['a', 'b', 'c', 'd']) s.submit(request(id, prompt(2), params()));
   for (const p of s.schedule()) answer(s, p, () => 1);
   const steps = s.schedule();
   assert.deepEqual(steps.map((x) => (x.kind === 'decode' ? x.entries.length : 0)), [2, 2]);
@@ -69,31 +77,32 @@ test('micro-batches split the running requests and keep that many steps in fligh
 
 test('length limits: max_length is total, max_new_tokens, and the cache capacity', () => {
   const s = scheduler(4, 1, 8);
-  s.submit({ id: 'total', promptIds: prompt(5), params: params({ maxLength: 7 }) });
-  s.submit({ id: 'new', promptIds: prompt(2), params: params({ maxNewTokens: 1 }) });
-  s.submit({ id: 'cache', promptIds: prompt(6), params: params() }); // max_length 2048 capped to 8
-  const done = new Map<string, SequenceUpdate>();
+  s.submit(request('total', prompt(5), params({ maxLength: 7 })));
+  s.submit(request('new', prompt(2), params({ maxNewTokens: 1 })));
+  s.submit(request('cache', prompt(6), params())); // max_length 2048 capped to 8
+  const done = new Map<string, SequenceUpdate<Tag>>();
   for (let round = 0; round < 5; round++) for (const st of s.schedule()) for (const u of answer(s, st, () => 7)) if (u.finish) done.set(u.id, u);
   assert.equal(done.get('total')?.tokenIds.length, 2);
   assert.equal(done.get('new')?.tokenIds.length, 1);
   assert.equal(done.get('cache')?.tokenIds.length, 2);
   for (const u of done.values()) assert.equal(u.finish?.reason, 'length');
-  const [tooLong] = s.submit({ id: 'long', promptIds: prompt(9), params: params() });
+  const [tooLong] = s.submit(request('long', prompt(9), params()));
   assert.equal(tooLong?.finish?.reason, 'error');
   assert.equal(tooLong?.finish?.error?.code, 'context_length_exceeded');
 });
 
 test('cancel: waiting at once without release, between steps at once, in flight when the step returns', () => {
   const s = scheduler(1);
-  s.submit({ id: 'run', promptIds: prompt(2), params: params() });
-  s.submit({ id: 'wait', promptIds: prompt(2), params: params() });
+  s.submit(request('run', prompt(2), params()));
+  s.submit(request('wait', prompt(2), params()));
   const [pre] = s.schedule();
   assert.deepEqual(s.cancel('wait').map((u) => u.finish), [{ reason: 'cancelled', promptTokens: 2, release: false }]);
   assert.deepEqual(s.cancel('run'), [], 'its prefill is in flight');
   const [u] = answer(s, pre!, () => 1);
   assert.deepEqual(u?.finish, { reason: 'cancelled', promptTokens: 2, release: true });
   assert.deepEqual(u?.tokenIds, [], 'the token of a cancelled step is dropped');
-  s.submit({ id: 'x', promptIds: prompt(2), params: params() });
+  assert.deepEqual(u?.newTokens, []);
+  s.submit(request('x', prompt(2), params()));
   answer(s, s.schedule()[0]!, () => 1);
   assert.equal(s.cancel('x')[0]?.finish?.release, true);
   assert.deepEqual(s.cancel('unknown'), []);
@@ -102,9 +111,9 @@ test('cancel: waiting at once without release, between steps at once, in flight 
 
 test('stop strings cut the text and finish with "stop"; deltas concatenate to the text', () => {
   const s = scheduler();
-  s.submit({ id: 'r', promptIds: prompt(2), params: params({ stop: ['cd'] }) });
+  s.submit(request('r', prompt(2), params({ stop: ['cd'] })));
   let all = '';
-  let last: SequenceUpdate | undefined;
+  let last: SequenceUpdate<Tag> | undefined;
   const tokens = [0, 1, 2, 3, 4];
   for (let i = 0; i < tokens.length && !last?.finish; i++) {
     for (const st of s.schedule()) for (const u of answer(s, st, () => tokens[i]!)) ((all += u.delta), (last = u));
@@ -116,7 +125,7 @@ test('stop strings cut the text and finish with "stop"; deltas concatenate to th
 
 test('a resumed request prefills prompt + resumed ids, samples from the right index, and does not repeat text', () => {
   const s = scheduler();
-  s.submit({ id: 'r', promptIds: prompt(3), params: params(), resumeFrom: [5, 6] });
+  s.submit(request('r', prompt(3), params(), [5, 6]));
   const [pre] = s.schedule();
   assert.ok(pre?.kind === 'prefill');
   if (pre?.kind !== 'prefill') return;
@@ -126,14 +135,14 @@ test('a resumed request prefills prompt + resumed ids, samples from the right in
   assert.equal(u?.text, 'fg');
   assert.equal(u?.delta, '', 'the resumed text was already streamed by the earlier attempt');
   assert.deepEqual(u?.tokenIds, [5, 6, EOP]);
-  const [done] = s.submit({ id: 'd', promptIds: prompt(3), params: params(), resumeFrom: [5, EOP] });
+  const [done] = s.submit(request('d', prompt(3), params(), [5, EOP]));
   assert.equal(done?.finish?.reason, 'stop', 'a resumed reply that had ended finishes without a step');
 });
 
 test('a failed step fails its requests; failAll ends everything', () => {
   const s = scheduler(1);
-  s.submit({ id: 'a', promptIds: prompt(2), params: params() });
-  s.submit({ id: 'b', promptIds: prompt(2), params: params() });
+  s.submit(request('a', prompt(2), params()));
+  s.submit(request('b', prompt(2), params()));
   const [pre] = s.schedule();
   const failed = s.fail(pre!.id, { code: 'stage_crashed', message: 'x' });
   assert.deepEqual(failed.map((u) => [u.id, u.finish?.reason, u.finish?.error?.code]), [['a', 'error', 'stage_crashed']]);
@@ -145,6 +154,6 @@ test('a failed step fails its requests; failAll ends everything', () => {
 
 test('duplicate ids are refused', () => {
   const s = scheduler();
-  s.submit({ id: 'a', promptIds: prompt(2), params: params() });
-  assert.throws(() => s.submit({ id: 'a', promptIds: prompt(2), params: params() }), /already scheduled/);
+  s.submit(request('a', prompt(2), params()));
+  assert.throws(() => s.submit(request('a', prompt(2), params())), /already scheduled/);
 });

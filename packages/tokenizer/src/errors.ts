@@ -18,6 +18,6 @@ export class TokenizerError extends ChatGlmError {
   declare readonly code: TokenizerErrorCode;
 
   constructor(code: TokenizerErrorCode, message: string, options?: { cause?: unknown }) {
-    super(code, `tokenizer: ${message}`, false, options);
+    super(code, `tokenizer: ${message}`, options);
   }
 }

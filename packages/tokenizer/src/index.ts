@@ -7,11 +7,15 @@
  * const tokenizer = await ChatGLMTokenizer.load('/models/chatglm-6b/ice_text.model');
  * const prompt = buildChatPrompt([['你好', '你好👋！我是人工智能助手 ChatGLM-6B，…']], '晚上睡不着应该怎么办');
  * const ids = tokenizer.encode(prompt);             // ends with [gMASK], <sop>
- * // ... generate until tokenizer.specialTokens.eop ...
+ * // The model lays the prompt out by tokenizer.promptMarkers; the generator takes tokenizer.vocab
+ * // and stops at its eopId.
  * const reply = processResponse(tokenizer.decode(generatedIds));
+ * const bytes = tokenizer.tokenBytes(generatedIds[0]!);  // one token's UTF-8, for logprobs
  * ```
  *
- * Tests without the real 2.7 MB model use the package's own small model:
+ * Tests without the real 2.7 MB model use the package's own small model, which has its own entry
+ * point so that it stays out of this one:
+ * `import { buildTestTokenizerModel } from '@chatglm/tokenizer/test-model'`, then
  * `await ChatGLMTokenizer.load(buildTestTokenizerModel())`.
  */
 export { ChatGLMTokenizer } from './chatglm/chatglm-tokenizer.ts';
@@ -26,5 +30,3 @@ export { processResponse } from './chatglm/process-response.ts';
 export { PieceType } from './sentencepiece/model-proto.ts';
 export { TokenizerError } from './errors.ts';
 export type { TokenizerErrorCode } from './errors.ts';
-export { buildTestTokenizerModel } from './test-model/build-test-model.ts';
-export { TEST_TOKENIZER_FIXTURE, writeTestTokenizerModel } from './test-model/write-test-model.ts';

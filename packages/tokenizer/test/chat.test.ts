@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildChatPrompt, processResponse } from '../src/index.ts';
 
-/** The prompt of spec §3.6 vector 2 (a 2-message history plus a new query). */
+/** The prompt of docs/model.md §3.6 vector 2 (a 2-message history plus a new query). */
 const VECTOR_2_PROMPT =
   '[Round 0]\n问：你好\n答：你好👋！我是人工智能助手 ChatGLM-6B，很高兴见到你，欢迎问我任何问题。\n[Round 1]\n问：晚上睡不着应该怎么办\n答：';
 

@@ -73,7 +73,7 @@ describe('encode', () => {
     assert.equal(tokenizer.decode(tokenizer.encode('a<|blank_3|>b')), 'a   b');
   });
 
-  it('segments a ChatGLM prompt like the real model does (spec §3.6 vector 2 note)', () => {
+  it('segments a ChatGLM prompt like the real model does (docs/model.md §3.6 vector 2 note)', () => {
     const ids = tokenizer.encodeWithoutSpecialTokens('[Round 0]\n问：你好\n[Round 1]');
     // A leading "[" carries the dummy ▁; after <n> it does not; digits are single pieces.
     assert.deepEqual(pieces(ids), ['\u2581[', 'Round', '\u2581', '0', ']', '<n>', '问', ':', '你好', '<n>', '[', 'Round', '\u2581', '1', ']']);

@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { ChatGLMTokenizer, TEST_TOKENIZER_FIXTURE, TokenizerError, buildTestTokenizerModel } from '../src/index.ts';
+import { ChatGLMTokenizer, TokenizerError } from '../src/index.ts';
+import { TEST_TOKENIZER_FIXTURE, buildTestTokenizerModel } from '../src/test-model/index.ts';
 import { PieceType } from '../src/sentencepiece/model-proto.ts';
 import { editPieces, testTokenizer, variantModel } from './test-models.ts';
 

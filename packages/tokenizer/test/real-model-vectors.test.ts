@@ -10,7 +10,7 @@ import { ChatGLMTokenizer, processResponse } from '../src/index.ts';
 import { PieceType } from '../src/sentencepiece/model-proto.ts';
 
 const modelPath = process.env['CHATGLM_TOKENIZER'];
-const SKIP_REASON = 'CHATGLM_TOKENIZER is not set to a real ice_text.model; spec §3.6 vectors not checked';
+const SKIP_REASON = 'CHATGLM_TOKENIZER is not set to a real ice_text.model; docs/model.md §3.6 vectors not checked';
 const tokenizer = modelPath ? await ChatGLMTokenizer.load(modelPath) : undefined;
 
 /** Runs `body` with the real tokenizer, or marks the test skipped and says why. */
@@ -47,7 +47,7 @@ const ICETK_VECTORS: ReadonlyArray<readonly [string, readonly number[]]> = [
 ];
 
 describe(`real ChatGLM-6B tokenizer (${modelPath ?? 'CHATGLM_TOKENIZER unset'})`, () => {
-  it('has 130,344 pieces and the special ids of spec §3.2', withRealModel((tk) => {
+  it('has 130,344 pieces and the special ids of docs/model.md §3.2', withRealModel((tk) => {
     const s = tk.specialTokens;
     assert.equal(tk.vocabSize, 130344);
     assert.deepEqual(
@@ -62,10 +62,10 @@ describe(`real ChatGLM-6B tokenizer (${modelPath ?? 'CHATGLM_TOKENIZER unset'})`
   }));
 
   VECTORS.forEach(([text, ids], i) => {
-    it(`encodes spec §3.6 vector ${i + 1}`, withRealModel((tk) => {
+    it(`encodes docs/model.md §3.6 vector ${i + 1}`, withRealModel((tk) => {
       assert.deepEqual(tk.encode(text), ids);
     }));
-    it(`decodes spec §3.6 vector ${i + 1} back to its text (with chatglm.cpp's punctuation restore)`, withRealModel((tk) => {
+    it(`decodes docs/model.md §3.6 vector ${i + 1} back to its text (with chatglm.cpp's punctuation restore)`, withRealModel((tk) => {
       assert.equal(processResponse(tk.decode(ids, { cleanUpTokenizationSpaces: false })), text);
     }));
   });

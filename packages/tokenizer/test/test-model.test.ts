@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { TEST_TOKENIZER_FIXTURE, buildTestTokenizerModel } from '../src/index.ts';
+import { TEST_TOKENIZER_FIXTURE, buildTestTokenizerModel } from '../src/test-model/index.ts';
 import { ModelType, PieceType, parseModelProto } from '../src/sentencepiece/model-proto.ts';
 import { NORMAL_TIERS } from '../src/test-model/test-vocabulary.ts';
 

@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { cleanUpTokenizationSpaces, postProcessText, preProcessText } from '../src/index.ts';
 import { seededRandom as rng } from './random.ts';
 
-/** The reference's literal algorithm (spec §3.4): "\n", "\t", then k spaces for k = 80..2. */
+/** The reference's literal algorithm (docs/model.md §3.4): "\n", "\t", then k spaces for k = 80..2. */
 function referencePreProcess(text: string): string {
   let out = text.replaceAll('\n', '<n>').replaceAll('\t', '<|tab|>');
   for (let k = 80; k >= 2; k--) out = out.replaceAll(' '.repeat(k), `<|blank_${k}|>`);
   return out;
 }
 
-/** The reference's literal decoding post-process (spec §3.5 step 3). */
+/** The reference's literal decoding post-process (docs/model.md §3.5 step 3). */
 function referencePostProcess(text: string): string {
   let out = text.replaceAll('<n>', '\n').replaceAll('<|tab|>', '\t');
   for (let k = 2; k <= 80; k++) out = out.replaceAll(`<|blank_${k}|>`, ' '.repeat(k));

@@ -24,9 +24,6 @@ export async function runChat(model: LocalModel, options: ChatOptions): Promise<
   const interactive = Boolean((input as { isTTY?: boolean }).isTTY);
   const rl = readline.createInterface({ input, output, terminal: interactive });
   const { tokenizer } = model;
-  const special = tokenizer.specialTokens;
-  const vocab = { vocabSize: tokenizer.vocabSize, eopId: special.eop, forcedTokenId: special.dummyPrefix };
-  const ids = { maskTokenId: special.mask, gmaskTokenId: special.gMask, bosTokenId: special.sop };
   let history: ChatTurn[] = [];
   let replying: AbortController | undefined;
   let turn = 0;
@@ -65,11 +62,11 @@ export async function runChat(model: LocalModel, options: ChatOptions): Promise<
         continue;
       }
       replying = new AbortController();
-      const sequence = new ChainSequence(model.chain, `chat-${turn++}`, ids);
+      const sequence = new ChainSequence(model.chain, `chat-${turn++}`, tokenizer.promptMarkers);
       output.write(BOT_PREFIX);
       try {
         const events = generate(sequence, promptIds, params, {
-          vocab,
+          vocab: tokenizer.vocab,
           decode: (t) => tokenizer.decode(t),
           processResponse,
           signal: replying.signal,

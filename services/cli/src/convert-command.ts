@@ -3,8 +3,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
-import { checkpointId, checkpointStorage, checkpointTensors, parseQuantization, readModelDirectory, writeStageBundle, type BundleOptions, type Quantization } from '@chatglm/glm';
-import { splitLayers } from '@chatglm/protocol';
+import { checkpointId, checkpointStorage, checkpointTensors, parseQuantization, readModelDirectory, splitLayers, writeStageBundle, type BundleOptions, type Quantization } from '@chatglm/glm';
 
 export const CONVERT_USAGE = `usage: chatglm convert --model DIR --out DIR [--stages N] [--quantize int8|int4] [options]
 

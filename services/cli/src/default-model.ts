@@ -13,7 +13,8 @@ import {
   type GlmConfig,
 } from '@chatglm/glm';
 import { cacheRoot, seededRandom } from '@chatglm/common';
-import { ChatGLMTokenizer, buildTestTokenizerModel } from '@chatglm/tokenizer';
+import { ChatGLMTokenizer } from '@chatglm/tokenizer';
+import { buildTestTokenizerModel } from '@chatglm/tokenizer/test-model';
 
 /** Bump when the generator changes, so old caches are not reused. */
 const DEFAULT_MODEL_VERSION = 1;
@@ -54,10 +55,8 @@ export async function writeTinyModel(dir: string, options: { shapeReplies?: bool
     innerHiddenSize: 256,
     layernormEpsilon: 1e-5,
     maxSequenceLength: 2048,
-    bosTokenId: special.sop,
+    ...tokenizer.promptMarkers, // maskTokenId, gmaskTokenId, bosTokenId
     eosTokenId: special.eop,
-    maskTokenId: special.mask,
-    gmaskTokenId: special.gMask,
     padTokenId: special.pad,
     preSeqLen: 0,
     prefixProjection: false,

@@ -1,9 +1,9 @@
 // A model loaded in this process for the terminal chat: the tokenizer and a chain of CPU stages
 // (several when --layers-per-stage splits the layers, to exercise the pipeline split locally),
-// optionally with a P-tuning v2 prefix (spec §10) that every stage computes for its own layers.
+// optionally with a P-tuning v2 prefix (docs/model.md §10) that every stage computes for its own layers.
 import os from 'node:os';
-import { readModelDirectory, readPrefixCheckpoint, type GlmConfig, type QuantizationOptions } from '@chatglm/glm';
-import { CpuStageRuntime, StageChain, rangesByLayersPerStage } from '@chatglm/runtime';
+import { rangesByLayersPerStage, readModelDirectory, readPrefixCheckpoint, type GlmConfig, type QuantizationOptions } from '@chatglm/glm';
+import { CpuStageRuntime, StageChain } from '@chatglm/runtime';
 import { ChatGLMTokenizer } from '@chatglm/tokenizer';
 
 export interface LocalModelOptions {

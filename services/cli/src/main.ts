@@ -9,7 +9,7 @@ import { openLocalModel } from './local-model.ts';
 import { convert } from './convert-command.ts';
 import { up } from './up-command.ts';
 
-const USAGE = `usage: chatglm up [options]     start the local cluster (see chatglm up --help)
+const USAGE = `usage: chatglm up [options]      start the local cluster (see chatglm up --help)
        chatglm convert [options] write per-stage bundles (see chatglm convert --help)
        chatglm chat [options]
 
@@ -18,7 +18,7 @@ Chat with ChatGLM-6B in the terminal (like the original cli_demo.py).
 options:
   --model DIR              a ChatGLM-6B directory (config.json, ice_text.model, *.safetensors);
                            default: the embedded tiny model (random weights: gibberish replies)
-  --prefix DIR             a P-tuning v2 checkpoint of the model (config.json with pre_seq_len, and
+  --ptuning DIR            a P-tuning v2 checkpoint of the model (config.json with pre_seq_len, and
                            its transformer.prefix_encoder.* weights, .bin or safetensors; default none)
   --quantize Q             int8 or int4: the layers' linears as MatMulNBits blocks (default: as stored)
   --layers-per-stage N     split the layers into in-process stages of N layers (default: one stage)
@@ -53,7 +53,7 @@ async function chat(argv: string[]): Promise<void> {
     args: argv,
     options: {
       model: { type: 'string' },
-      prefix: { type: 'string' },
+      ptuning: { type: 'string' },
       quantize: { type: 'string' },
       'layers-per-stage': { type: 'string' },
       'max-length': { type: 'string' },
@@ -86,7 +86,7 @@ async function chat(argv: string[]): Promise<void> {
     layersPerStage: positiveInt('layers-per-stage', values['layers-per-stage']),
     maxTokens: maxLength,
     threads: positiveInt('threads', values.threads),
-    ...(values.prefix !== undefined && { prefixDir: values.prefix }),
+    ...(values.ptuning !== undefined && { prefixDir: values.ptuning }),
     ...(values.quantize !== undefined && { quantization: { linears: parseQuantization(values.quantize) } }),
   });
   const stages = model.chain.stages.map((s) => `[${s.info.range.start}, ${s.info.range.end})`).join(' ');
@@ -101,6 +101,10 @@ async function chat(argv: string[]): Promise<void> {
 const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { chat, up, convert };
 
 const [command, ...rest] = process.argv.slice(2);
+if (command === '--help' || command === '-h' || command === 'help') {
+  console.log(USAGE);
+  process.exit(0);
+}
 const run = command ? COMMANDS[command] : undefined;
 if (!run) {
   console.error(command ? `unknown command "${command}"\n\n${USAGE}` : USAGE);

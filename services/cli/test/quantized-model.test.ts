@@ -29,8 +29,8 @@ after(async () => {
 
 async function greedy(model: LocalModel, prompt: string, n: number): Promise<{ firstLogits: Float32Array; tokens: number[]; text: string }> {
   const t = model.tokenizer;
-  const s = t.specialTokens;
-  const seq = new ChainSequence(model.chain, `q-${prompt}`, { maskTokenId: s.mask, gmaskTokenId: s.gMask, bosTokenId: s.sop });
+  const { eopId } = t.vocab;
+  const seq = new ChainSequence(model.chain, `q-${prompt}`, t.promptMarkers);
   try {
     let logits = await seq.prefill(t.encode(prompt));
     const firstLogits = logits.slice(0, t.vocabSize);
@@ -39,10 +39,10 @@ async function greedy(model: LocalModel, prompt: string, n: number): Promise<{ f
       let best = 0;
       for (let v = 1; v < t.vocabSize; v++) if (logits[v]! > logits[best]!) best = v;
       tokens.push(best);
-      if (best === s.eop) break;
+      if (best === eopId) break;
       logits = await seq.decode(best);
     }
-    return { firstLogits, tokens, text: t.decode(tokens.filter((x) => x !== s.eop)) };
+    return { firstLogits, tokens, text: t.decode(tokens.filter((x) => x !== eopId)) };
   } finally {
     await seq.release();
   }

@@ -1,13 +1,17 @@
 // For the blocking endpoints (POST /, non-stream completions): wait for a request's final event.
+import type { FinishReason } from '@chatglm/generation';
+import type { TokenLogprobs } from '@chatglm/queue';
 import type { GatewayContext } from './gateway-context.ts';
 import { GatewayError, generationFailed } from './errors.ts';
 import { cancelRequest } from './client-abort.ts';
 
 export interface CompletedRequest {
   text: string;
-  finishReason: string;
+  finishReason: FinishReason;
   promptTokens: number;
   completionTokens: number;
+  /** Every generated token with its logprob, when the request asked for logprobs (else empty). */
+  tokens: TokenLogprobs[];
 }
 
 /**
@@ -17,10 +21,13 @@ export interface CompletedRequest {
  */
 export async function awaitCompletion(ctx: GatewayContext, id: string, signal: AbortSignal): Promise<CompletedRequest | undefined> {
   let text = '';
+  const tokens: TokenLogprobs[] = [];
   try {
     for await (const e of ctx.events.follow(id, { signal, timeoutMs: ctx.options.requestTimeoutMs })) {
-      if (e.type === 'delta') text += e.text;
-      else if (e.type === 'final') return { text, finishReason: e.finishReason, promptTokens: e.promptTokens, completionTokens: e.completionTokens };
+      if (e.type === 'delta') {
+        text += e.text;
+        if (e.tokens) tokens.push(...e.tokens);
+      } else if (e.type === 'final') return { text, finishReason: e.finishReason, promptTokens: e.promptTokens, completionTokens: e.completionTokens, tokens };
       else if (e.type === 'error') throw generationFailed(e.code, e.message);
     }
   } catch (err) {

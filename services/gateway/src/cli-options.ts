@@ -14,7 +14,7 @@ options:
   --port N                  port to listen on; 0 = any free port (default 8000)
   --host ADDR               address to bind (default 0.0.0.0)
   --redis URL               Redis of the cluster (default $REDIS_URL, else ${DEFAULT_REDIS_URL})
-  --prefix P                Redis key prefix shared with the pipeline heads (default "${DEFAULT_GATEWAY_OPTIONS.prefix}")
+  --redis-prefix P          Redis key prefix shared with the pipeline heads (default "${DEFAULT_GATEWAY_OPTIONS.prefix}")
   --model-name NAME         model id of the OpenAI API (default "${DEFAULT_GATEWAY_OPTIONS.modelName}")
   --max-queued N            queued jobs at which requests get 429 (default ${DEFAULT_GATEWAY_OPTIONS.maxQueued})
   --request-timeout-ms MS   how long blocking and streaming requests wait (default ${DEFAULT_GATEWAY_OPTIONS.requestTimeoutMs})
@@ -37,7 +37,7 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       port: { type: 'string' },
       host: { type: 'string' },
       redis: { type: 'string' },
-      prefix: { type: 'string' },
+      'redis-prefix': { type: 'string' },
       'model-name': { type: 'string' },
       'max-queued': { type: 'string' },
       'request-timeout-ms': { type: 'string' },
@@ -53,7 +53,7 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
     redisUrl: values.redis ?? env.REDIS_URL ?? DEFAULT_REDIS_URL,
     options: {
       ...DEFAULT_GATEWAY_OPTIONS,
-      prefix: nonEmpty('prefix', values.prefix) ?? DEFAULT_GATEWAY_OPTIONS.prefix,
+      prefix: nonEmpty('redis-prefix', values['redis-prefix']) ?? DEFAULT_GATEWAY_OPTIONS.prefix,
       modelName: nonEmpty('model-name', values['model-name']) ?? DEFAULT_GATEWAY_OPTIONS.modelName,
       maxQueued: integer('max-queued', values['max-queued'], 0) ?? DEFAULT_GATEWAY_OPTIONS.maxQueued,
       requestTimeoutMs: integer('request-timeout-ms', values['request-timeout-ms'], 1) ?? DEFAULT_GATEWAY_OPTIONS.requestTimeoutMs,

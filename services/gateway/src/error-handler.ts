@@ -1,9 +1,10 @@
-// The one place that turns errors into responses: `{error: {code, message}}` with the status of
-// the GatewayError (500 internal_error for anything unexpected, whose details stay in the log).
+// The one place that turns errors into responses: `{error: {code, message, retryable}}` with the
+// status the error registry gives the code (500 internal_error for anything unexpected, whose
+// details stay in the log).
 // The original stream API (/chat, /get_response) answers `{code, msg}` as its clients expect,
 // with the same HTTP status and the `error` object beside it.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import type { Logger } from '@chatglm/common';
+import { ChatGlmError, type Logger } from '@chatglm/common';
 import { GatewayError } from './errors.ts';
 
 /** Paths of the original stream API, whose errors keep its numeric `{code, msg}` shape. */
@@ -29,14 +30,16 @@ export function streamApiCode(e: GatewayError): number {
 /** Any thrown value -> a GatewayError (what the client sees). */
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
+  // Another part of the cluster raised it (the tokenizer, the sampling parameters): its code says it all.
+  if (err instanceof ChatGlmError) return new GatewayError(err.code, err.message, { cause: err });
   // body-parser's errors carry `type` and `status`.
   const e = err as { type?: unknown; status?: unknown; message?: unknown; limit?: unknown };
   if (e && typeof e === 'object' && typeof e.type === 'string' && typeof e.status === 'number') {
-    if (e.type === 'entity.parse.failed') return new GatewayError('invalid_json', `the request body is not valid JSON: ${String(e.message)}`, 400);
-    if (e.type === 'entity.too.large') return new GatewayError('payload_too_large', `the request body is larger than the limit of ${String(e.limit)} bytes`, 413);
-    if (e.status >= 400 && e.status < 500) return new GatewayError('invalid_request', `the request body could not be read: ${String(e.message)}`, e.status);
+    if (e.type === 'entity.parse.failed') return new GatewayError('invalid_json', `the request body is not valid JSON: ${String(e.message)}`);
+    if (e.type === 'entity.too.large') return new GatewayError('payload_too_large', `the request body is larger than the limit of ${String(e.limit)} bytes`);
+    if (e.status >= 400 && e.status < 500) return new GatewayError('invalid_request', `the request body could not be read: ${String(e.message)}`);
   }
-  return new GatewayError('internal_error', 'internal error; the gateway log has the details', 500, true);
+  return new GatewayError('internal_error', 'internal error; the gateway log has the details');
 }
 
 export function errorHandler(logger: Logger): ErrorRequestHandler {
@@ -50,12 +53,12 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     if (e.status === 429 || e.status === 503) res.setHeader('Retry-After', '1');
-    const error = { code: e.code, message: e.message };
+    const error = { code: e.code, message: e.message, retryable: e.retryable };
     if (STREAM_API_PATHS.has(req.path)) res.status(e.status).json({ code: streamApiCode(e), msg: e.message, error });
     else res.status(e.status).json({ error });
   };
 }
 
 export const notFound: RequestHandler = (req) => {
-  throw new GatewayError('not_found', `no route for ${req.method} ${req.path}`, 404);
+  throw new GatewayError('not_found', `no route for ${req.method} ${req.path}`);
 };

@@ -36,7 +36,7 @@ export class EventFollower {
    * when the signal aborts.
    */
   async *follow(id: string, { signal, timeoutMs }: FollowOptions): AsyncGenerator<StreamedEvent | IdleTick> {
-    if (this.#closed) throw new GatewayError('shutting_down', 'the gateway is shutting down; retry', 503, true);
+    if (this.#closed) throw new GatewayError('shutting_down', 'the gateway is shutting down; retry');
     const conn = this.redis.duplicate();
     conn.on('error', (err: Error) => this.logger.debug('event reader connection error', { id, err }));
     this.#connections.add(conn);
@@ -53,12 +53,12 @@ export class EventFollower {
           events = await this.store.readEvents(id, after, Math.max(1, Math.min(this.sliceMs, remaining)), conn);
         } catch (err) {
           if (signal.aborted) return;
-          if (this.#closed) throw new GatewayError('shutting_down', 'the gateway is shutting down; the request goes on, but this response ends', 503, true);
+          if (this.#closed) throw new GatewayError('shutting_down', 'the gateway is shutting down; the request goes on, but this response ends');
           throw err;
         }
         if (events.length === 0) {
           // The hash outlives the stream's last write by the TTL; once it is gone nothing will come.
-          if (!(await this.store.read(id))) throw new GatewayError('request_expired', `request ${id} expired before it finished`, 500);
+          if (!(await this.store.read(id))) throw new GatewayError('request_expired', `request ${id} expired before it finished`);
           yield { type: 'idle' };
           continue;
         }

@@ -6,9 +6,14 @@ import type { Redis } from 'ioredis';
 import type { EventFollower } from './event-follower.ts';
 import type { GatewayOptions } from './gateway-options.ts';
 
-/** The part of ChatGLMTokenizer the gateway uses (prompt ids, ending with [gMASK] <sop>). */
+/** The part of ChatGLMTokenizer the gateway uses. */
 export interface PromptTokenizer {
+  /** Prompt ids, ending with [gMASK] <sop>. */
   encode(text: string): number[];
+  /** What one token contributes to the text, for logprobs. */
+  tokenBytes(id: number): Uint8Array;
+  /** `<eop>`, which ends a reply but is not part of its text. */
+  readonly vocab: { readonly eopId: number };
 }
 
 export interface GatewayContext {

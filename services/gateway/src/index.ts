@@ -1,5 +1,5 @@
 /**
- * @chatglm/gateway: the REST gateway (DESIGN.md §1, §7). Stateless; requests go to the pipelines
+ * @chatglm/gateway: the REST gateway (docs/architecture.md, "Processes"). Stateless; requests go to the pipelines
  * through Redis (@chatglm/queue) and their text comes back the same way.
  *
  * ```ts

@@ -1,4 +1,4 @@
-// OpenAI messages -> ChatGLM-6B's (history, query). v1 has no system prompt (spec §8.1), so
+// OpenAI messages -> ChatGLM-6B's (history, query). v1 has no system prompt (docs/model.md §8.1), so
 // system/developer messages are dropped, as chatglm.cpp does for this model. Consecutive messages
 // of one role are joined with a newline (the template has one slot per role and round); an
 // assistant message with no user message before it becomes a round with an empty query.

@@ -1,7 +1,7 @@
 // The path every generating endpoint shares: render the chat prompt, tokenize it, check that it
 // fits the model, admit the request, register it in Redis and put its job on the queue.
-import { GenerationParamsError, randomSeed, resolveSamplingParams, type SamplingParams } from '@chatglm/generation';
-import { enqueueGenerate, queuedJobs, toWireParams } from '@chatglm/queue';
+import { GenerationParamsError, randomSeed, resolveSamplingParams, samplingParamsToJson, type SamplingParams } from '@chatglm/generation';
+import { enqueueGenerate, queuedJobs } from '@chatglm/queue';
 import { buildChatPrompt, type ChatTurn } from '@chatglm/tokenizer';
 import { contextLengthExceeded, duplicateRequestId, invalidRequest, noPipeline, queueFull } from './errors.ts';
 import type { GatewayContext } from './gateway-context.ts';
@@ -24,6 +24,8 @@ export interface ChatSubmission {
   sampling: Partial<SamplingParams>;
   /** What the caller calls maxLength and maxNewTokens, for error messages. */
   fieldNames?: { maxLength?: string; maxNewTokens?: string };
+  /** Report each token's logprob with this many alternatives (0..20); undefined: no logprobs. */
+  logprobs?: number;
 }
 
 export interface SubmittedRequest {
@@ -50,7 +52,7 @@ export async function submitChat(ctx: GatewayContext, s: ChatSubmission): Promis
   const acceptedAt = Date.now();
   if (!(await ctx.store.create(s.id, promptIds.length, acceptedAt))) throw duplicateRequestId(s.displayId ?? s.id);
   try {
-    await enqueueGenerate(ctx.queue, { requestId: s.id, promptIds, params: toWireParams(params), acceptedAt }, { ttlSeconds: ctx.store.ttlSeconds });
+    await enqueueGenerate(ctx.queue, { requestId: s.id, promptIds, params: samplingParamsToJson(params), acceptedAt, ...(s.logprobs !== undefined && { logprobs: s.logprobs }) }, { ttlSeconds: ctx.store.ttlSeconds });
   } catch (err) {
     await ctx.store.remove(s.id).catch(() => undefined);
     throw err;

@@ -26,7 +26,7 @@ test('POST / answers like api.py: response, history with the new turn, status 20
   assert.equal(job.params.topP, 0.5);
   assert.equal(job.params.temperature, 0.3);
   assert.match(job.requestId, /^chatcmpl-[A-Za-z0-9_-]{24}$/);
-  // The prompt went out rendered with the chat template (spec §8.1) and tokenized.
+  // The prompt went out rendered with the chat template (docs/model.md §8.1) and tokenized.
   const { tokenizer } = await testModel();
   assert.deepEqual(job.promptIds, tokenizer.encode('[Round 0]\n问：你好\n答：你好👋！\n[Round 1]\n问：晚上睡不着应该怎么办\n答：'));
 });
@@ -72,13 +72,19 @@ test('POST / reads JSON whatever the content type (curl -d sends a form type), l
   assert.equal(r.body.response, REPLY);
 });
 
-test('a pipeline error reaches the blocking caller as a 500 with the pipeline\'s code', async () => {
-  env.h.fakeHead.script = () => ({ ...DEFAULT_SCRIPT, deltas: ['partial'], error: { code: 'stage_unavailable', message: 'stage 1 went away' } });
+test('a pipeline error reaches the blocking caller with its code, its registry status and whether to retry', async () => {
   try {
-    const r = await env.h.post('/', { prompt: 'hi' });
-    assert.equal(r.status, 500);
-    assert.equal(r.body.error.code, 'stage_unavailable');
-    assert.match(r.body.error.message, /stage 1 went away/);
+    env.h.fakeHead.script = () => ({ ...DEFAULT_SCRIPT, deltas: ['partial'], error: { code: 'stage_unavailable', message: 'stage 1 went away' } });
+    const broken = await env.h.post('/', { prompt: 'hi' });
+    assert.equal(broken.status, 503);
+    assert.deepEqual({ code: broken.body.error.code, retryable: broken.body.error.retryable }, { code: 'stage_unavailable', retryable: true });
+    assert.match(broken.body.error.message, /stage 1 went away/);
+    assert.equal(broken.headers.get('retry-after'), '1');
+    // A refusal by the pipeline that is the client's doing is a 4xx, not a server error.
+    env.h.fakeHead.script = () => ({ ...DEFAULT_SCRIPT, deltas: [], error: { code: 'context_length_exceeded', message: 'the prompt needs 300 cached positions but the pipeline holds 256' } });
+    const refused = await env.h.post('/', { prompt: 'hi' });
+    assert.equal(refused.status, 400);
+    assert.deepEqual({ code: refused.body.error.code, retryable: refused.body.error.retryable }, { code: 'context_length_exceeded', retryable: false });
   } finally {
     env.h.fakeHead.script = () => DEFAULT_SCRIPT;
   }

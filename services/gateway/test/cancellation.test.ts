@@ -95,13 +95,16 @@ test('a client that stays is not cancelled, and the timeout cancels a request th
 test('every waiting request\'s Redis connection is closed when it ends, however it ends', async () => {
   const clients = async () => String(await env.h.redis.client('LIST')).split('\n').filter(Boolean).length;
   const baseline = await clients();
-  env.h.fakeHead.script = () => ({ deltas: ['a', 'b', 'c'], delayMs: 60, finishReason: 'stop' });
+  // Slow enough that all six are still waiting when the connections are counted.
+  env.h.fakeHead.script = () => ({ deltas: ['a', 'b', 'c'], delayMs: 150, finishReason: 'stop' });
   try {
+    const jobs = env.h.fakeHead.jobs.length;
     const requests = Array.from({ length: 6 }, () => env.h.post('/', { prompt: 'hi' }));
-    const during = new Promise<number>((resolve) => setTimeout(() => void clients().then(resolve), 80));
+    await waitFor(() => env.h.fakeHead.jobs.length >= jobs + 6, 5000, 'the head to take all six');
+    const during = await clients();
     await postAndHangUp('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], stream: true }, 50);
     assert.ok((await Promise.all(requests)).every((r) => r.status === 200));
-    assert.ok((await during) > baseline, 'each waiting request holds a connection of its own');
+    assert.ok(during >= baseline + 6, `each waiting request holds a connection of its own (${during} clients while waiting, ${baseline} before)`);
     await waitFor(async () => (await clients()) === baseline, 3000, `the client count to return to ${baseline}`);
   } finally {
     env.h.fakeHead.script = () => ({ deltas: Array.from({ length: 100 }, (_, i) => `tok${i} `), delayMs: 20, finishReason: 'stop' });

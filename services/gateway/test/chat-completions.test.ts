@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import OpenAI from 'openai';
-import { DEFAULT_SCRIPT } from './support/fake-head.ts';
+import { DEFAULT_SCRIPT, FakeHead } from './support/fake-head.ts';
 import { useHarness, testModel } from './support/harness.ts';
 
 const REPLY = DEFAULT_SCRIPT.deltas.join('');
@@ -166,4 +166,33 @@ test('a pipeline error in a stream arrives as an error chunk, which the openai c
   } finally {
     env.h.fakeHead.script = () => DEFAULT_SCRIPT;
   }
+});
+
+test('logprobs: the official openai client gets each token with its logprob, bytes and top alternatives, whole and streamed', async () => {
+  const { tokenizer } = await testModel();
+  const text = (id: number) => new TextDecoder().decode(tokenizer.tokenBytes(id));
+  const expected = DEFAULT_SCRIPT.deltas.map((_, i) => {
+    const t = FakeHead.token(i, 2);
+    return {
+      token: text(t.tokenId),
+      logprob: t.logprob,
+      bytes: Array.from(tokenizer.tokenBytes(t.tokenId)),
+      top_logprobs: (t.topLogprobs ?? []).map((a) => ({ token: text(a.tokenId), logprob: a.logprob, bytes: Array.from(tokenizer.tokenBytes(a.tokenId)) })),
+    };
+  });
+  const c = client();
+  const whole = await c.chat.completions.create({ model: 'chatglm-6b', messages: [{ role: 'user', content: 'hi' }], logprobs: true, top_logprobs: 2 });
+  assert.equal(env.h.fakeHead.jobs.at(-1)?.logprobs, 2, 'the job asks the pipeline for 2 alternatives');
+  assert.deepEqual(whole.choices[0]?.logprobs, { content: expected, refusal: null });
+
+  const stream = await c.chat.completions.create({ model: 'chatglm-6b', messages: [{ role: 'user', content: 'hi' }], logprobs: true, top_logprobs: 2, stream: true });
+  const streamed: unknown[] = [];
+  for await (const chunk of stream) streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+  assert.deepEqual(streamed, expected);
+
+  const plain = await c.chat.completions.create({ model: 'chatglm-6b', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(plain.choices[0]?.logprobs, null, 'no logprobs unless asked for');
+  assert.equal(env.h.fakeHead.jobs.at(-1)?.logprobs, undefined);
+  const refused = await env.h.post('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], top_logprobs: 2 });
+  assert.deepEqual([refused.status, refused.body.error.message], [400, 'top_logprobs needs logprobs: true']);
 });

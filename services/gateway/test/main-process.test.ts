@@ -49,7 +49,7 @@ function startGateway(args: string[]) {
 test('announces its port, serves POST / through Redis, and exits 0 on SIGTERM', async () => {
   const prefix = `main${process.pid}`;
   const head = await FakeHead.start({ url: redis.url, prefix });
-  const gw = startGateway(['--model', modelDir, '--port', '0', '--host', '127.0.0.1', '--prefix', prefix, '--model-name', 'glm-test']);
+  const gw = startGateway(['--model', modelDir, '--port', '0', '--host', '127.0.0.1', '--redis-prefix', prefix, '--model-name', 'glm-test']);
   try {
     const ready = await gw.ready;
     assert.equal(ready.service, 'gateway');

@@ -1,8 +1,9 @@
 // The head's link to the rest of its pipeline: dials stage 1, checks the whole chain (same model
 // and protocol, contiguous layers ending at the last one) and keeps one Step stream open. When the
 // stream fails it reports the loss once, then reconnects with backoff until the chain is whole again.
-import type { Logger } from '@chatglm/common';
+import { ChatGlmError, type Logger } from '@chatglm/common';
 import { StageClient, validateChain, type HeadInfo, type StageInfo, type StepChannel, type StepReply, type StepRequest } from '@chatglm/protocol';
+import type { Downstream } from './head/downstream.ts';
 
 export interface DownstreamLinkOptions {
   address: string;
@@ -15,10 +16,11 @@ export interface DownstreamLinkOptions {
   onConnected: (stages: StageInfo[]) => void;
 }
 
+/** Reconnection backoff, in ms: from the first retry, doubling, to the longest wait. */
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5000;
 
-export class DownstreamLink {
+export class DownstreamLink implements Downstream {
   private readonly client: StageClient;
   private channel: StepChannel | null = null;
   private closed = false;
@@ -40,7 +42,7 @@ export class DownstreamLink {
         return await this.connectOnce();
       } catch (err) {
         if (this.closed) throw err;
-        const chainError = (err as { code?: string }).code === 'invalid_chain';
+        const chainError = err instanceof ChatGlmError && err.code === 'invalid_chain';
         // A chain that is wrong will not fix itself by waiting: refuse at once.
         if (chainError || Date.now() + delay > until) throw err;
         this.o.log.info('waiting for the next stage', { address: this.o.address, error: err });
@@ -51,9 +53,18 @@ export class DownstreamLink {
   }
 
   /** Sends a step; throws when the stream is down (the loss is reported through onLost). */
-  send(request: StepRequest): void {
-    if (!this.channel) throw new Error(`no Step stream to ${this.o.address}`);
-    this.channel.send(request);
+  sendStep(request: StepRequest): void {
+    this.open().sendStep(request);
+  }
+
+  /** Frees sequences on every downstream stage; throws when the stream is down. */
+  sendRelease(seqIds: readonly string[]): void {
+    this.open().sendRelease(seqIds);
+  }
+
+  private open(): StepChannel {
+    if (!this.channel) throw new ChatGlmError('stream_closed', `no Step stream to ${this.o.address}`);
+    return this.channel;
   }
 
   async close(): Promise<void> {

@@ -1,20 +1,19 @@
-// A stage worker: one process per pipeline stage (DESIGN.md §1). The stage that holds layer 0 is
-// the pipeline head (a BullMQ consumer on the generate queue); every other stage serves gRPC and
-// dials the next one with --next.
+// A stage worker: one process per pipeline stage (docs/architecture.md, "Processes"). The stage
+// that holds layer 0 is the pipeline head (a BullMQ consumer on the generate queue); every other
+// stage serves gRPC and dials the next one with --next.
 import os from 'node:os';
-import { announceReady, createLogger } from '@chatglm/common';
+import { announceReady, closeAll, createLogger } from '@chatglm/common';
+import { checkpointId, formatLayers, readPrefixCheckpoint } from '@chatglm/glm';
 import { PROTOCOL_VERSION, StageClient, createStageServer, type ActivationDtype, type StageInfo } from '@chatglm/protocol';
-import { closeRedis, connectRedis, DEFAULT_PREFIX } from '@chatglm/queue';
-import { checkpointId, readPrefixCheckpoint } from '@chatglm/glm';
+import { closeRedis, connectRedis } from '@chatglm/queue';
 import { CpuStageRuntime } from '@chatglm/runtime';
 import { ChatGLMTokenizer, processResponse } from '@chatglm/tokenizer';
 import { DownstreamLink } from './downstream-link.ts';
+import { HeadService } from './head/head-service.ts';
 import { resolveStage, type ResolvedStage } from './stage-bundle.ts';
-import { PipelineHead } from './pipeline-head.ts';
-import { SequenceSampler } from './sequence-sampler.ts';
 import { StageService } from './stage-service.ts';
-import { StageStep } from './stage-step.ts';
-import { parseWorkerOptions, WORKER_USAGE } from './worker-options.ts';
+import { createStageStep } from './stage-step.ts';
+import { WORKER_DEFAULTS, WORKER_USAGE, parseWorkerOptions } from './worker-options.ts';
 
 const parsed = parseWorkerOptions(process.argv.slice(2));
 if (parsed.kind === 'help') {
@@ -54,14 +53,12 @@ const isHead = range.start === 0;
 const isLast = range.end === config.numLayers;
 const log = createLogger(isHead ? 'head' : 'stage', { layers: `${range.start}-${range.end - 1}` });
 if (!isLast && !opts.next) {
-  console.error(`chatglm worker: layers [${range.start}, ${range.end}) are not the last ones, so --next host:port (the next stage) is required`);
+  console.error(`chatglm worker: ${formatLayers(range)} are not the last ones, so --next host:port (the next stage) is required`);
   process.exit(2);
 }
 
 const dtype: ActivationDtype = opts.activationDtype === 'float16' ? 'ACTIVATION_DTYPE_FLOAT16' : 'ACTIVATION_DTYPE_FLOAT32';
 const tokenizer = await ChatGLMTokenizer.load(stage.tokenizerFile);
-const special = tokenizer.specialTokens;
-const vocab = { vocabSize: tokenizer.vocabSize, eopId: special.eop, forcedTokenId: special.dummyPrefix };
 log.info('loading stage', { bundle: stage.bundleDir, modelId: id, layers: [range.start, range.end], ...(opts.ptuningDir !== undefined && { ptuning: opts.ptuningDir, prefixLength }) });
 const runtime = await CpuStageRuntime.create({
   config,
@@ -73,17 +70,15 @@ const runtime = await CpuStageRuntime.create({
   threads: opts.threads ?? os.availableParallelism(),
   spinning: opts.spinning,
 });
-const step = new StageStep(runtime, isLast ? new SequenceSampler(vocab) : null, dtype, dtype);
-const next = opts.next ? new StageClient(opts.next) : null;
-const cleanups: (() => Promise<void>)[] = [];
+const step = createStageStep(runtime, { inputDtype: dtype, outputDtype: dtype, vocab: tokenizer.vocab });
+const cleanups: (() => unknown)[] = [];
 
 if (isHead) {
   const redis = connectRedis(opts.redis);
-  let head: PipelineHead | undefined;
+  let head: HeadService | undefined;
   let link: DownstreamLink | null = null;
   let downstream: StageInfo[] = [];
   if (opts.next) {
-    next?.close(); // the link keeps its own client
     link = new DownstreamLink({
       address: opts.next,
       head: { layerStart: range.start, layerEnd: range.end, numLayers: config.numLayers, modelId: id, protocolVersion: PROTOCOL_VERSION, hiddenSize: config.hiddenSize },
@@ -108,28 +103,31 @@ if (isHead) {
       process.exit(2);
     }
   }
-  head = new PipelineHead({
+  head = await HeadService.start({
     pipelineId: opts.pipelineId ?? `${os.hostname()}-${process.pid}`,
     runtime,
     step,
-    link,
-    downstream,
-    text: { vocab, decode: (ids) => tokenizer.decode(ids), processResponse },
-    special: { maskTokenId: special.mask, gmaskTokenId: special.gMask, bosTokenId: special.sop },
+    downstream: link,
+    downstreamStages: downstream,
+    markers: tokenizer.promptMarkers,
+    text: { vocab: tokenizer.vocab, decode: (ids) => tokenizer.decode(ids), processResponse },
     redis,
-    prefix: opts.prefix ?? DEFAULT_PREFIX,
-    ...(opts.microBatches !== undefined && { microBatches: opts.microBatches }),
-    ...(opts.lockDurationMs !== undefined && { lockDurationMs: opts.lockDurationMs }),
+    redisPrefix: opts.redisPrefix,
+    microBatches: opts.microBatches,
+    lockDurationMs: opts.lockDurationMs,
+    maxStalledCount: WORKER_DEFAULTS.maxStalledCount,
+    onStep: (report) => log.debug('step', { ...report }),
     log,
   });
-  await head.start();
+  const started = head;
   cleanups.push(
-    () => (head as PipelineHead).close(),
-    async () => link?.close(),
+    () => started.close(),
+    () => link?.close(),
     () => closeRedis(redis),
   );
   announceReady({ service: 'head', layers: [range.start, range.end], stages: 1 + downstream.length, capacity: head.capacity });
 } else {
+  const next = opts.next ? new StageClient(opts.next) : null;
   const info: StageInfo = {
     protocolVersion: PROTOCOL_VERSION,
     modelId: id,
@@ -147,7 +145,10 @@ if (isHead) {
   const port = await server.listen(opts.host, opts.port);
   info.address = `${opts.host === '0.0.0.0' ? os.hostname() : opts.host}:${port}`;
   server.setServing(true);
-  cleanups.push(() => server.close(), async () => next?.close());
+  cleanups.push(
+    () => server.close(),
+    () => next?.close(),
+  );
   log.info('stage serving', { port });
   announceReady({ service: 'stage', port, layers: [range.start, range.end] });
 }
@@ -157,8 +158,7 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   log.info('shutting down', { signal });
-  for (const c of cleanups) await c().catch((err) => log.warn('cleanup failed', { error: err }));
-  await runtime.close();
+  await closeAll([...cleanups, () => runtime.close()]).catch((err: unknown) => log.warn('cleanup failed', { error: err }));
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

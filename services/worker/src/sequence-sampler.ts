@@ -1,7 +1,8 @@
-// What the last stage remembers per sequence to choose its tokens: the sampling parameters and
-// every token id so far (the repetition penalty looks at the prompt and the generated ids).
+// What the last stage remembers per sequence to choose its tokens: how to select them and every
+// token id so far (the repetition penalty looks at the prompt and the generated ids).
 import { ChatGlmError } from '@chatglm/common';
-import { createTokenSelector, type SampledToken, type SamplingParams, type TokenSelector, type VocabInfo } from '@chatglm/generation';
+import { createTokenSelector, type SampledToken, type TokenSelector, type VocabInfo } from '@chatglm/generation';
+import type { WireSelection } from './wire-sampling.ts';
 
 interface SequenceState {
   select: TokenSelector;
@@ -14,8 +15,8 @@ export class SequenceSampler {
   constructor(private readonly vocab: VocabInfo) {}
 
   /** A sequence was prefilled with `tokenIds`; choose its next token from the prefill's logits. */
-  startAndSample(seqId: string, tokenIds: readonly number[], params: SamplingParams, logits: Float32Array, sampleIndex: number): SampledToken {
-    const state = { select: createTokenSelector(params, this.vocab), tokenIds: [...tokenIds] };
+  startAndSample(seqId: string, tokenIds: readonly number[], selection: WireSelection, logits: Float32Array, sampleIndex: number): SampledToken {
+    const state = { select: createTokenSelector(selection.params, this.vocab, { topLogprobs: selection.topLogprobs }), tokenIds: [...tokenIds] };
     this.sequences.set(seqId, state);
     return state.select(logits, { tokenIds: state.tokenIds, tokenIndex: sampleIndex });
   }

@@ -9,10 +9,12 @@ import {
   BundleError,
   bundleVariant,
   checkpointId,
+  formatLayers,
   isBundleDir,
   parseGlmConfig,
   readBundleManifest,
   readModelDirectory,
+  sameLayers,
   checkpointStorage,
   checkpointTensors,
   TOKENIZER_FILE,
@@ -43,8 +45,8 @@ export function resolveStage(modelDir: string, layers: (numLayers: number) => La
     const range = { ...manifest.layers };
     if (explicit) {
       const wanted = layers(config.numLayers);
-      if (wanted.start !== range.start || wanted.end !== range.end) {
-        throw new BundleError(`${modelDir} is a bundle of layers ${range.start}-${range.end - 1}, but layers ${wanted.start}-${wanted.end - 1} were asked for`);
+      if (!sameLayers(wanted, range)) {
+        throw new BundleError(`${modelDir} is a bundle of ${formatLayers(range)}, but ${formatLayers(wanted)} were asked for`);
       }
     }
     return { bundleDir: path.resolve(modelDir), config, range, tokenizerFile: path.join(modelDir, TOKENIZER_FILE), modelId: manifest.sourceId };

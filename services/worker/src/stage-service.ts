@@ -1,11 +1,12 @@
 // The gRPC side of a stage other than the head: for each upstream Step stream it opens one stream
-// to the next stage (if any), runs each request on its layers in arrival order, and forwards the
+// to the next stage (if any), runs each step on its layers in arrival order, and forwards the
 // activations down or, on the last stage, replies with the sampled tokens. Replies from downstream
-// go back up with this stage's timing prepended. When either side of the hop fails, both close and
-// the sequences that came through that stream are released, so a reconnecting head starts clean.
+// go back up with this stage's timing prepended. Releases free this stage's caches and go on down.
+// When either side of the hop fails, both close and the sequences that came through that stream
+// are released, so a reconnecting head starts clean.
 import { ChatGlmError, type Logger } from '@chatglm/common';
-import { StageClient, type InfoReply, type StageInfo, type StageTiming, type StepChannel, type StepReply, type StepRequest, type StepStream } from '@chatglm/protocol';
-import { releaseEntry, type StageStep } from './stage-step.ts';
+import type { InfoReply, StageClient, StageInfo, StageTiming, StepChannel, StepReply, StepRequest, StepStream } from '@chatglm/protocol';
+import type { StageStep } from './stage-step.ts';
 
 export interface StageServiceOptions {
   info: StageInfo;
@@ -13,6 +14,14 @@ export interface StageServiceOptions {
   /** The next stage (absent on the last stage). */
   next: StageClient | null;
   log: Logger;
+}
+
+/** What one upstream stream holds: its sequences, the downstream stream and our timings in flight. */
+interface Hop {
+  upstream: StepStream;
+  downstream: StepChannel | null;
+  sequences: Set<string>;
+  timings: Map<number, StageTiming>;
 }
 
 export class StageService {
@@ -25,64 +34,75 @@ export class StageService {
 
   async serve(upstream: StepStream): Promise<void> {
     const log = this.o.log.child({ peer: upstream.peer });
-    const sequences = new Set<string>();
-    const myTimings = new Map<number, StageTiming>();
-    let downstream: StepChannel | null = null;
+    const hop: Hop = { upstream, downstream: null, sequences: new Set(), timings: new Map() };
     if (this.o.next) {
-      downstream = this.o.next.openStep({
+      const downstream = this.o.next.openStep({
         onReply: (reply: StepReply) => {
-          const mine = myTimings.get(reply.stepId);
-          myTimings.delete(reply.stepId);
+          const mine = hop.timings.get(reply.stepId);
+          hop.timings.delete(reply.stepId);
           upstream.send({ ...reply, timings: mine ? [mine, ...reply.timings] : reply.timings });
         },
       });
+      hop.downstream = downstream;
       void downstream.closed.then((error) => {
         if (upstream.closed) return;
         log.warn('downstream stream closed; closing the upstream stream', { error });
-        upstream.fail(error ?? new ChatGlmError('stage_unavailable', `the next stage ${this.o.next?.address} closed its stream`, true));
+        upstream.fail(error ?? new ChatGlmError('stage_unavailable', `the next stage ${this.o.next?.address} closed its stream`));
       });
     }
     log.info('step stream opened');
     try {
-      for await (const request of upstream) {
-        await this.handle(request, upstream, downstream, sequences, myTimings);
-        if (downstream?.isClosed) break;
+      for await (const message of upstream) {
+        if (message.kind === 'release') await this.release(hop, message.release.seqIds);
+        else await this.step(hop, message.step);
+        if (hop.downstream?.isClosed) break;
       }
     } finally {
-      for (const seqId of sequences) await this.o.step.run([releaseEntry(seqId)]).catch(() => undefined);
-      if (downstream && !downstream.isClosed && sequences.size > 0) {
+      const orphans = [...hop.sequences];
+      await this.o.step.release(orphans).catch(() => undefined);
+      if (hop.downstream && !hop.downstream.isClosed && orphans.length > 0) {
         try {
-          downstream.send({ stepId: 0, entries: [...sequences].map(releaseEntry) });
+          hop.downstream.sendRelease(orphans);
         } catch {
           // the downstream stream is going away too; its stage releases on its own
         }
       }
-      downstream?.end();
-      downstream?.close();
-      log.info('step stream closed', { released: sequences.size });
+      hop.downstream?.end();
+      hop.downstream?.close();
+      log.info('step stream closed', { released: orphans.length });
     }
   }
 
-  private async handle(request: StepRequest, upstream: StepStream, downstream: StepChannel | null, sequences: Set<string>, myTimings: Map<number, StageTiming>): Promise<void> {
+  /** Control: free the caches here, then tell the next stage. Never answered. */
+  private async release(hop: Hop, seqIds: readonly string[]): Promise<void> {
+    for (const id of seqIds) hop.sequences.delete(id);
+    await this.o.step.release(seqIds).catch((err) => this.o.log.warn('release failed', { seqIds, error: err }));
+    if (!hop.downstream || hop.downstream.isClosed) return;
     try {
-      const outcome = await this.o.step.run(request.entries);
-      for (const e of request.entries) {
-        if (e.phase === 'PHASE_PREFILL') sequences.add(e.seqId);
-        if (e.phase === 'PHASE_RELEASE') sequences.delete(e.seqId);
-      }
-      if (outcome.kind === 'sampled') {
-        upstream.send({ stepId: request.stepId, results: outcome.results, timings: [outcome.timing] });
-      } else if (downstream) {
-        myTimings.set(request.stepId, outcome.timing);
-        downstream.send({ stepId: request.stepId, entries: outcome.entries });
+      hop.downstream.sendRelease(seqIds);
+    } catch {
+      // the downstream stream just closed: its stage releases what came through it on its own
+    }
+  }
+
+  private async step(hop: Hop, request: StepRequest): Promise<void> {
+    try {
+      for (const e of request.entries) if (e.phase === 'PHASE_PREFILL') hop.sequences.add(e.seqId);
+      const step = this.o.step;
+      if (step.role === 'sample') {
+        const { results, timing } = await step.run(request);
+        hop.upstream.send({ stepId: request.stepId, results, timings: [timing] });
       } else {
-        upstream.send({ stepId: request.stepId, results: [], timings: [outcome.timing] }); // a RELEASE on the last stage
+        if (!hop.downstream) throw new ChatGlmError('stage_internal', 'this stage forwards activations but has no next stage');
+        const { next, timing } = await step.run(request);
+        hop.timings.set(request.stepId, timing);
+        hop.downstream.sendStep(next);
       }
     } catch (err) {
       // The step failed here; the stream and the other sequences go on.
       const e = err instanceof ChatGlmError ? err : new ChatGlmError('stage_internal', String(err instanceof Error ? err.message : err));
       this.o.log.warn('step failed', { stepId: request.stepId, error: e });
-      upstream.send({ stepId: request.stepId, results: [], timings: [], error: { code: e.code, message: e.message, retryable: e.retryable } });
+      hop.upstream.send({ stepId: request.stepId, results: [], timings: [], error: { code: e.code, message: e.message } });
     }
   }
 }

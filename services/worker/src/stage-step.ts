@@ -1,92 +1,139 @@
-// One step on one stage, shared by the pipeline head (stage 0, fed token ids) and the stage servers
-// (fed activations): run the layers, then either sample (last stage) or hand the activations on.
+// One step on one stage, with the stage's role chosen once when it starts: a stage that is not the
+// last forwards activations to the next one (ForwardingStep); the last stage samples a token per
+// sequence (SamplingStep). Where the input comes from (token ids or activations) is the stage's
+// StageInput. The pipeline head and the stage servers run the same two kinds of step.
 import { ChatGlmError } from '@chatglm/common';
-import { decodeActivations, encodeActivations, type ActivationDtype, type Entry, type Sampled, type StageTiming } from '@chatglm/protocol';
-import type { StageRuntime } from '@chatglm/runtime';
-import type { SequenceSampler } from './sequence-sampler.ts';
+import type { VocabInfo } from '@chatglm/generation';
+import { encodeActivations, type ActivationDtype, type Entry, type Sampled, type StageTiming, type StepRequest } from '@chatglm/protocol';
+import type { StageOutput, StageRuntime } from '@chatglm/runtime';
+import { SequenceSampler } from './sequence-sampler.ts';
+import { activationInput, tokenInput, type StageInput } from './stage-input.ts';
 import { fromWireSampling } from './wire-sampling.ts';
 
-export type StepOutcome =
-  /** The last stage sampled: one result per entry. */
-  | { kind: 'sampled'; results: Sampled[]; timing: StageTiming }
-  /** Activations for the next stage: the same entries with their `activations` filled in. */
-  | { kind: 'forward'; entries: Entry[]; timing: StageTiming }
-  /** RELEASE entries: done here (forward them if there is a next stage). */
-  | { kind: 'released'; entries: Entry[]; timing: StageTiming };
+/** A stage before the last: runs its layers and hands the step on with its activations. */
+export interface ForwardingStep {
+  readonly role: 'forward';
+  run(request: StepRequest): Promise<{ next: StepRequest; timing: StageTiming }>;
+  release(seqIds: readonly string[]): Promise<void>;
+}
 
-export class StageStep {
+/** The last stage: runs its layers, the final LayerNorm and lm_head, and samples. */
+export interface SamplingStep {
+  readonly role: 'sample';
+  run(request: StepRequest): Promise<{ results: Sampled[]; timing: StageTiming }>;
+  release(seqIds: readonly string[]): Promise<void>;
+}
+
+export type StageStep = ForwardingStep | SamplingStep;
+
+export interface StageStepOptions {
+  /** The activation dtype this stage receives (its StageInfo); unused on the first stage. */
+  inputDtype: ActivationDtype;
+  /** The dtype the next stage expects; unused on the last stage. */
+  outputDtype: ActivationDtype;
+  /** The tokenizer's facts for sampling; used on the last stage. */
+  vocab: VocabInfo;
+}
+
+/** The step of the stage `runtime` runs, for its place in the pipeline. */
+export function createStageStep(runtime: StageRuntime, o: StageStepOptions): StageStep {
+  const { info } = runtime;
+  const input = info.isFirst ? tokenInput() : activationInput(o.inputDtype, info.hiddenSize);
+  return info.isLast ? new LastStageStep(runtime, input, new SequenceSampler(o.vocab)) : new ForwardingStageStep(runtime, input, o.outputDtype);
+}
+
+type Phase = { kind: 'prefill'; entry: Entry } | { kind: 'decode'; entries: readonly Entry[] };
+
+/** A step holds one PREFILL entry, or DECODE entries only. */
+function phaseOf(request: StepRequest): Phase {
+  const [first, ...rest] = request.entries;
+  if (!first) throw new ChatGlmError('invalid_step', `step ${request.stepId} holds no entries`);
+  if (first.phase === 'PHASE_PREFILL') {
+    if (rest.length > 0) throw new ChatGlmError('invalid_step', `step ${request.stepId}: a PREFILL step holds exactly one entry, not ${request.entries.length}`);
+    return { kind: 'prefill', entry: first };
+  }
+  if (request.entries.some((e) => e.phase !== 'PHASE_DECODE')) throw new ChatGlmError('invalid_step', `step ${request.stepId} mixes phases or holds an unknown one; a step holds one PREFILL or DECODE entries only`);
+  return { kind: 'decode', entries: request.entries };
+}
+
+/** Runs a step's layers on the runtime; times it for the StepReply. */
+async function runLayers(runtime: StageRuntime, input: StageInput, phase: Phase): Promise<{ out: StageOutput; timing: () => StageTiming }> {
+  const started = performance.now();
+  const { range } = runtime.info;
+  const out = phase.kind === 'prefill' ? await runtime.prefill(input.prefill(phase.entry)) : await runtime.decode(input.decode(phase.entries));
+  return { out, timing: () => ({ layerStart: range.start, layerEnd: range.end, forwardMs: performance.now() - started }) };
+}
+
+class ForwardingStageStep implements ForwardingStep {
+  readonly role = 'forward';
+
   constructor(
     private readonly runtime: StageRuntime,
-    /** Present on the last stage only. */
-    private readonly sampler: SequenceSampler | null,
-    /** The dtype this stage receives (its StageInfo) and the one the next stage expects. */
-    private readonly inputDtype: ActivationDtype,
+    private readonly input: StageInput,
     private readonly outputDtype: ActivationDtype,
   ) {}
 
-  async run(entries: readonly Entry[]): Promise<StepOutcome> {
-    const started = performance.now();
-    const { info } = this.runtime;
-    const timing = () => ({ layerStart: info.range.start, layerEnd: info.range.end, forwardMs: performance.now() - started });
-    const phase = entries[0]?.phase;
-    if (!phase || entries.some((e) => e.phase !== phase)) throw new ChatGlmError('invalid_step', 'a step holds entries of one phase only');
-    const H = info.hiddenSize;
+  async run(request: StepRequest): Promise<{ next: StepRequest; timing: StageTiming }> {
+    const phase = phaseOf(request);
+    const { out, timing } = await runLayers(this.runtime, this.input, phase);
+    const hidden = out.hidden;
+    if (!hidden) throw new ChatGlmError('stage_internal', `layers ${this.runtime.info.range.start}-${this.runtime.info.range.end - 1} returned no activations`);
+    const H = this.runtime.info.hiddenSize;
+    // Prefill: all n rows go on; decode: one row per entry, in the order given.
+    const entries = phase.kind === 'prefill'
+      ? [{ ...phase.entry, activations: encodeActivations(hidden, this.outputDtype) }]
+      : phase.entries.map((e, r) => ({ ...e, activations: encodeActivations(hidden.subarray(r * H, (r + 1) * H), this.outputDtype) }));
+    return { next: { stepId: request.stepId, entries }, timing: timing() };
+  }
 
-    if (phase === 'PHASE_RELEASE') {
-      for (const e of entries) {
-        await this.runtime.release(e.seqId);
-        this.sampler?.release(e.seqId);
-      }
-      return { kind: 'released', entries: [...entries], timing: timing() };
-    }
-
-    if (phase === 'PHASE_PREFILL') {
-      if (entries.length !== 1) throw new ChatGlmError('invalid_step', 'a PREFILL step holds exactly one entry');
-      const e = entries[0] as Entry;
-      const n = e.tokenIds.length;
-      const out = await this.runtime.prefill({
-        seqId: e.seqId,
-        ...(info.isFirst ? { tokens: e.tokenIds } : { hidden: decodeActivations(e.activations, this.inputDtype, n * H) }),
-        positions: e.positions,
-        blockPositions: e.blockPositions,
-        contextLength: e.contextLength,
-      });
-      if (this.sampler) {
-        if (!e.sampling) throw new ChatGlmError('invalid_step', `PREFILL of ${e.seqId} carries no sampling parameters`);
-        const s = this.sampler.startAndSample(e.seqId, e.tokenIds, fromWireSampling(e.sampling), out.logits as Float32Array, e.sampleIndex);
-        return { kind: 'sampled', results: [{ seqId: e.seqId, tokenId: s.tokenId, logprob: s.logprob }], timing: timing() };
-      }
-      return { kind: 'forward', entries: [{ ...e, activations: encodeActivations(out.hidden as Float32Array, this.outputDtype) }], timing: timing() };
-    }
-
-    if (phase !== 'PHASE_DECODE') throw new ChatGlmError('invalid_step', `unknown phase ${phase}`);
-    const out = await this.runtime.decode(
-      entries.map((e) => ({
-        seqId: e.seqId,
-        ...(info.isFirst ? { token: e.tokenIds[0] as number } : { hidden: decodeActivations(e.activations, this.inputDtype, H) }),
-        position: e.positions[0] as number,
-        blockPosition: e.blockPositions[0] as number,
-      })),
-    );
-    if (this.sampler) {
-      const logits = out.logits as Float32Array;
-      const V = info.vocabSize;
-      const results = entries.map((e, r) => {
-        const s = (this.sampler as SequenceSampler).appendAndSample(e.seqId, e.tokenIds[0] as number, logits.subarray(r * V, (r + 1) * V), e.sampleIndex);
-        return { seqId: e.seqId, tokenId: s.tokenId, logprob: s.logprob };
-      });
-      return { kind: 'sampled', results, timing: timing() };
-    }
-    const hidden = out.hidden as Float32Array;
-    return {
-      kind: 'forward',
-      entries: entries.map((e, r) => ({ ...e, activations: encodeActivations(hidden.subarray(r * H, (r + 1) * H), this.outputDtype) })),
-      timing: timing(),
-    };
+  async release(seqIds: readonly string[]): Promise<void> {
+    for (const id of seqIds) await this.runtime.release(id);
   }
 }
 
-/** The entry that frees a sequence's cache on a stage. */
-export function releaseEntry(seqId: string): Entry {
-  return { seqId, phase: 'PHASE_RELEASE', tokenIds: [], positions: [], blockPositions: [], contextLength: 0, activations: Buffer.alloc(0), sampleIndex: 0 };
+class LastStageStep implements SamplingStep {
+  readonly role = 'sample';
+
+  constructor(
+    private readonly runtime: StageRuntime,
+    private readonly input: StageInput,
+    private readonly sampler: SequenceSampler,
+  ) {}
+
+  async run(request: StepRequest): Promise<{ results: Sampled[]; timing: StageTiming }> {
+    const phase = phaseOf(request);
+    // A prefill tells the last stage how to choose the sequence's tokens; check it before any work.
+    const sampling = phase.kind === 'prefill' ? phase.entry.sampling : undefined;
+    if (phase.kind === 'prefill' && !sampling) throw new ChatGlmError('invalid_step', `the PREFILL of ${phase.entry.seqId} carries no sampling parameters`);
+    const { out, timing } = await runLayers(this.runtime, this.input, phase);
+    const logits = out.logits;
+    if (!logits) throw new ChatGlmError('stage_internal', 'the last stage returned no logits');
+    const V = this.runtime.info.vocabSize;
+    const rowOf = (r: number) => logits.subarray(r * V, (r + 1) * V);
+    let results: Sampled[];
+    if (phase.kind === 'prefill' && sampling) {
+      const e = phase.entry;
+      results = [wireSampled(e.seqId, this.sampler.startAndSample(e.seqId, e.tokenIds, fromWireSampling(sampling), rowOf(0), e.sampleIndex))];
+    } else if (phase.kind === 'decode') {
+      // The input check guaranteed one token per DECODE entry.
+      results = phase.entries.map((e, r) => wireSampled(e.seqId, this.sampler.appendAndSample(e.seqId, e.tokenIds[0] ?? raise(e), rowOf(r), e.sampleIndex)));
+    } else results = [];
+    return { results, timing: timing() };
+  }
+
+  async release(seqIds: readonly string[]): Promise<void> {
+    for (const id of seqIds) {
+      await this.runtime.release(id);
+      this.sampler.release(id);
+    }
+  }
+}
+
+function wireSampled(seqId: string, s: { tokenId: number; logprob: number; topLogprobs?: readonly { tokenId: number; logprob: number }[] }): Sampled {
+  return { seqId, tokenId: s.tokenId, logprob: s.logprob, topLogprobs: (s.topLogprobs ?? []).map((t) => ({ tokenId: t.tokenId, logprob: t.logprob })) };
+}
+
+/** For checks the phase and input parsing already made: reaching it is a bug. */
+function raise(e: Entry): never {
+  throw new ChatGlmError('invalid_step', `malformed entry for ${e.seqId}`);
 }

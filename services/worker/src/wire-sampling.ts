@@ -1,12 +1,23 @@
-// Sampling parameters on the wire (Entry.sampling) and back.
-import { DEFAULT_SAMPLING, type SamplingParams } from '@chatglm/generation';
+// Token-selection parameters on the wire (Entry.sampling): what the head sends with a prefill and
+// the last stage keeps for the sequence. Length limits and stop strings stay with the head; the
+// seed crosses as the decimal text @chatglm/generation's one seed codec writes.
+import { formatSeed, parseSeed, type SelectionParams } from '@chatglm/generation';
 import type { Sampling } from '@chatglm/protocol';
 
-export function toWireSampling(p: SamplingParams): Sampling {
-  return { doSample: p.doSample, temperature: p.temperature, topP: p.topP, topK: p.topK, repetitionPenalty: p.repetitionPenalty, seed: p.seed.toString() };
+/** What the last stage needs to choose a sequence's tokens, and what to report with each. */
+export interface WireSelection {
+  params: SelectionParams;
+  /** Alternatives to report per token (0: none). */
+  topLogprobs: number;
 }
 
-/** The last stage only selects tokens: length limits and stop strings stay with the head. */
-export function fromWireSampling(s: Sampling): SamplingParams {
-  return { ...DEFAULT_SAMPLING, doSample: s.doSample, temperature: s.temperature, topP: s.topP, topK: s.topK, repetitionPenalty: s.repetitionPenalty, seed: BigInt(s.seed || '0') };
+export function toWireSampling({ params: p, topLogprobs }: WireSelection): Sampling {
+  return { doSample: p.doSample, temperature: p.temperature, topP: p.topP, topK: p.topK, repetitionPenalty: p.repetitionPenalty, seed: formatSeed(p.seed), topLogprobs };
+}
+
+export function fromWireSampling(s: Sampling): WireSelection {
+  return {
+    params: { doSample: s.doSample, temperature: s.temperature, topP: s.topP, topK: s.topK, repetitionPenalty: s.repetitionPenalty, seed: parseSeed(s.seed || '0') },
+    topLogprobs: s.topLogprobs ?? 0,
+  };
 }

@@ -1,44 +1,91 @@
-// Command-line options of a stage worker, parsed and checked before anything loads.
+// Command-line options of a stage worker, parsed and checked before anything loads. Every default
+// and limit lives in WORKER_DEFAULTS; the usage text is written from it, so the two cannot differ.
 import { parseArgs } from 'node:util';
-import { parseQuantization, type BundleOptions, type Quantization } from '@chatglm/glm';
-import { parseLayers, stageRange } from '@chatglm/protocol';
+import { parseLayers, parseQuantization, stageRange, type BundleOptions, type LayerRange, type Quantization } from '@chatglm/glm';
+import { DEFAULT_PREFIX } from '@chatglm/queue';
+import { DEFAULT_MAX_SEQUENCES } from '@chatglm/runtime';
 
-export const WORKER_USAGE = `usage: chatglm-worker --model DIR [--layers A-B | --stage I --stages N] [--next HOST:PORT] [options]
+export type ActivationDtypeName = 'float32' | 'float16';
+
+/** The worker's defaults and limits. */
+export const WORKER_DEFAULTS = Object.freeze({
+  /** Listen address of a non-head stage. */
+  host: '0.0.0.0',
+  /** Listen port of a non-head stage; 0: any free port. */
+  port: 0,
+  /** Redis key prefix, shared with the gateways. */
+  redisPrefix: DEFAULT_PREFIX,
+  /** KV cache slots: sequences a stage holds at once. */
+  maxSequences: DEFAULT_MAX_SEQUENCES,
+  /** Activations between stages: float32 is exact; float16 halves the bytes on the wire. */
+  activationDtype: 'float32' as ActivationDtypeName,
+  /** The head's BullMQ job lock, in ms: a dead head's jobs are taken over after about this long. */
+  lockDurationMs: 10_000,
+  /** The shortest job lock allowed, in ms: below it a busy head would lose locks it still holds. */
+  minLockDurationMs: 1_000,
+  /** Times a job may stall (its head died) before BullMQ fails it for good. */
+  maxStalledCount: 3,
+});
+
+const USAGE_HEAD = `usage: chatglm-worker --model DIR [--layers A-B | --stage I --stages N] [--next HOST:PORT] [options]
 
 One pipeline stage. The stage holding layer 0 is the pipeline head: it consumes the generate queue
-in Redis and dials the next stage; every other stage listens for gRPC and dials --next.
+in Redis and dials the next stage; every other stage listens for gRPC and dials --next.`;
 
-  --model DIR               a ChatGLM-6B checkpoint (converted into a cached bundle on first start),
-                            or a stage bundle written by \`chatglm convert\`
-  --layers A-B              hold layers A..B inclusive (default: all layers)
-  --stage I --stages N      or: stage I of N, split like load_model_on_gpus
-  --next HOST:PORT          the next stage (required unless this stage holds the last layer)
-  --host HOST               listen address of a non-head stage (default 0.0.0.0)
-  --port PORT               listen port of a non-head stage (default 0: any free port)
-  --redis URL               Redis for the head (default $REDIS_URL or redis://127.0.0.1:6379)
-  --prefix P                Redis key prefix (default chatglm)
-  --pipeline-id ID          the head's name in heartbeats and logs (default host-pid)
-  --max-sequences N         KV cache slots: sequences served at once (default 8)
-  --ptuning DIR             a P-tuning v2 checkpoint (config.json with pre_seq_len, and the
-                            transformer.prefix_encoder.* weights as *.safetensors): every sequence
-                            attends to its prefix; give every stage of the pipeline the same one
-  --max-tokens N            cached positions per sequence, counting a P-tuning prefix (default the
-                            model's max_sequence_length, plus the prefix's pre_seq_len)
-  --micro-batches N         decode steps in flight at the head (default: the number of stages)
-  --activation-dtype D      float32 (exact, default) or float16 (half the bytes between stages)
-  --quantize Q              int8 or int4: the layers' linears as MatMulNBits blocks; none: float
-                            (default: as stored; THUDM int4/int8 checkpoints keep their codes)
-  --quantize-embedding Q    int8 or int4: also the embedding and the tied lm_head (default none)
-  --weight-dtype D          float16 or float32 for the float weights (default: the checkpoint's)
-  --threads N               ONNX Runtime threads (default: all cores)
-  --no-spin                 keep idle ONNX Runtime threads from spinning (several stages on one machine)
-  --connect-timeout-ms MS   how long the head waits for the rest of its pipeline (default: forever)
-  --lock-duration-ms MS     the head's job lock: a dead head's jobs are taken over after about
-                            this long (default 10000)`;
+const d = WORKER_DEFAULTS;
+/** [flag, description] per option, in the order the usage lists them. */
+const OPTION_HELP: readonly (readonly [string, string])[] = [
+  ['--model DIR', 'a ChatGLM-6B checkpoint (converted into a cached bundle on first start), or a stage bundle written by `chatglm convert`'],
+  ['--layers A-B', 'hold layers A..B inclusive (default: all layers)'],
+  ['--stage I --stages N', 'or: stage I of N, split like load_model_on_gpus'],
+  ['--next HOST:PORT', 'the next stage (required unless this stage holds the last layer)'],
+  ['--host HOST', `listen address of a non-head stage (default ${d.host})`],
+  ['--port PORT', `listen port of a non-head stage (default ${d.port}: any free port)`],
+  ['--redis URL', 'Redis for the head (default $REDIS_URL or redis://127.0.0.1:6379)'],
+  ['--redis-prefix P', `Redis key prefix, the same as the gateways' (default ${d.redisPrefix})`],
+  ['--pipeline-id ID', "the head's name in heartbeats and logs (default host-pid)"],
+  ['--max-sequences N', `KV cache slots: sequences served at once (default ${d.maxSequences})`],
+  ['--ptuning DIR', 'a P-tuning v2 checkpoint (config.json with pre_seq_len, and the transformer.prefix_encoder.* weights): every sequence attends to its prefix; give every stage of the pipeline the same one'],
+  ['--max-tokens N', "cached positions per sequence, counting a P-tuning prefix (default the model's max_sequence_length, plus the prefix's pre_seq_len)"],
+  ['--micro-batches N', 'decode steps in flight at the head (default: the number of stages)'],
+  ['--activation-dtype D', `float32 (exact) or float16 (half the bytes between stages) (default ${d.activationDtype})`],
+  ['--quantize Q', 'int8 or int4: the layers\' linears as MatMulNBits blocks; none: float (default: as stored; THUDM int4/int8 checkpoints keep their codes)'],
+  ['--quantize-embedding Q', 'int8 or int4: also the embedding and the tied lm_head (default none)'],
+  ['--weight-dtype D', "float16 or float32 for the float weights (default: the checkpoint's)"],
+  ['--threads N', 'ONNX Runtime threads (default: all cores)'],
+  ['--no-spin', 'keep idle ONNX Runtime threads from spinning (several stages on one machine)'],
+  ['--connect-timeout-ms MS', 'how long the head waits for the rest of its pipeline (default: forever)'],
+  ['--lock-duration-ms MS', `the head's job lock: a dead head's jobs are taken over after about this long (default ${d.lockDurationMs}, at least ${d.minLockDurationMs})`],
+  ['-h, --help', 'this text'],
+];
+
+/** Wraps each description at 100 columns beside its flag. */
+function formatOptions(options: readonly (readonly [string, string])[]): string {
+  const width = 28;
+  return options
+    .map(([flag, help]) => {
+      const lines: string[] = [];
+      let line = '';
+      for (const word of help.split(' ')) {
+        if (line && width + line.length + word.length + 1 > 100) {
+          lines.push(line);
+          line = word;
+        } else line = line ? `${line} ${word}` : word;
+      }
+      lines.push(line);
+      return lines.map((l, i) => (i === 0 ? `  ${flag.padEnd(width - 2)}${l}` : `${' '.repeat(width)}${l}`)).join('\n');
+    })
+    .join('\n');
+}
+
+export const WORKER_USAGE = `${USAGE_HEAD}\n\n${formatOptions(OPTION_HELP)}`;
+
+/** The flags the usage documents (a test checks they are the flags the parser takes). */
+export const DOCUMENTED_FLAGS: readonly string[] = OPTION_HELP.flatMap(([flag]) => [...flag.matchAll(/--[a-z-]+/g)].map((m) => m[0]));
 
 export interface WorkerOptions {
   model: string;
-  range: (numLayers: number) => { start: number; end: number };
+  range: (numLayers: number) => LayerRange;
   /** True when --layers or --stage chose the range (a bundle must then match it). */
   layersGiven: boolean;
   /** How a raw checkpoint is converted (quantization, float storage). */
@@ -47,53 +94,53 @@ export interface WorkerOptions {
   host: string;
   port: number;
   redis?: string;
-  prefix?: string;
-  /** A P-tuning v2 checkpoint directory (--ptuning; --prefix is the Redis key prefix). */
+  redisPrefix: string;
+  /** A P-tuning v2 checkpoint directory. */
   ptuningDir?: string;
   pipelineId?: string;
   maxSequences: number;
   maxTokens?: number;
   microBatches?: number;
-  activationDtype: 'float32' | 'float16';
+  activationDtype: ActivationDtypeName;
   threads?: number;
   spinning: boolean;
   connectTimeoutMs?: number;
-  lockDurationMs?: number;
+  lockDurationMs: number;
 }
 
 export type ParsedWorkerOptions = { kind: 'ok'; options: WorkerOptions } | { kind: 'help' } | { kind: 'error'; message: string };
 
+/** The options parseArgs takes; exported for the test that compares them with the usage. */
+export const PARSE_OPTIONS = {
+  model: { type: 'string' },
+  layers: { type: 'string' },
+  stage: { type: 'string' },
+  stages: { type: 'string' },
+  next: { type: 'string' },
+  ptuning: { type: 'string' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  redis: { type: 'string' },
+  'redis-prefix': { type: 'string' },
+  'pipeline-id': { type: 'string' },
+  'max-sequences': { type: 'string' },
+  'max-tokens': { type: 'string' },
+  'micro-batches': { type: 'string' },
+  'activation-dtype': { type: 'string' },
+  threads: { type: 'string' },
+  'no-spin': { type: 'boolean' },
+  'connect-timeout-ms': { type: 'string' },
+  'lock-duration-ms': { type: 'string' },
+  quantize: { type: 'string' },
+  'quantize-embedding': { type: 'string' },
+  'weight-dtype': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        model: { type: 'string' },
-        layers: { type: 'string' },
-        stage: { type: 'string' },
-        stages: { type: 'string' },
-        next: { type: 'string' },
-        ptuning: { type: 'string' },
-        host: { type: 'string' },
-        port: { type: 'string' },
-        redis: { type: 'string' },
-        prefix: { type: 'string' },
-        'pipeline-id': { type: 'string' },
-        'max-sequences': { type: 'string' },
-        'max-tokens': { type: 'string' },
-        'micro-batches': { type: 'string' },
-        'activation-dtype': { type: 'string' },
-        threads: { type: 'string' },
-        'no-spin': { type: 'boolean' },
-        'connect-timeout-ms': { type: 'string' },
-        'lock-duration-ms': { type: 'string' },
-        quantize: { type: 'string' },
-        'quantize-embedding': { type: 'string' },
-        'weight-dtype': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    ({ values } = parseArgs({ args: argv, options: PARSE_OPTIONS }));
   } catch (err) {
     return { kind: 'error', message: (err as Error).message };
   }
@@ -117,7 +164,7 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
       if (stage !== undefined && stages !== undefined) return stageRange(numLayers, stage, stages);
       return { start: 0, end: numLayers };
     };
-    const dtype = values['activation-dtype'] ?? 'float32';
+    const dtype = values['activation-dtype'] ?? WORKER_DEFAULTS.activationDtype;
     if (dtype !== 'float32' && dtype !== 'float16') throw new Error(`--activation-dtype must be float32 or float16, got "${dtype}"`);
     if (values.next !== undefined && !/^[^\s:]+:\d+$|^\[[0-9a-f:]+\]:\d+$/i.test(values.next)) throw new Error(`--next must be HOST:PORT, got "${values.next}"`);
     const quantization = (flag: string, v: string | undefined): Quantization | undefined => (v === undefined ? undefined : parseQuantization(v, flag));
@@ -129,32 +176,31 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
       quantization: { ...(linears && { linears }), ...(embedding && { embedding }) },
       ...(weightDtype && { storage: weightDtype }),
     };
+    const maxTokens = int('max-tokens', values['max-tokens'], 1);
+    const microBatches = int('micro-batches', values['micro-batches'], 1);
+    const threads = int('threads', values.threads, 1);
+    const connectTimeoutMs = int('connect-timeout-ms', values['connect-timeout-ms'], 0);
     const options: WorkerOptions = {
       model: values.model,
       range,
       layersGiven: Boolean(layers || stage !== undefined),
       bundle,
-      host: values.host ?? '0.0.0.0',
-      port: int('port', values.port, 0) ?? 0,
-      maxSequences: int('max-sequences', values['max-sequences'], 1) ?? 8,
+      host: values.host ?? WORKER_DEFAULTS.host,
+      port: int('port', values.port, 0) ?? WORKER_DEFAULTS.port,
+      redisPrefix: values['redis-prefix'] ?? WORKER_DEFAULTS.redisPrefix,
+      maxSequences: int('max-sequences', values['max-sequences'], 1) ?? WORKER_DEFAULTS.maxSequences,
       activationDtype: dtype,
       spinning: !values['no-spin'],
+      lockDurationMs: int('lock-duration-ms', values['lock-duration-ms'], WORKER_DEFAULTS.minLockDurationMs) ?? WORKER_DEFAULTS.lockDurationMs,
       ...(values.next !== undefined && { next: values.next }),
       ...(values.redis !== undefined && { redis: values.redis }),
       ...(values.ptuning !== undefined && { ptuningDir: values.ptuning }),
-      ...(values.prefix !== undefined && { prefix: values.prefix }),
       ...(values['pipeline-id'] !== undefined && { pipelineId: values['pipeline-id'] }),
+      ...(maxTokens !== undefined && { maxTokens }),
+      ...(microBatches !== undefined && { microBatches }),
+      ...(threads !== undefined && { threads }),
+      ...(connectTimeoutMs !== undefined && { connectTimeoutMs }),
     };
-    const maxTokens = int('max-tokens', values['max-tokens'], 1);
-    const microBatches = int('micro-batches', values['micro-batches'], 1);
-    const threads = int('threads', values.threads, 1);
-    const connectTimeoutMs = int('connect-timeout-ms', values['connect-timeout-ms'], 0);
-    if (maxTokens !== undefined) options.maxTokens = maxTokens;
-    if (microBatches !== undefined) options.microBatches = microBatches;
-    if (threads !== undefined) options.threads = threads;
-    if (connectTimeoutMs !== undefined) options.connectTimeoutMs = connectTimeoutMs;
-    const lockDurationMs = int('lock-duration-ms', values['lock-duration-ms'], 1000);
-    if (lockDurationMs !== undefined) options.lockDurationMs = lockDurationMs;
     return { kind: 'ok', options };
   } catch (err) {
     return { kind: 'error', message: (err as Error).message };

@@ -1,5 +1,5 @@
 /**
- * A small ChatGLM-like tokenizer for tests, written from spec §3.5 and §8.3: SentencePiece-style
+ * A small ChatGLM-like tokenizer for tests, written from docs/model.md §3.5 and §8.3: SentencePiece-style
  * pieces with `▁` for spaces and a dropped dummy-prefix space, control pieces that decode to "",
  * byte-fallback pieces decoded as UTF-8 runs (U+FFFD for incomplete ones), the `<n>` / `<|tab|>` /
  * `<|blank_k|>` post-processing, transformers' clean_up_tokenization_spaces, and process_response.
@@ -114,7 +114,7 @@ const PUNCTUATION = [
   full: full!,
 }));
 
-/** ChatGLM's process_response (spec §8.3). */
+/** ChatGLM's process_response (docs/model.md §8.3). */
 export function processResponse(text: string): string {
   let response = text.replace(STRIP, '').replaceAll('[[训练时间]]', '2023年');
   for (const { after, before, full } of PUNCTUATION) {

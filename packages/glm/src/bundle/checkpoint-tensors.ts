@@ -2,12 +2,11 @@
 // model folder into what the graph builder consumes.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ChatGlmError } from '@chatglm/common';
+import { ChatGlmError, float16ToFloat32 } from '@chatglm/common';
 import { floatWeights } from '../checkpoint/float-weights.ts';
 import type { ModelDirectory } from '../checkpoint/model-directory.ts';
 import { openCheckpoint } from '../checkpoint/open-checkpoint.ts';
 import type { RawTensorSource } from '../checkpoint/raw-tensor-source.ts';
-import { float16ToFloat32 } from '../model/float16.ts';
 import { stageTensors, type QuantizationOptions, type StageTensors, type ThudmSource } from '../model/stage-tensors.ts';
 
 /** A checkpoint's tensors for the graph builder: safetensors or PyTorch .bin, float or THUDM int8/int4. */
@@ -21,7 +20,7 @@ export function checkpointTensors(model: ModelDirectory, quantization: Quantizat
   return stageTensors(floatWeights(raw), quantization, thudmLinears(raw, model), halves);
 }
 
-/** THUDM int8/int4 linears (spec §9.1): an int8 `.weight` beside an fp16 `.weight_scale`. */
+/** THUDM int8/int4 linears (docs/model.md §9.1): an int8 `.weight` beside an fp16 `.weight_scale`. */
 function thudmLinears(raw: RawTensorSource, model: ModelDirectory): ThudmSource | undefined {
   const bits = model.config.quantizationBit;
   if (bits !== 4 && bits !== 8) return undefined;

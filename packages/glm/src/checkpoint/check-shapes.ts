@@ -1,4 +1,4 @@
-// The tensors a config.json implies (spec §2.2, THUDM int4/int8 §9.1, P-tuning v2 §10), checked
+// The tensors a config.json implies (docs/model.md §2.2, THUDM int4/int8 §9.1, P-tuning v2 §10), checked
 // against a checkpoint: a config that does not match its weights fails here, naming each tensor,
 // instead of deep inside graph building.
 import { headDim, type GlmConfig } from '../config.ts';
@@ -57,7 +57,7 @@ export function expectedTensors(config: GlmConfig): Map<string, ExpectedTensor> 
     float(n.ln1Weight, [H]);
     float(n.ln1Bias, [H]);
     linear(`${p}.attention.query_key_value`, H, 3 * H);
-    // Recomputed at load time (spec §5.3): checked when present, never needed.
+    // Recomputed at load time (docs/model.md §5.3): checked when present, never needed.
     float(`${p}.attention.rotary_emb.inv_freq`, [headDim(config) / 4], false);
     linear(`${p}.attention.dense`, H, H);
     float(n.ln2Weight, [H]);
@@ -67,7 +67,7 @@ export function expectedTensors(config: GlmConfig): Map<string, ExpectedTensor> 
   }
   float(FINAL_LN_WEIGHT, [H]);
   float(FINAL_LN_BIAS, [H]);
-  float(LM_HEAD_NAME, [V, H], false); // tied to the embedding (spec §2.3)
+  float(LM_HEAD_NAME, [V, H], false); // tied to the embedding (docs/model.md §2.3)
   if (config.preSeqLen > 0) {
     const P = config.preSeqLen;
     const kv = 2 * config.numLayers * H;

@@ -4,6 +4,6 @@ import { ChatGlmError } from '@chatglm/common';
 
 export class CheckpointError extends ChatGlmError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('invalid_checkpoint', message, false, options);
+    super('invalid_checkpoint', message, options);
   }
 }

@@ -1,6 +1,6 @@
 // The graph builder's view of a checkpoint: every float tensor widened to fp32. Quantized (THUDM
 // int4/int8) and integer tensors are refused by name: they need dequantizing, not widening.
-import { bfloat16ToFloat32, float16ToFloat32 } from '../model/float16.ts';
+import { bfloat16ToFloat32, float16ToFloat32 } from '@chatglm/common';
 import type { HostTensor, WeightSource } from '../model/weights.ts';
 import { CheckpointError } from './checkpoint-error.ts';
 import type { RawTensorSource } from './raw-tensor-source.ts';

@@ -1,5 +1,5 @@
 // PyTorch checkpoints: `pytorch_model-0000X-of-0000N.bin` shards resolved through
-// `pytorch_model.bin.index.json` (its weight_map; the stale total_size is ignored, spec §2.4), or a
+// `pytorch_model.bin.index.json` (its weight_map; the stale total_size is ignored, docs/model.md §2.4), or a
 // single `pytorch_model.bin`. Other .bin files in the directory (training_args.bin, optimizer
 // states) are never opened: they are not state dicts and may pickle arbitrary objects.
 import fs from 'node:fs';

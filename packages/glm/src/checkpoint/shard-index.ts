@@ -1,5 +1,5 @@
 // Sharded checkpoints (safetensors and PyTorch alike): `*.index.json` maps each tensor to its shard
-// in "weight_map". Its "metadata.total_size" is not trusted (ChatGLM-6B's is stale, spec §2.4).
+// in "weight_map". Its "metadata.total_size" is not trusted (ChatGLM-6B's is stale, docs/model.md §2.4).
 import fs from 'node:fs';
 import path from 'node:path';
 import { CheckpointError } from './checkpoint-error.ts';

@@ -1,4 +1,4 @@
-// GLM's 2-D positions and the prefix attention mask (spec §4).
+// GLM's 2-D positions and the prefix attention mask (docs/model.md §4).
 import { ChatGlmError } from '@chatglm/common';
 
 /** Where the prompt's special tokens sit; everything else follows from these two indices. */
@@ -9,13 +9,17 @@ export interface PromptLayout {
   contextLength: number;
 }
 
-export interface SpecialIds {
-  maskTokenId: number;
-  gmaskTokenId: number;
-  bosTokenId: number;
+/**
+ * The ids of [MASK], [gMASK] and <sop>, which fix a prompt's layout and so its positions. The
+ * tokenizer hands these out (`ChatGLMTokenizer.promptMarkers`); a GlmConfig fits too.
+ */
+export interface PromptMarkerIds {
+  readonly maskTokenId: number;
+  readonly gmaskTokenId: number;
+  readonly bosTokenId: number;
 }
 
-export function promptLayout(ids: ArrayLike<number>, special: SpecialIds): PromptLayout {
+export function promptLayout(ids: ArrayLike<number>, special: PromptMarkerIds): PromptLayout {
   const list = Array.from(ids);
   const gmask = list.indexOf(special.gmaskTokenId);
   const maskPosition = gmask >= 0 ? gmask : list.indexOf(special.maskTokenId);
@@ -25,17 +29,51 @@ export function promptLayout(ids: ArrayLike<number>, special: SpecialIds): Promp
   return { maskPosition, contextLength };
 }
 
+/** Position id (p) and block position id (q) of the token at absolute index `index` (docs/model.md §4). */
+export function positionAt(layout: PromptLayout, index: number): { position: number; blockPosition: number } {
+  const beforeSop = index < layout.contextLength;
+  return { position: beforeSop ? index : layout.maskPosition, blockPosition: beforeSop ? 0 : index - layout.contextLength + 1 };
+}
+
 /** Position ids (p) and block position ids (q) of absolute sequence indices [start, start + count). */
 export function glmPositions(layout: PromptLayout, start: number, count: number): { positions: Int32Array; blockPositions: Int32Array } {
   const positions = new Int32Array(count);
   const blockPositions = new Int32Array(count);
   for (let i = 0; i < count; i++) {
-    const j = start + i;
-    const beforeSop = j < layout.contextLength;
-    positions[i] = beforeSop ? j : layout.maskPosition;
-    blockPositions[i] = beforeSop ? 0 : j - layout.contextLength + 1;
+    const p = positionAt(layout, start + i);
+    positions[i] = p.position;
+    blockPositions[i] = p.blockPosition;
   }
   return { positions, blockPositions };
+}
+
+/**
+ * The positions of one running sequence, fixed by its prompt: what a prefill of its first tokens
+ * and each later decode step feed the model. Whoever runs a sequence (the pipeline head, an
+ * in-process chain) keeps one of these rather than recomputing the layout.
+ */
+export class SequencePositions {
+  private constructor(private readonly layout: PromptLayout) {}
+
+  /** Throws ChatGlmError `invalid_prompt` when the prompt lacks [gMASK]/[MASK] or <sop>. */
+  static of(promptIds: ArrayLike<number>, markers: PromptMarkerIds): SequencePositions {
+    return new SequencePositions(promptLayout(promptIds, markers));
+  }
+
+  /** Index of <sop>: the prefill's bidirectional part (see isBlockedInPrefill). */
+  get contextLength(): number {
+    return this.layout.contextLength;
+  }
+
+  /** Positions of tokens [0, count): a prefill of the prompt and of any resumed tokens. */
+  prefill(count: number): { positions: Int32Array; blockPositions: Int32Array } {
+    return glmPositions(this.layout, 0, count);
+  }
+
+  /** Positions of the single token at absolute index `index` (prompt tokens count first). */
+  at(index: number): { position: number; blockPosition: number } {
+    return positionAt(this.layout, index);
+  }
 }
 
 /**

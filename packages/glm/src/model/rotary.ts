@@ -1,10 +1,10 @@
-// 2-D rotary position tables (spec §5.2 step 4 and §5.3).
+// 2-D rotary position tables (docs/model.md §5.2 step 4 and §5.3).
 //
 // Each head of size D is split into two halves: the first is rotated by the token's position id p,
 // the second by its block position id q. Inside a half, element m pairs with m + D/4 ("rotate-half",
 // GPT-NeoX style) at frequency theta_m. The graph computes `x * cos + rotateHalves(x) * sin`; this
 // file builds the per-token cos/sin rows it multiplies by.
-import { roundToFloat16 } from './float16.ts';
+import { roundToFloat16 } from '@chatglm/common';
 
 const ROTARY_BASE = 10000;
 
@@ -31,7 +31,7 @@ export interface RotaryTables {
 
 /**
  * cos/sin rows for each token, with fp32 angles and fp32 cos/sin of the fp16-rounded frequencies:
- * this matches the reference run in fp32 (spec §5.3's recommendation).
+ * this matches the reference run in fp32 (docs/model.md §5.3's recommendation).
  */
 export function rotaryTables(positions: ArrayLike<number>, blockPositions: ArrayLike<number>, headDim: number): RotaryTables {
   const n = positions.length;
@@ -61,7 +61,7 @@ export function rotaryTables(positions: ArrayLike<number>, blockPositions: Array
 
 /**
  * Reference rotation of one head vector in plain JS (for tests and documentation): applies the
- * spec's formulas u'[m] = u[m]cos - u[m+D/4]sin, u'[m+D/4] = u[m+D/4]cos + u[m]sin per half.
+ * formulas of docs/model.md §5.3: u'[m] = u[m]cos - u[m+D/4]sin, u'[m+D/4] = u[m+D/4]cos + u[m]sin per half.
  */
 export function rotateHeadReference(x: ArrayLike<number>, p: number, q: number): Float64Array {
   const headDim = x.length;

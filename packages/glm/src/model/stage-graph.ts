@@ -1,8 +1,8 @@
-// One ONNX graph for a contiguous layer range [start, end) of ChatGLM-6B (spec §5), the unit a
+// One ONNX graph for a contiguous layer range [start, end) of ChatGLM-6B (docs/model.md §5), the unit a
 // pipeline stage runs. The first range also embeds token ids; the last one also applies the final
 // LayerNorm and the tied lm_head.
 //
-// The KV cache never leaves JS memory (DESIGN.md §4): each layer's cache comes in as an input
+// The KV cache never leaves JS memory (docs/architecture.md, "Model runtime"): each layer's cache comes in as an input
 // (zero-copy views of the caller's typed arrays) and only the new rows come back as outputs. Keys
 // are cached transposed, [B, heads, headDim, capacity], so that q·Kᵀ is a plain MatMul and a new
 // key row lands as `headDim` contiguous runs; values are [B, heads, capacity, headDim].
@@ -10,18 +10,13 @@
 // One run processes B sequences of Tq new tokens each: a prefill is B = 1, Tq = prompt length; a
 // batched decode is B sequences with Tq = 1 (their caches of different lengths are masked by
 // `past_bias`).
+import { float32ToFloat16 } from '@chatglm/common';
 import type { GlmConfig } from '../config.ts';
 import { RESIDUAL_ALPHA, headDim } from '../config.ts';
 import { GraphBuilder, type ExternalSink, type ExternalTensor } from '../onnx/graph-builder.ts';
-import { float32ToFloat16 } from './float16.ts';
+import { validateRange, type LayerRange } from './layer-ranges.ts';
 import { stageTensors, type MatrixTensor, type StageTensors } from './stage-tensors.ts';
 import { EMBEDDING_NAME, FINAL_LN_BIAS, FINAL_LN_WEIGHT, layerTensorNames, type WeightSource } from './weights.ts';
-
-/** Layers [start, end) with 0 <= start < end <= numLayers. */
-export interface LayerRange {
-  start: number;
-  end: number;
-}
 
 /** Graph input and output names, shared by the builder and the runtime that feeds the graph. */
 export const STAGE_IO = {
@@ -71,13 +66,6 @@ export interface StageGraph {
   range: LayerRange;
   isFirst: boolean;
   isLast: boolean;
-}
-
-export function validateRange(config: GlmConfig, range: LayerRange): void {
-  const { start, end } = range;
-  if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end > config.numLayers || start >= end) {
-    throw new Error(`layer range [${start}, ${end}) is invalid for a model of ${config.numLayers} layers`);
-  }
 }
 
 /**
@@ -163,7 +151,7 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
 
   for (let l = range.start; l < range.end; l++) {
     const n = layerTensorNames(l);
-    // 1. input LayerNorm; its output (not x) feeds the residual (spec §5.2 step 9).
+    // 1. input LayerNorm; its output (not x) feeds the residual (docs/model.md §5.2 step 9).
     const a = g.op('LayerNormalization', [x, weight(n.ln1Weight, [H]), weight(n.ln1Bias, [H])], { axis: -1, epsilon: eps });
     // 2-3. fused QKV, laid out per head as [q | k | v] (interleaved, not all-Q-then-all-K).
     const qkv = linear(a, n.qkvWeight, n.qkvBias, 3 * H, H);
@@ -207,9 +195,9 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
   if (isLast) {
     const final = g.op('LayerNormalization', [x, weight(FINAL_LN_WEIGHT, [H]), weight(FINAL_LN_BIAS, [H])], { axis: -1, epsilon: eps });
     const hidden3 = g.op('Reshape', [final, shapeBTH], {}, STAGE_IO.hiddenOut);
-    // Only each sequence's last row is needed for the next token (spec §11).
+    // Only each sequence's last row is needed for the next token (docs/model.md §11).
     const last = g.op('Reshape', [g.op('Slice', [hidden3, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([1])]), g.int64s([-1, H])]);
-    // The lm_head is tied to the embedding (spec §2.3): logits = h·Eᵀ.
+    // The lm_head is tied to the embedding (docs/model.md §2.3): logits = h·Eᵀ.
     const head = embedding as MatrixTensor;
     if (head.kind === 'float') g.op('Gemm', [last, embeddingName ?? weight(EMBEDDING_NAME, [V, H], head.data)], { transB: 1 }, STAGE_IO.logits);
     // A quantized head gets MatMulNBits' own initializers: it prepacks them at load, and a stage

@@ -25,7 +25,7 @@ export interface QuantizationOptions {
 /** A float matrix carries `data` only when it was computed (dequantized); else the graph reads it by name. */
 export type MatrixTensor = { kind: 'float'; data?: Float32Array } | { kind: 'nbits'; weight: NBitsWeight };
 
-/** A THUDM int8/int4 linear as stored in its checkpoint (spec §9.1). */
+/** A THUDM int8/int4 linear as stored in its checkpoint (docs/model.md §9.1). */
 export interface ThudmLinear {
   bits: QuantBits;
   /** int8 [out, in], or packed int4 [out, in/2]. */

@@ -13,7 +13,7 @@ export interface WeightSource {
   names(): string[];
 }
 
-/** Hugging Face names of one layer's tensors (spec §2.2). */
+/** Hugging Face names of one layer's tensors (docs/model.md §2.2). */
 export function layerTensorNames(layer: number) {
   const p = `transformer.layers.${layer}`;
   return {

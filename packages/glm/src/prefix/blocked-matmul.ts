@@ -1,4 +1,4 @@
-// y = x·Wᵀ + b in plain JS, for the prefix encoder's MLP (spec §10) where no ONNX Runtime is at hand.
+// y = x·Wᵀ + b in plain JS, for the prefix encoder's MLP (docs/model.md §10) where no ONNX Runtime is at hand.
 // W is [out, in] like a PyTorch Linear, so x's rows and W's rows are both contiguous along the
 // reduction: 4x4 output blocks share each loaded x and W value four times (16 multiply-adds per 8
 // loads), and a block of W rows is reused across every x row while it sits in cache. Measured on

@@ -1,4 +1,4 @@
-// The P-tuning v2 prefix encoder at inference (spec §10): turns the checkpoint's
+// The P-tuning v2 prefix encoder at inference (docs/model.md §10): turns the checkpoint's
 // `transformer.prefix_encoder.*` tensors into each layer's prefix keys and values, once per stage.
 //
 // The encoder maps the token indices 0..P-1 to [P, 2·L·H] (projection off: the embedding rows
@@ -10,8 +10,7 @@
 // fp32 throughout, like the rest of this engine's CPU path. The prefix enters the cache as-is: no
 // rotary and no LayerNorm (those apply only to the tokens' own keys).
 import { headDim, type GlmConfig } from '../config.ts';
-import type { LayerRange } from '../model/stage-graph.ts';
-import { validateRange } from '../model/stage-graph.ts';
+import { validateRange, type LayerRange } from '../model/layer-ranges.ts';
 import type { WeightSource } from '../model/weights.ts';
 import { matmulTransB } from './blocked-matmul.ts';
 import { PrefixError, type PrefixKv, type PrefixLayerKv } from './prefix-kv.ts';

@@ -1,8 +1,8 @@
-// The P-tuning v2 prefix of a stage's layers in the layout the KV cache stores (spec §10): per
+// The P-tuning v2 prefix of a stage's layers in the layout the KV cache stores (docs/model.md §10): per
 // layer, the P key rows and P value rows that every sequence attends to before its own tokens.
 import { ChatGlmError } from '@chatglm/common';
 import { headDim, type GlmConfig } from '../config.ts';
-import type { LayerRange } from '../model/stage-graph.ts';
+import type { LayerRange } from '../model/layer-ranges.ts';
 
 /** One layer's prefix: keys and values each [heads, P, headDim], as-is (no rotary, no LayerNorm). */
 export interface PrefixLayerKv {

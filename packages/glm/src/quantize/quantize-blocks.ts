@@ -1,4 +1,4 @@
-// Quantizing float weights to blocks: symmetric absmax per block (the THUDM scheme of spec §9.1, per
+// Quantizing float weights to blocks: symmetric absmax per block (the THUDM scheme of docs/model.md §9.1, per
 // block of 128 instead of per row, which bounds the error by each block's own range). The loops
 // write codes straight into the packed bytes: a ChatGLM-6B has 5.6 billion linear weights.
 import { allocateNBits, blocksPerRow, maxCode, zeroPoint, DEFAULT_BLOCK_SIZE, type NBitsWeight, type QuantBits } from './nbits-weight.ts';

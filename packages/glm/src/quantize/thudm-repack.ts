@@ -1,4 +1,4 @@
-// THUDM's chatglm-6b-int8 / -int4 checkpoints (spec §9.1) into MatMulNBits blocks without going
+// THUDM's chatglm-6b-int8 / -int4 checkpoints (docs/model.md §9.1) into MatMulNBits blocks without going
 // through float: their codes are symmetric per row (int8 in [-127, 127], int4 in [-7, 7]) with one
 // fp16 scale per row, so every block of a row gets that row's scale and the code moves by the
 // default zero point. The result dequantizes to exactly THUDM's W' = Q · scale.

@@ -1,8 +1,8 @@
 // A StageRuntime whose ONNX Runtime session runs in a worker thread: session.run() blocks the
 // thread it runs on, and the hosting process (a gRPC server, the pipeline head) must stay responsive.
 import { Worker } from 'node:worker_threads';
-import { ChatGlmError } from '@chatglm/common';
-import type { DecodeEntry, KvCapacity, PrefillRequest, RunOptions, StageInfo, StageOutput, StageRuntime, StageSpec } from '../stage-runtime.ts';
+import { ChatGlmError, toErrorCode } from '@chatglm/common';
+import type { DecodeRequest, KvCapacity, PrefillRequest, RunOptions, StageRuntimeInfo, StageOutput, StageRuntime, StageSpec } from '../stage-runtime.ts';
 import type { ThreadCall, ThreadResponse } from './thread-protocol.ts';
 
 interface Pending {
@@ -15,13 +15,13 @@ export class CpuStageRuntime implements StageRuntime {
   private readonly pending = new Map<number, Pending>();
   private closed = false;
   private failure: Error | undefined;
-  private info_: StageInfo | undefined;
+  private info_: StageRuntimeInfo | undefined;
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (msg: ThreadResponse) => this.settle(msg));
-    worker.on('error', (err) => this.fail(new ChatGlmError('stage_crashed', `stage thread crashed: ${err.message}`, true, { cause: err })));
+    worker.on('error', (err) => this.fail(new ChatGlmError('stage_crashed', `stage thread crashed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
-      if (!this.closed) this.fail(new ChatGlmError('stage_crashed', `stage thread exited with code ${code}`, true));
+      if (!this.closed) this.fail(new ChatGlmError('stage_crashed', `stage thread exited with code ${code}`));
     });
   }
 
@@ -32,7 +32,7 @@ export class CpuStageRuntime implements StageRuntime {
     });
     const runtime = new CpuStageRuntime(worker);
     try {
-      runtime.info_ = (await runtime.call({ method: 'init', spec })) as StageInfo;
+      runtime.info_ = (await runtime.call({ method: 'init', spec })) as StageRuntimeInfo;
     } catch (err) {
       await runtime.close();
       throw err;
@@ -40,7 +40,7 @@ export class CpuStageRuntime implements StageRuntime {
     return runtime;
   }
 
-  get info(): StageInfo {
+  get info(): StageRuntimeInfo {
     if (!this.info_) throw new Error('stage not initialised');
     return this.info_;
   }
@@ -49,7 +49,7 @@ export class CpuStageRuntime implements StageRuntime {
     return this.call({ method: 'prefill', request, options }) as Promise<StageOutput>;
   }
 
-  decode(entries: DecodeEntry[], options: RunOptions = {}): Promise<StageOutput> {
+  decode(entries: DecodeRequest[], options: RunOptions = {}): Promise<StageOutput> {
     return this.call({ method: 'decode', entries, options }) as Promise<StageOutput>;
   }
 
@@ -90,7 +90,7 @@ export class CpuStageRuntime implements StageRuntime {
     this.pending.delete(msg.id);
     if (msg.ok) p.resolve(msg.value);
     else {
-      const err = new ChatGlmError(msg.error.code, msg.error.message, msg.error.retryable);
+      const err = new ChatGlmError(toErrorCode(msg.error.code, 'stage_internal'), msg.error.message);
       if (msg.error.stack) err.stack = `${err.name}: ${err.message}\n  (in stage thread) ${msg.error.stack}`;
       p.reject(err);
     }

@@ -48,7 +48,7 @@ async function handle(call: ThreadCall): Promise<unknown> {
 }
 
 function serialize(err: unknown): SerializedError {
-  if (err instanceof ChatGlmError) return { name: err.name, message: err.message, code: err.code, retryable: err.retryable, stack: err.stack };
+  if (err instanceof ChatGlmError) return { name: err.name, message: err.message, code: err.code, ...(err.stack !== undefined && { stack: err.stack }) };
   const e = err instanceof Error ? err : new Error(String(err));
-  return { name: e.name, message: e.message, code: 'stage_internal', retryable: false, stack: e.stack };
+  return { name: e.name, message: e.message, code: 'stage_internal', ...(e.stack !== undefined && { stack: e.stack }) };
 }

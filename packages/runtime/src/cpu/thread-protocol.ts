@@ -1,10 +1,11 @@
 // Messages between a CpuStageRuntime and its worker thread.
-import type { DecodeEntry, PrefillRequest, RunOptions, StageSpec } from '../stage-runtime.ts';
+import type { ErrorCode } from '@chatglm/common';
+import type { DecodeRequest, PrefillRequest, RunOptions, StageSpec } from '../stage-runtime.ts';
 
 export type ThreadCall =
   | { method: 'init'; spec: StageSpec }
   | { method: 'prefill'; request: PrefillRequest; options: RunOptions }
-  | { method: 'decode'; entries: DecodeEntry[]; options: RunOptions }
+  | { method: 'decode'; entries: DecodeRequest[]; options: RunOptions }
   | { method: 'release'; seqId: string }
   | { method: 'capacity' }
   | { method: 'close' };
@@ -14,8 +15,8 @@ export type ThreadRequest = ThreadCall & { id: number };
 export interface SerializedError {
   name: string;
   message: string;
-  code: string;
-  retryable: boolean;
+  /** A ChatGlmError's code (its registry entry says whether a retry may succeed). */
+  code: ErrorCode;
   stack?: string;
 }
 

@@ -1,5 +1,5 @@
 /**
- * ChatGLM-6B v1's chat prompt (spec §8.1). There is no system prompt in v1.
+ * ChatGLM-6B v1's chat prompt (docs/model.md §8.1). There is no system prompt in v1.
  */
 
 /** One finished turn: the user's query and the model's (post-processed) response. */

@@ -1,5 +1,5 @@
 /**
- * HF ChatGLM-6B's `process_response` (spec §8.3): tidies a decoded reply for display.
+ * HF ChatGLM-6B's `process_response` (docs/model.md §8.3): tidies a decoded reply for display.
  */
 
 /**

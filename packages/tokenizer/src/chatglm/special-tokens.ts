@@ -1,5 +1,5 @@
 /**
- * ChatGLM-6B's special pieces (spec §3.2), looked up by name in the model's vocabulary. Ids are
+ * ChatGLM-6B's special pieces (docs/model.md §3.2), looked up by name in the model's vocabulary. Ids are
  * never hard-coded: the real model puts them at 130000+, the test model elsewhere.
  */
 import { TokenizerError } from '../errors.ts';
@@ -10,6 +10,11 @@ export const MAX_BLANK_LENGTH = 80;
 /** Shortest run of spaces with its own piece (`<|blank_2|>`); a single space stays a space. */
 export const MIN_BLANK_LENGTH = 2;
 
+/**
+ * SentencePiece's word-boundary mark U+2581 '▁', which stands for a space inside pieces; on its
+ * own it is the dummy-prefix piece.
+ */
+export const WORD_BOUNDARY = '\u2581';
 export const NEWLINE_PIECE = '<n>';
 export const TAB_PIECE = '<|tab|>';
 export const blankPiece = (length: number): string => `<|blank_${length}|>`;
@@ -57,7 +62,7 @@ const NAMED_PIECES = {
   pad: '<pad>',
   newline: NEWLINE_PIECE,
   tab: TAB_PIECE,
-  dummyPrefix: '\u2581',
+  dummyPrefix: WORD_BOUNDARY,
   mask: '[MASK]',
   gMask: '[gMASK]',
   sMask: '[sMASK]',

@@ -1,8 +1,8 @@
 /**
- * The inverse of text-pre-process.ts (spec §3.5 step 3) and HF's optional English clean-up
+ * The inverse of text-pre-process.ts (docs/model.md §3.5 step 3) and HF's optional English clean-up
  * (step 4).
  */
-import { MAX_BLANK_LENGTH, MIN_BLANK_LENGTH, NEWLINE_PIECE, TAB_PIECE } from './special-tokens.ts';
+import { MAX_BLANK_LENGTH, MIN_BLANK_LENGTH, NEWLINE_PIECE, TAB_PIECE, WORD_BOUNDARY } from './special-tokens.ts';
 
 /**
  * One pass over the text. The reference replaces `<n>`, then `<|tab|>`, then each blank length in
@@ -19,6 +19,17 @@ export function postProcessText(text: string): string {
     // `<|blank_1|>` or `<|blank_81|>` are not pieces; the reference leaves such text alone.
     return length >= MIN_BLANK_LENGTH && length <= MAX_BLANK_LENGTH ? ' '.repeat(length) : match;
   });
+}
+
+/**
+ * The text one NORMAL, USER_DEFINED or UNUSED piece gives on its own: SentencePiece shows each '▁'
+ * as a space, then postProcessText turns `<n>`, `<|tab|>` and `<|blank_k|>` into whitespace.
+ * Decoding a whole text gives the concatenation of these, except that SentencePiece drops the
+ * space of a '▁' that starts the text, and that postProcessText also matches a whitespace-piece
+ * name spelled across several pieces ("<", "n", ">").
+ */
+export function pieceText(piece: string): string {
+  return postProcessText(piece.replaceAll(WORD_BOUNDARY, ' '));
 }
 
 /**

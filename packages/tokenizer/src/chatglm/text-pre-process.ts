@@ -1,5 +1,5 @@
 /**
- * ChatGLM's text rewriting before SentencePiece (spec §3.4 step 2). The vocabulary has pieces for
+ * ChatGLM's text rewriting before SentencePiece (docs/model.md §3.4 step 2). The vocabulary has pieces for
  * newline, tab and runs of spaces, which plain SentencePiece would lose or split, so the text
  * spells them as those pieces' literal names first.
  */

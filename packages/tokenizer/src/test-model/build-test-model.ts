@@ -26,7 +26,7 @@ import {
 import { fullwidthFoldingRules } from './fullwidth-folding.ts';
 import { NORMAL_TIERS } from './test-vocabulary.ts';
 
-/** ChatGLM's control pieces in the order of HF's SPTokenizer list (spec §3.2). */
+/** ChatGLM's control pieces in the order of HF's SPTokenizer list (docs/model.md §3.2). */
 const CHATGLM_CONTROL_PIECES = ['[MASK]', '[gMASK]', '[sMASK]', '<unused_0>', '<sop>', '<eop>', '<ENC>', '<dBLOCK>'];
 
 /** The test model as a parsed structure (what `parseModelProto(buildTestTokenizerModel())` gives). */

@@ -1,6 +1,6 @@
 /**
  * The test model's normalisation rules: the part of NFKC that ChatGLM's vectors exercise.
- * ChatGLM's real model folds fullwidth "，！：" to ASCII (spec §3.3). We fold the whole
+ * ChatGLM's real model folds fullwidth "，！：" to ASCII (docs/model.md §3.3). We fold the whole
  * Halfwidth-and-Fullwidth-Forms ASCII block U+FF01..U+FF5E to U+0021..U+007E and the ideographic
  * space U+3000 to a space, exactly as NFKC does for these characters. A fixed list (rather than
  * String.prototype.normalize over all of Unicode) keeps the model's bytes independent of the

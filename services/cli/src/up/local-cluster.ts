@@ -7,8 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, portIsFree } from '@chatglm/common';
 import { SupervisedProcess, type ProcessSpec } from './supervised-process.ts';
-import { splitLayers } from '@chatglm/protocol';
-import { readModelDirectory } from '@chatglm/glm';
+import { readModelDirectory, splitLayers } from '@chatglm/glm';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..', '..', '..');
 const WORKER_MAIN = path.join(ROOT, 'services', 'worker', 'src', 'main.ts');
@@ -29,7 +28,8 @@ export interface LocalClusterOptions {
   redisDir?: string;
   /** Port of a started redis-server (default: 6379 if free, else any free port). */
   redisPort?: number;
-  prefix?: string;
+  /** Redis key prefix of the workers and the gateway (default theirs, "chatglm"). */
+  redisPrefix?: string;
   maxSequences?: number;
   maxTokens?: number;
   /** ONNX Runtime threads per stage (default: cores / workers, at least 1). */
@@ -74,7 +74,7 @@ export class LocalCluster {
         '--redis', this.redisUrl,
         '--threads', String(threads),
         ...(workers > 1 ? ['--no-spin'] : []),
-        ...(this.o.prefix ? ['--prefix', this.o.prefix] : []),
+        ...(this.o.redisPrefix ? ['--redis-prefix', this.o.redisPrefix] : []),
         ...(this.o.maxSequences ? ['--max-sequences', String(this.o.maxSequences)] : []),
         ...(this.o.maxTokens ? ['--max-tokens', String(this.o.maxTokens)] : []),
         ...(this.o.workerArgs ?? []),
@@ -86,7 +86,7 @@ export class LocalCluster {
           '--redis', this.redisUrl,
           '--port', String(this.gatewayProcess?.lastReady?.port ?? this.o.port ?? 8000),
           '--host', this.o.host ?? '0.0.0.0',
-          ...(this.o.prefix ? ['--prefix', this.o.prefix] : []),
+          ...(this.o.redisPrefix ? ['--redis-prefix', this.o.redisPrefix] : []),
           ...(this.o.gatewayArgs ?? []),
         ],
         script: GATEWAY_MAIN,

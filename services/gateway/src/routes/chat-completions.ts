@@ -1,5 +1,7 @@
 // `POST /v1/chat/completions`, OpenAI-compatible: non-stream JSON, or `stream: true` -> SSE chunks
-// (role, content deltas as the pipeline streams them, finish_reason, usage, [DONE]).
+// (role, content deltas as the pipeline streams them, finish_reason, usage, [DONE]). With
+// `logprobs: true` each token's log-probability (and `top_logprobs` alternatives) comes along.
+import type { TokenLogprobs } from '@chatglm/queue';
 import { Router, type Response } from 'express';
 import { awaitCompletion } from '../await-completion.ts';
 import { abortOnClientClose, cancelRequest } from '../client-abort.ts';
@@ -7,6 +9,7 @@ import { toGatewayError } from '../error-handler.ts';
 import { GatewayError } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import { messagesToHistory } from '../messages-to-history.ts';
+import { openAiLogprobs } from '../openai-logprobs.ts';
 import { newRequestId } from '../request-ids.ts';
 import { SseWriter } from '../sse-writer.ts';
 import { submitChat } from '../submission.ts';
@@ -28,7 +31,7 @@ export function chatCompletionRoutes(ctx: GatewayContext): Router {
   router.post('/v1/chat/completions', async (req, res) => {
     const body = parseBody(chatCompletionSchema, req.body);
     if (body.model != null && body.model !== ctx.options.modelName) {
-      throw new GatewayError('model_not_found', `model "${body.model}" is not served here; use "${ctx.options.modelName}" (see GET /v1/models) or omit model`, 404);
+      throw new GatewayError('model_not_found', `model "${body.model}" is not served here; use "${ctx.options.modelName}" (see GET /v1/models) or omit model`);
     }
     const { history, query } = messagesToHistory(body.messages);
     const signal = abortOnClientClose(res);
@@ -44,10 +47,11 @@ export function chatCompletionRoutes(ctx: GatewayContext): Router {
         seed: body.seed,
       },
       fieldNames: { maxNewTokens: body.max_tokens !== undefined ? 'max_tokens' : 'max_completion_tokens' },
+      ...(body.logprobs && { logprobs: body.top_logprobs ?? 0 }),
     });
     const meta = { id: submitted.id, created: Math.floor(submitted.acceptedAt / 1000), model: ctx.options.modelName };
     if (body.stream) {
-      await streamCompletion(ctx, res, signal, meta, submitted.promptTokens, body.stream_options.includeUsage);
+      await streamCompletion(ctx, res, signal, meta, submitted.promptTokens, { includeUsage: body.stream_options.includeUsage, logprobs: body.logprobs });
       return;
     }
     const done = await awaitCompletion(ctx, submitted.id, signal);
@@ -55,7 +59,7 @@ export function chatCompletionRoutes(ctx: GatewayContext): Router {
     res.json({
       ...meta,
       object: 'chat.completion',
-      choices: [{ index: 0, message: { role: 'assistant', content: done.text }, logprobs: null, finish_reason: done.finishReason }],
+      choices: [{ index: 0, message: { role: 'assistant', content: done.text }, logprobs: body.logprobs ? openAiLogprobs(done.tokens, ctx.tokenizer) : null, finish_reason: done.finishReason }],
       usage: usage(submitted.promptTokens, done.completionTokens),
     });
   });
@@ -68,27 +72,27 @@ async function streamCompletion(
   signal: AbortSignal,
   meta: { id: string; created: number; model: string },
   promptTokens: number,
-  includeUsage: boolean,
+  options: { includeUsage: boolean; logprobs: boolean },
 ): Promise<void> {
   const sse = new SseWriter(res);
-  const chunk = (delta: { role?: string; content?: string }, finishReason: string | null) => ({
+  const chunk = (delta: { role?: string; content?: string }, finishReason: string | null, tokens?: TokenLogprobs[]) => ({
     ...meta,
     object: 'chat.completion.chunk',
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    choices: [{ index: 0, delta, logprobs: options.logprobs && tokens ? openAiLogprobs(tokens, ctx.tokenizer) : null, finish_reason: finishReason }],
   });
   sse.open();
   sse.data(chunk({ role: 'assistant', content: '' }, null));
   try {
     for await (const e of ctx.events.follow(meta.id, { signal, timeoutMs: ctx.options.requestTimeoutMs })) {
       if (e.type === 'idle') sse.comment('keep-alive');
-      else if (e.type === 'delta') sse.data(chunk({ content: e.text }, null));
+      else if (e.type === 'delta') sse.data(chunk({ content: e.text }, null, e.tokens));
       else if (e.type === 'final') {
         sse.data(chunk({}, e.finishReason));
-        if (includeUsage) sse.data({ ...meta, object: 'chat.completion.chunk', choices: [], usage: usage(promptTokens, e.completionTokens) });
+        if (options.includeUsage) sse.data({ ...meta, object: 'chat.completion.chunk', choices: [], usage: usage(promptTokens, e.completionTokens) });
         sse.done();
         return;
       } else {
-        sse.data({ error: { code: e.code, message: `generation failed: ${e.message}` } });
+        sse.data({ error: { code: e.code, message: `generation failed: ${e.message}`, retryable: e.retryable } });
         sse.end();
         return;
       }
@@ -100,7 +104,7 @@ async function streamCompletion(
     const e = toGatewayError(err);
     if (e.code === 'request_timeout') cancelRequest(ctx, meta.id, 'timeout');
     if (e.status >= 500) ctx.logger.error('stream failed', { id: meta.id, err });
-    sse.data({ error: { code: e.code, message: e.message } });
+    sse.data({ error: { code: e.code, message: e.message, retryable: e.retryable } });
     sse.end();
   }
 }

@@ -1,6 +1,7 @@
 // `GET /healthz`: the process serves. `GET /readyz`: Redis answers and at least one pipeline has
 // sent a heartbeat recently, i.e. a request accepted now would run.
-import { Router } from 'express';
+import { Router, type Response } from 'express';
+import { GatewayError } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 
 /** How long /readyz waits for Redis before calling it unreachable. */
@@ -22,18 +23,21 @@ export function healthRoutes(ctx: GatewayContext): Router {
         READINESS_REDIS_TIMEOUT_MS,
       );
     } catch (err) {
-      const message = `redis does not answer: ${(err as Error).message}`;
-      res.status(503).json({ status: 'not_ready', reason: message, error: { code: 'redis_unavailable', message } });
+      notReady(res, new GatewayError('redis_unavailable', `redis does not answer: ${(err as Error).message}`));
       return;
     }
     if (pipelines.length === 0) {
-      const message = 'no pipeline has sent a heartbeat recently';
-      res.status(503).json({ status: 'not_ready', reason: message, error: { code: 'no_pipeline', message } });
+      notReady(res, new GatewayError('no_pipeline', 'no pipeline has sent a heartbeat recently'));
       return;
     }
     res.json({ status: 'ready', pipelines });
   });
   return router;
+}
+
+/** Readiness answers in its own shape (a status and a reason), with the usual error object beside them. */
+function notReady(res: Response, e: GatewayError): void {
+  res.status(e.status).json({ status: 'not_ready', reason: e.message, error: { code: e.code, message: e.message, retryable: e.retryable } });
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -10,7 +10,7 @@ export function modelRoutes(ctx: GatewayContext): Router {
     res.json({ object: 'list', data: [model()] });
   });
   router.get('/v1/models/:id', (req, res) => {
-    if (req.params.id !== ctx.options.modelName) throw new GatewayError('model_not_found', `model "${req.params.id}" is not served here; this gateway serves "${ctx.options.modelName}"`, 404);
+    if (req.params.id !== ctx.options.modelName) throw new GatewayError('model_not_found', `model "${req.params.id}" is not served here; this gateway serves "${ctx.options.modelName}"`);
     res.json(model());
   });
   return router;

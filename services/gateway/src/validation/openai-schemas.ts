@@ -17,6 +17,9 @@ const message = z.object({
 });
 export type ChatMessage = z.output<typeof message>;
 
+/** OpenAI's limit on top_logprobs (the pipeline's too: @chatglm/generation MAX_TOP_LOGPROBS). */
+export const MAX_TOP_LOGPROBS = 20;
+
 export const chatCompletionSchema = z.object({
   model: z.string().nullish(),
   messages: z.array(message).min(1),
@@ -32,10 +35,17 @@ export const chatCompletionSchema = z.object({
     ctx.addIssue({ code: 'custom', message: `must be 1 (one choice per request is served), got ${describeValue(v)}` });
     return z.NEVER;
   }).optional(),
+  /** Return each generated token's log-probability. */
+  logprobs: z.boolean().nullish().transform((v) => v ?? false),
+  /** With logprobs: also the most likely alternatives per token, 0..20. */
+  top_logprobs: optionalNumberIn({ min: 0, max: MAX_TOP_LOGPROBS, integer: true }),
   stream: z.boolean().nullish().transform((v) => v ?? false),
   stream_options: z
     .object({ include_usage: z.boolean().nullish() })
     .nullish()
     .transform((v) => ({ includeUsage: v?.include_usage ?? true })),
+}).superRefine((body, ctx) => {
+  // As OpenAI: alternatives are a detail of logprobs, so asking for them alone is a mistake.
+  if (body.top_logprobs !== undefined && !body.logprobs) ctx.addIssue({ code: 'custom', path: ['top_logprobs'], message: 'needs logprobs: true' });
 });
 export type ChatCompletionBody = z.output<typeof chatCompletionSchema>;

@@ -3,16 +3,17 @@
 // sends pipeline heartbeats and watches cancellations, so gateway tests need no model.
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { Cancellations, GENERATE_QUEUE, PipelineRegistry, RequestStore, closeRedis, connectRedis, fromWireParams, type GenerateJobData, type GenerateJobResult } from '@chatglm/queue';
-import type { SamplingParams } from '@chatglm/generation';
+import type { ErrorCode } from '@chatglm/common';
+import { Cancellations, GENERATE_QUEUE, PipelineRegistry, RequestStore, closeRedis, connectRedis, type GenerateJobData } from '@chatglm/queue';
+import { samplingParamsFromJson, type FinishReason, type SampledToken, type SamplingParams } from '@chatglm/generation';
 
 export interface Script {
   deltas: string[];
   /** Pause before each delta, ms. */
   delayMs: number;
-  finishReason: string;
+  finishReason: FinishReason;
   /** Fail with this error instead of finishing (after the deltas). */
-  error?: { code: string; message: string };
+  error?: { code: ErrorCode; message: string };
 }
 
 export const DEFAULT_SCRIPT: Script = { deltas: ['你好', '👋', '！我是', ' ChatGLM-6B', '。'], delayMs: 15, finishReason: 'stop' };
@@ -44,7 +45,7 @@ export class FakeHead {
   readonly #cancelledNow = new Set<string>();
   #beat: NodeJS.Timeout | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
-  worker!: Worker<GenerateJobData, GenerateJobResult>;
+  worker!: Worker<GenerateJobData, void>;
 
   private constructor(private readonly o: FakeHeadOptions) {
     this.#redis = connectRedis(o.url);
@@ -59,7 +60,7 @@ export class FakeHead {
     head.#unsubscribe = await Cancellations.subscribe(head.#sub, head.#store.keys, (id) => {
       if (head.#running.has(id)) head.#cancelledNow.add(id);
     });
-    head.worker = new Worker<GenerateJobData, GenerateJobResult>(GENERATE_QUEUE, (job) => head.#run(job), {
+    head.worker = new Worker<GenerateJobData, void>(GENERATE_QUEUE, (job) => head.#run(job), {
       connection: head.#workerConnection,
       prefix: o.prefix,
       concurrency: o.concurrency ?? 8,
@@ -85,33 +86,43 @@ export class FakeHead {
     void this.worker.run();
   }
 
-  async #run(job: Job<GenerateJobData, GenerateJobResult>): Promise<GenerateJobResult> {
+  /**
+   * Token i of a reply is id 10 + i with logprob -0.1·(i + 1); its alternatives (as many as the
+   * job asks for) are the next ids, each 1 less likely.
+   */
+  static token(i: number, alternatives: number): SampledToken {
+    const tokenId = 10 + i;
+    const logprob = -0.1 * (i + 1);
+    return { tokenId, logprob, topLogprobs: Array.from({ length: alternatives }, (_, k) => ({ tokenId: tokenId + k + 1, logprob: logprob - k - 1 })) };
+  }
+
+  async #run(job: Job<GenerateJobData, void>): Promise<void> {
     const data = job.data;
     const id = data.requestId;
-    this.jobs.push({ ...data, params: fromWireParams(data.params) });
+    this.jobs.push({ ...data, params: samplingParamsFromJson(data.params) });
     this.#running.add(id);
+    const withLogprobs = data.logprobs !== undefined;
+    const promptTokens = data.promptIds.length;
     try {
       const script = this.script(data);
       await this.#store.start(id);
-      let text = '';
-      const tokenIds: number[] = [];
+      let count = 0;
       for (const delta of script.deltas) {
         await sleep(script.delayMs);
         if (this.#cancelledNow.has(id)) {
           this.cancelled.push(id);
-          await this.#store.finish({ id, delta: '', text, tokenIds, finishReason: 'cancelled', promptTokens: data.promptIds.length });
-          return { text, finishReason: 'cancelled', promptTokens: data.promptIds.length, completionTokens: tokenIds.length };
+          await this.#store.finish({ id, delta: '', newTokens: [], completionTokens: count, withLogprobs, finishReason: 'cancelled', promptTokens });
+          return;
         }
-        text += delta;
-        tokenIds.push(tokenIds.length + 10);
-        await this.#store.progress([{ id, delta, text, tokenIds }]);
+        const newTokens = [FakeHead.token(count, data.logprobs ?? 0)];
+        count += 1;
+        await this.#store.progress([{ id, delta, newTokens, completionTokens: count, withLogprobs }]);
       }
       if (script.error) {
         await this.#store.fail(id, script.error.code, script.error.message);
-        return { text, finishReason: 'error', promptTokens: data.promptIds.length, completionTokens: tokenIds.length };
+        return;
       }
-      await this.#store.finish({ id, delta: '', text, tokenIds, finishReason: script.finishReason, promptTokens: data.promptIds.length });
-      return { text, finishReason: script.finishReason, promptTokens: data.promptIds.length, completionTokens: tokenIds.length };
+      await this.#store.finish({ id, delta: '', newTokens: [], completionTokens: count, withLogprobs, finishReason: script.finishReason, promptTokens });
     } finally {
       this.#running.delete(id);
     }

@@ -9,7 +9,7 @@ import { after, before } from 'node:test';
 import { createLogger } from '@chatglm/common';
 import { TOKENIZER_FILE, toHfConfigJson } from '@chatglm/glm';
 import { closeRedis, connectRedis } from '@chatglm/queue';
-import { buildTestTokenizerModel } from '@chatglm/tokenizer';
+import { buildTestTokenizerModel } from '@chatglm/tokenizer/test-model';
 import type { Redis } from 'ioredis';
 import { createGatewayApp, loadGatewayModel, type GatewayApp, type GatewayModel, type GatewayOptions } from '../../src/index.ts';
 import { tinyConfig } from '../../../../test/support/models.ts';

@@ -1,0 +1,128 @@
+// The pipeline head as a running service: the PipelineHead loop wired to its queue (JobIntake), its
+// heartbeat, its Redis writer and its dispatcher, and to the events of its link to stage 1. This
+// is where a broken chain stops the intake and the heartbeat, and a restored one starts them again.
+import { closeAll, type Logger } from '@chatglm/common';
+import type { PromptMarkerIds } from '@chatglm/glm';
+import type { StageInfo, StepReply } from '@chatglm/protocol';
+import { PipelineRegistry, RedisKeys, RequestStore } from '@chatglm/queue';
+import type { StageRuntime } from '@chatglm/runtime';
+import type { SchedulerOptions } from '@chatglm/scheduler';
+import type { Redis } from 'ioredis';
+import type { StageStep } from '../stage-step.ts';
+import type { Downstream } from './downstream.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { JobIntake } from './job-intake.ts';
+import { PipelineHead, type StepReport } from './pipeline-head.ts';
+import { RequestWriter } from './request-writer.ts';
+import { StepDispatcher } from './step-dispatcher.ts';
+
+export interface HeadServiceOptions {
+  pipelineId: string;
+  runtime: StageRuntime;
+  /** The head's own layers. */
+  step: StageStep;
+  /** The rest of the pipeline (null when the head holds every layer) and its stages' Info. */
+  downstream: Downstream | null;
+  downstreamStages: readonly StageInfo[];
+  markers: PromptMarkerIds;
+  text: SchedulerOptions['text'];
+  redis: Redis;
+  redisPrefix: string;
+  /** Decode micro-batches in flight; default the number of stages. */
+  microBatches: number | undefined;
+  lockDurationMs: number;
+  maxStalledCount: number;
+  onStep?: (report: StepReport) => void;
+  log: Logger;
+}
+
+export class HeadService {
+  private readonly head: PipelineHead;
+  private readonly dispatcher: StepDispatcher;
+  private readonly writer: RequestWriter;
+  private readonly intake: JobIntake;
+  private readonly heartbeat: Heartbeat;
+  /** Sequences every stage can hold at once: the pipeline's capacity. */
+  readonly capacity: number;
+  private closing: Promise<void> | undefined;
+
+  private constructor(private readonly o: HeadServiceOptions) {
+    const stages = [{ maxSequences: o.runtime.info.maxSequences, maxTokensPerSequence: o.runtime.info.maxTokensPerSequence }, ...o.downstreamStages];
+    this.capacity = Math.min(...stages.map((s) => s.maxSequences));
+    this.writer = new RequestWriter(new RequestStore(o.redis, o.redisPrefix), o.log);
+    this.dispatcher = new StepDispatcher({ step: o.step, downstream: o.downstream, onReply: (reply) => this.head.onReply(reply), log: o.log });
+    this.head = new PipelineHead({
+      scheduler: {
+        maxRunning: this.capacity,
+        maxTokensPerSequence: Math.min(...stages.map((s) => s.maxTokensPerSequence)),
+        microBatches: o.microBatches ?? stages.length,
+        text: o.text,
+      },
+      markers: o.markers,
+      dispatcher: this.dispatcher,
+      writer: this.writer,
+      log: o.log,
+      ...(o.onStep && { onStep: o.onStep }),
+    });
+    this.intake = new JobIntake({
+      redis: o.redis,
+      prefix: o.redisPrefix,
+      pipelineId: o.pipelineId,
+      concurrency: this.capacity,
+      lockDurationMs: o.lockDurationMs,
+      maxStalledCount: o.maxStalledCount,
+      submit: (job) => this.head.submit(job),
+      cancel: (id) => this.head.cancel(id),
+      log: o.log,
+    });
+    this.heartbeat = new Heartbeat({
+      registry: new PipelineRegistry(o.redis, new RedisKeys(o.redisPrefix)),
+      pipelineId: o.pipelineId,
+      serving: () => this.dispatcher.ready,
+      stats: () => ({ ...this.head.stats() }),
+      log: o.log,
+    });
+  }
+
+  static async start(o: HeadServiceOptions): Promise<HeadService> {
+    const service = new HeadService(o);
+    await service.intake.start();
+    await service.heartbeat.start();
+    o.log.info('pipeline serving', { pipelineId: o.pipelineId, capacity: service.capacity, stages: 1 + o.downstreamStages.length });
+    return service;
+  }
+
+  /** A reply from the last stage (through the link). */
+  onReply(reply: StepReply): void {
+    this.head.onReply(reply);
+  }
+
+  /** The link to stage 1 broke: stop taking jobs, leave the registry, end the running requests. */
+  onPipelineLost(error: Error): void {
+    this.o.log.warn('pipeline lost; failing its requests for retry', { error });
+    this.intake.pause();
+    void this.heartbeat.withdraw().catch(() => undefined);
+    this.head.onPipelineLost(error);
+  }
+
+  /** The chain is whole again: take jobs again. */
+  onPipelineRestored(): void {
+    if (this.closing) return;
+    this.intake.resume();
+    void this.heartbeat.beat();
+    this.head.onPipelineRestored();
+    this.o.log.info('pipeline restored', { pipelineId: this.o.pipelineId });
+  }
+
+  /**
+   * Leaves the registry, stops taking jobs, lets the running ones finish and their writes land.
+   * Every step runs even when one fails. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.head.stopRetrying();
+      await closeAll([() => this.heartbeat.stop(), () => this.intake.close(), () => this.writer.flushed()]);
+    })();
+    return this.closing;
+  }
+}

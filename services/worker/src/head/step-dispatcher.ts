@@ -1,0 +1,64 @@
+// Runs the head's part of each step and sends it on: the head's own layers (a local StageStep),
+// then the Step stream to stage 1, or, when the head holds every layer, the reply at once. Also
+// sends releases the same two ways. Every reply, or a failure as a reply with an error, goes to
+// `onReply`, so the head handles one kind of event whatever happened.
+import { ChatGlmError, type Logger } from '@chatglm/common';
+import type { StepReply, StepRequest } from '@chatglm/protocol';
+import type { StageStep } from '../stage-step.ts';
+import type { Downstream } from './downstream.ts';
+
+export interface StepDispatcherOptions {
+  /** The head's own layers. */
+  step: StageStep;
+  /** The rest of the pipeline; null when the head holds every layer. */
+  downstream: Downstream | null;
+  onReply: (reply: StepReply) => void;
+  log: Logger;
+}
+
+export class StepDispatcher {
+  constructor(private readonly o: StepDispatcherOptions) {
+    if (o.step.role === 'forward' && !o.downstream) throw new ChatGlmError('invalid_pipeline', 'the head does not hold the last layer but has no next stage');
+  }
+
+  /** True when steps can go out: no downstream, or its stream is up. */
+  get ready(): boolean {
+    return !this.o.downstream || this.o.downstream.connected;
+  }
+
+  async dispatch(request: StepRequest): Promise<void> {
+    try {
+      const step = this.o.step;
+      if (step.role === 'sample') {
+        const { results, timing } = await step.run(request);
+        this.o.onReply({ stepId: request.stepId, results, timings: [timing] });
+        return;
+      }
+      const { next } = await step.run(request);
+      if (!this.o.downstream) throw new ChatGlmError('invalid_pipeline', 'the head has no next stage to send the step to');
+      this.o.downstream.sendStep(next);
+    } catch (err) {
+      // A broken downstream fails every request at once (the head's pipeline-lost path); a step
+      // that failed while it was up fails only its own requests.
+      if (!this.ready) return;
+      const e = err instanceof ChatGlmError ? err : new ChatGlmError('stage_internal', String(err instanceof Error ? err.message : err));
+      this.o.log.warn('step failed on the head', { stepId: request.stepId, error: e });
+      this.o.onReply({ stepId: request.stepId, results: [], timings: [], error: { code: e.code, message: e.message } });
+    }
+  }
+
+  /** Frees the caches of ended sequences on the head and, when the stream is up, downstream. */
+  async release(seqIds: readonly string[]): Promise<void> {
+    try {
+      await this.o.step.release(seqIds);
+      if (this.o.downstream?.connected) this.o.downstream.sendRelease(seqIds);
+    } catch (err) {
+      this.o.log.warn('release failed', { seqIds, error: err });
+    }
+  }
+
+  /** Frees the head's own caches only (the rest of the pipeline is gone and freed its own). */
+  async releaseLocal(seqIds: readonly string[]): Promise<void> {
+    await this.o.step.release(seqIds).catch((err: unknown) => this.o.log.warn('release failed', { seqIds, error: err }));
+  }
+}

@@ -1,0 +1,62 @@
+// The head's part of a step: its own layers, then the stream to stage 1 (or the reply at once when
+// the head holds every layer); failures come back as replies with an error.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ChatGlmError } from '@chatglm/common';
+import type { StepReply, StepRequest } from '@chatglm/protocol';
+import { StepDispatcher } from '../../src/head/step-dispatcher.ts';
+import { FakeDownstream, FakeForwardingStep, FakeSamplingStep, quietLogger } from '../support/head-fakes.ts';
+
+const request = (stepId: number): StepRequest => ({
+  stepId,
+  entries: [{ seqId: 's', phase: 'PHASE_DECODE', tokenIds: [5], positions: [3], blockPositions: [1], contextLength: 0, activations: Buffer.alloc(0), sampleIndex: 0 }],
+});
+
+test('a head holding every layer replies itself, with its timing', async () => {
+  const replies: StepReply[] = [];
+  const d = new StepDispatcher({ step: new FakeSamplingStep(() => 7), downstream: null, onReply: (r) => replies.push(r), log: quietLogger() });
+  assert.equal(d.ready, true);
+  await d.dispatch(request(1));
+  assert.deepEqual(replies.map((r) => [r.stepId, r.results.map((x) => x.tokenId), r.timings.length]), [[1, [7], 1]]);
+});
+
+test('a head before other stages sends the step down the stream; a failure while the stream is up is that step\'s', async () => {
+  const replies: StepReply[] = [];
+  const downstream = new FakeDownstream();
+  const step = new FakeForwardingStep();
+  const d = new StepDispatcher({ step, downstream, onReply: (r) => replies.push(r), log: quietLogger() });
+  await d.dispatch(request(1));
+  assert.deepEqual(downstream.sent.map((r) => r.stepId), [1]);
+  assert.deepEqual(replies, []);
+  step.failWith = new ChatGlmError('kv_capacity', 'full');
+  await d.dispatch(request(2));
+  assert.deepEqual(replies, [{ stepId: 2, results: [], timings: [], error: { code: 'kv_capacity', message: 'full' } }]);
+});
+
+test('with the stream down nothing goes out and a failure is left to the pipeline-lost path', async () => {
+  const replies: StepReply[] = [];
+  const downstream = new FakeDownstream();
+  const d = new StepDispatcher({ step: new FakeForwardingStep(), downstream, onReply: (r) => replies.push(r), log: quietLogger() });
+  downstream.connected = false;
+  assert.equal(d.ready, false);
+  await d.dispatch(request(3));
+  assert.deepEqual(replies, [], 'the send failed, but the head fails every request at once when the stream breaks');
+});
+
+test('releases free the head\'s caches, then the later stages\' (only the head\'s while the stream is down)', async () => {
+  const downstream = new FakeDownstream();
+  const step = new FakeForwardingStep();
+  const d = new StepDispatcher({ step, downstream, onReply: () => undefined, log: quietLogger() });
+  await d.release(['a', 'b']);
+  assert.deepEqual(step.released, ['a', 'b']);
+  assert.deepEqual(downstream.released, [['a', 'b']]);
+  downstream.connected = false;
+  await d.release(['c']);
+  await d.releaseLocal(['d']);
+  assert.deepEqual(step.released, ['a', 'b', 'c', 'd']);
+  assert.deepEqual(downstream.released, [['a', 'b']]);
+});
+
+test('a forwarding head without a next stage is refused at once', () => {
+  assert.throws(() => new StepDispatcher({ step: new FakeForwardingStep(), downstream: null, onReply: () => undefined, log: quietLogger() }), /no next stage/);
+});
