@@ -45,7 +45,7 @@ after(async () => {
 test('workers and gateway on converted int8 bundles serve what the in-process int8 engine computes', async () => {
   const model = path.join(tmp, 'model');
   fs.mkdirSync(model);
-  await writeTinyModel(model, { shapeReplies: false });
+  await writeTinyModel(model, { replies: 'random' });
   const out = path.join(tmp, 'bundles');
   const printed = execFileSync(process.execPath, ['--import', 'tsx', 'services/cli/src/main.ts', 'convert', '--model', model, '--out', out, '--stages', '2', '--quantize', 'int8'], { cwd: ROOT, encoding: 'utf8' });
   console.log(printed.trim());

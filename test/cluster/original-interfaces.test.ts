@@ -11,10 +11,10 @@ import { startTestCluster, waitUntil, type TestCluster } from '../support/test-c
 let c: TestCluster;
 
 before(async () => {
-  // One KV slot: a second request really waits in the queue while the first runs. Random weights:
-  // replies run to their length limit, long enough to be seen while they are generated; the
+  // One KV slot: a second request really waits in the queue while the first runs. Replies never
+  // end by themselves, so each runs to its length limit and is seen while it is generated; the
   // workers' 256-position cache caps every reply there (the bodies below ask for up to 2048).
-  c = await startTestCluster({ stages: 2, maxSequences: 1, shapeReplies: false, workerArgs: ['--max-tokens', '256'] });
+  c = await startTestCluster({ stages: 2, maxSequences: 1, replies: 'endless', workerArgs: ['--max-tokens', '256'] });
 });
 after(async () => {
   await c?.stop();

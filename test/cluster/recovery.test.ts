@@ -10,7 +10,7 @@ let c: TestCluster;
 let engine: EngineReference;
 
 before(async () => {
-  c = await startTestCluster({ stages: 2, shapeReplies: false, workerArgs: ['--lock-duration-ms', '2000'] });
+  c = await startTestCluster({ stages: 2, replies: 'random', workerArgs: ['--lock-duration-ms', '2000'] });
   engine = await EngineReference.open(c.modelDir);
 });
 after(async () => {

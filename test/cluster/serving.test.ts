@@ -11,7 +11,7 @@ let engine: EngineReference;
 
 before(async () => {
   // Purely random weights: replies rarely end by themselves, so lengths are set by the requests.
-  c = await startTestCluster({ stages: 2, shapeReplies: false });
+  c = await startTestCluster({ stages: 2, replies: 'random' });
   engine = await EngineReference.open(c.modelDir);
 });
 after(async () => {
@@ -185,7 +185,9 @@ describe('cancellation', () => {
     const res = await fetch(`${c.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ messages: [{ role: 'user', content: '你好' }], stream: true, max_tokens: 1500 }),
+      // Greedy: the random model's greedy reply repeats one phrase and never ends by itself, so the
+      // client always leaves mid-reply (a sampled one could end with <eop> before the cancel lands).
+      body: JSON.stringify({ messages: [{ role: 'user', content: '你好' }], stream: true, max_tokens: 1500, temperature: 0 }),
       signal: controller.signal,
     });
     assert.equal(res.status, 200);

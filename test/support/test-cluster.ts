@@ -6,15 +6,15 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { PipelineRegistry, RequestStore, closeRedis, connectRedis } from '@chatglm/queue';
-import { writeTinyModel } from '../../services/cli/src/default-model.ts';
+import { writeTinyModel, type TinyModelReplies } from '../../services/cli/src/default-model.ts';
 import { LocalCluster } from '../../services/cli/src/up/local-cluster.ts';
 import { startTestRedis, type TestRedis } from './redis-server.ts';
 
 export interface TestClusterOptions {
   stages?: number;
   pipelines?: number;
-  /** false: purely random weights, so replies run towards max_length (default true). */
-  shapeReplies?: boolean;
+  /** How the tiny model's replies end (see writeTinyModel; default 'short'). */
+  replies?: TinyModelReplies;
   maxSequences?: number;
   workerArgs?: string[];
 }
@@ -38,7 +38,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-cluster-test-'));
   const modelDir = path.join(dir, 'model');
   fs.mkdirSync(modelDir);
-  await writeTinyModel(modelDir, { shapeReplies: options.shapeReplies ?? true });
+  await writeTinyModel(modelDir, { replies: options.replies ?? 'short' });
   // The workers convert the checkpoint into bundles on first start: keep them out of ~/.cache.
   process.env.CHATGLM_CACHE_DIR = path.join(dir, 'cache');
   const redisServer: TestRedis = await startTestRedis();

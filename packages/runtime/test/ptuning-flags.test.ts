@@ -25,7 +25,7 @@ before(async () => {
   // The same generator the chat's embedded model and the test cluster use: same config, same weights.
   modelDir = path.join(tmp, 'model');
   fs.mkdirSync(modelDir);
-  await writeTinyModel(modelDir, { shapeReplies: false });
+  await writeTinyModel(modelDir, { replies: 'random' });
   const config = parseGlmConfig(JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8')));
   const prefixConfig = { ...config, preSeqLen: 8, prefixProjection: true };
   prefixDir = writePrefixCheckpoint(path.join(tmp, 'ptuning'), prefixConfig, prefixTensors(prefixConfig, 77));
@@ -80,7 +80,7 @@ async function engineTokens(withPrefix: boolean): Promise<number[]> {
 test('a 2-stage pipeline whose workers run with --ptuning DIR gives the in-process engine\'s tokens with the same prefix', async () => {
   const reference = await engineTokens(true);
   assert.notDeepEqual(await engineTokens(false), reference, 'the prefix changed nothing');
-  const c: TestCluster = await startTestCluster({ stages: 2, shapeReplies: false, workerArgs: ['--ptuning', prefixDir] });
+  const c: TestCluster = await startTestCluster({ stages: 2, replies: 'random', workerArgs: ['--ptuning', prefixDir] });
   try {
     const res = await postJson(`${c.url}/v1/chat/completions`, { messages: [{ role: 'user', content: '你好' }], max_tokens: 24, seed: 1234, temperature: 0.95, top_p: 0.7 });
     assert.equal(res.status, 200, JSON.stringify(res.body));

@@ -38,10 +38,15 @@ export async function ensureDefaultModel(root = cacheRoot()): Promise<string> {
 }
 
 /**
- * Writes the tiny model into `dir`. `shapeReplies: false` leaves the weights purely random, so
- * replies rarely end before max_length (tests use that to get a long reply).
+ * How the tiny model's replies end. 'short' (the default model): after a few dozen tokens, so a chat
+ * shows whole replies. 'random': purely random weights, whose replies mostly run to their length
+ * limit (now and then a sampled one draws <eop> early). 'endless': <eop> is never drawn, so every
+ * reply runs to its limit (tests that must see a reply while it is being generated).
  */
-export async function writeTinyModel(dir: string, options: { shapeReplies?: boolean } = {}): Promise<void> {
+export type TinyModelReplies = 'short' | 'random' | 'endless';
+
+/** Writes the tiny model into `dir`. */
+export async function writeTinyModel(dir: string, options: { replies?: TinyModelReplies } = {}): Promise<void> {
   const tokenizerBytes = buildTestTokenizerModel();
   const tokenizer = await ChatGLMTokenizer.load(tokenizerBytes);
   const special = tokenizer.specialTokens;
@@ -55,7 +60,7 @@ export async function writeTinyModel(dir: string, options: { shapeReplies?: bool
     innerHiddenSize: 256,
     layernormEpsilon: 1e-5,
     maxSequenceLength: 2048,
-    ...tokenizer.promptMarkers, // maskTokenId, gmaskTokenId, bosTokenId
+    ...tokenizer.promptMarkers,
     eosTokenId: special.eop,
     padTokenId: special.pad,
     preSeqLen: 0,
@@ -63,7 +68,8 @@ export async function writeTinyModel(dir: string, options: { shapeReplies?: bool
     quantizationBit: 0,
   };
   const weights = randomGlmWeights(config, { seed: SEED });
-  if (options.shapeReplies !== false) shapeReplyLength(config, weights.get(EMBEDDING_NAME)!.data, weights.get(FINAL_LN_BIAS)!.data);
+  const replies = options.replies ?? 'short';
+  if (replies !== 'random') steerEop(config, weights.get(EMBEDDING_NAME)!.data, weights.get(FINAL_LN_BIAS)!.data, replies === 'short' ? 1 : -1);
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(toHfConfigJson(config), null, 2) + '\n');
   fs.writeFileSync(path.join(dir, TOKENIZER_FILE), tokenizerBytes);
   writeSafetensors(path.join(dir, 'model.safetensors'), weights, { generator: `chatglm-cluster default model v${DEFAULT_MODEL_VERSION}`, seed: String(SEED) });
@@ -76,11 +82,12 @@ export async function writeTinyModel(dir: string, options: { shapeReplies?: bool
 }
 
 /**
- * Random weights almost never pick <eop>, so every reply would run to max_length (2048 tokens).
- * Point the final LayerNorm's bias and <eop>'s (tied) embedding row along one shared direction:
- * <eop> then gets a logit near the top at every step and replies end after a few dozen tokens.
+ * Random weights pick <eop> rarely, so most replies would run to max_length (2048 tokens). Point
+ * the final LayerNorm's bias and <eop>'s (tied) embedding row along one shared direction (`sign`
+ * 1): <eop> then gets a logit near the top at every step and replies end after a few dozen tokens.
+ * The opposite direction (`sign` -1) gives <eop> a logit far below the rest: it is never sampled.
  */
-function shapeReplyLength(config: GlmConfig, embedding: Float32Array, finalBias: Float32Array): void {
+function steerEop(config: GlmConfig, embedding: Float32Array, finalBias: Float32Array, sign: 1 | -1): void {
   const H = config.hiddenSize;
   const rand = seededRandom(SEED + 1);
   const direction = Float32Array.from({ length: H }, () => rand() * 2 - 1);
@@ -88,8 +95,8 @@ function shapeReplyLength(config: GlmConfig, embedding: Float32Array, finalBias:
   const BIAS_LENGTH = 2.0;
   const EOP_LENGTH = 2.0;
   for (let i = 0; i < H; i++) {
-    const u = (direction[i] as number) / norm;
+    const u = (direction[i] ?? 0) / norm;
     finalBias[i] = BIAS_LENGTH * u;
-    embedding[config.eosTokenId * H + i] = EOP_LENGTH * u;
+    embedding[config.eosTokenId * H + i] = sign * EOP_LENGTH * u;
   }
 }

@@ -41,7 +41,7 @@ test('Ctrl-C stops the current reply and the chat goes on; Ctrl-C at the prompt 
   // Purely random weights almost never pick <eop>: greedy replies run towards max_length.
   const modelDir = path.join(cacheDir, 'long-replies');
   fs.mkdirSync(modelDir);
-  await writeTinyModel(modelDir, { shapeReplies: false });
+  await writeTinyModel(modelDir, { replies: 'random' });
   const chat = new ChatProcess(['--model', modelDir, '--temperature', '0', '--max-length', '2048'], env);
   await chat.waitFor(/用户：/);
   chat.send('你好');

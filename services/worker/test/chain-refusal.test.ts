@@ -20,7 +20,7 @@ before(async () => {
   fs.mkdirSync(modelA);
   fs.mkdirSync(modelB);
   await writeTinyModel(modelA);
-  await writeTinyModel(modelB, { shapeReplies: false }); // other weights: another model id
+  await writeTinyModel(modelB, { replies: 'random' }); // other weights: another model id
 });
 after(() => {
   for (const c of children) c.kill('SIGKILL');
