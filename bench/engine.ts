@@ -7,7 +7,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { glmPositions, promptLayout, randomGlmWeights, type GlmConfig } from '@chatglm/glm';
-import { CpuStageRuntime, measureReadBandwidth } from '@chatglm/runtime';
+import { ThreadedStageRuntime, measureReadBandwidth } from '@chatglm/runtime';
 
 const CONFIG: GlmConfig = {
   vocabSize: 130528,
@@ -58,7 +58,7 @@ export async function runEngineBenchmark(argv: string[]): Promise<void> {
     const bytes = weightBytes(variant);
     const rooflineMs = (bytes / bandwidth) * 1000;
     const loaded = performance.now();
-    const stage = await CpuStageRuntime.create({
+    const stage = await ThreadedStageRuntime.create({
       config: CONFIG,
       range: RANGE,
       weights: { kind: 'memory', tensors: weights },
@@ -97,7 +97,7 @@ function weightBytes(variant: Variant): number {
   return perLayer * (RANGE.end - RANGE.start);
 }
 
-async function decodeStepMs(stage: CpuStageRuntime, batch: number, promptLen: number, steps: number): Promise<number> {
+async function decodeStepMs(stage: ThreadedStageRuntime, batch: number, promptLen: number, steps: number): Promise<number> {
   const H = CONFIG.hiddenSize;
   const ids = Array.from({ length: batch }, (_, i) => `b${batch}-${i}`);
   const prompt = [...Array.from({ length: promptLen - 2 }, (_, i) => i + 10), CONFIG.gmaskTokenId, CONFIG.bosTokenId];

@@ -35,3 +35,16 @@ if ! command -v redis-server >/dev/null 2>&1; then
     exit 1
   fi
 fi
+
+# The WebGPU tests run ONNX Runtime's WebGPU provider on SwiftShader, the CPU Vulkan driver that
+# Debian's chromium package ships, through the Vulkan loader (libvulkan1). Only the tests need it.
+ensure_swiftshader() {
+  if [ -f /usr/lib/chromium/vk_swiftshader_icd.json ] && [ -e /usr/lib/x86_64-linux-gnu/libvulkan.so.1 ]; then return 0; fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium (for its SwiftShader Vulkan driver) and libvulkan1 with apt-get, for the WebGPU tests"
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium libvulkan1 >&2
+  else
+    say "the WebGPU tests need SwiftShader and the Vulkan loader; without them they are skipped. Install with:"
+    say "  sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium libvulkan1"
+  fi
+}

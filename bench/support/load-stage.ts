@@ -3,13 +3,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseGlmConfig, readBundleManifest } from '@chatglm/glm';
-import { CpuStageRuntime } from '@chatglm/runtime';
+import { ThreadedStageRuntime } from '@chatglm/runtime';
 
 const dir = process.argv[2] as string;
 const manifest = readBundleManifest(dir);
 const config = parseGlmConfig(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')));
 const t0 = performance.now();
-const stage = await CpuStageRuntime.create({ config, range: manifest.layers, weights: { kind: 'bundle', dir }, maxSequences: 1, maxTokensPerSequence: 64 });
+const stage = await ThreadedStageRuntime.create({ config, range: manifest.layers, weights: { kind: 'bundle', dir }, maxSequences: 1, maxTokensPerSequence: 64 });
 const loadMs = performance.now() - t0;
 const first = manifest.layers.start === 0;
 const t1 = performance.now();

@@ -86,6 +86,7 @@ export const ERROR_CODES = Object.freeze({
   invalid_pipeline: code(500, 'FAILED_PRECONDITION', false, 'in-process stages that do not form one model'),
   invalid_layers: code(400, 'INVALID_ARGUMENT', false, 'a layer range outside the model, or a split that cannot be made'),
   invalid_stage_spec: code(400, 'INVALID_ARGUMENT', false, 'stage settings that cannot work (capacity, prefix, bundle)'),
+  device_unavailable: code(500, 'FAILED_PRECONDITION', false, 'the device a stage was asked to run on is not usable here (e.g. no Vulkan adapter for webgpu)'),
   invalid_scheduler: code(500, 'FAILED_PRECONDITION', false, 'scheduler settings that cannot work'),
   invalid_model_config: code(500, 'FAILED_PRECONDITION', false, 'a config.json that is not ChatGLM-6B\'s'),
   invalid_checkpoint: code(500, 'FAILED_PRECONDITION', false, 'a damaged, truncated or unsupported checkpoint'),

@@ -1,15 +1,16 @@
 // The only importer of onnxruntime-node: runs layer ranges of ChatGLM-6B as pipeline stages.
 //
-//   import { CpuStageRuntime, StageChain } from '@chatglm/runtime';
-//   const stage = await CpuStageRuntime.create({ config, range: { start: 0, end: config.numLayers },
+//   import { ThreadedStageRuntime, StageChain } from '@chatglm/runtime';
+//   const stage = await ThreadedStageRuntime.create({ config, range: { start: 0, end: config.numLayers },
 //     weights: { kind: 'checkpoint', dir: 'chatglm-6b' }, maxSequences: 4 });
 //   const chain = new StageChain([stage]);
 //   const { logits } = await chain.prefill({ seqId: 'r1', tokens: ids, positions, blockPositions, contextLength });
-export { CpuStageRuntime } from './cpu/cpu-stage-runtime.ts';
+export { ThreadedStageRuntime } from './thread/threaded-stage-runtime.ts';
 export { KvCapacityError } from './kv-cache.ts';
 export { StageChain } from './stage-chain.ts';
 export { StageExecutor, openStageTensors } from './stage-executor.ts';
-export { DEFAULT_MAX_SEQUENCES, type DecodeRequest, type KvCapacity, type PrefillRequest, type RunOptions, type StageRuntimeInfo, type StageOutput, type StageRuntime, type StageSpec, type WeightsLocation } from './stage-runtime.ts';
+export { SWIFTSHADER_ICD, explainMissingAdapter, vulkanEnvironment, type VulkanEnvironment } from './webgpu/webgpu-environment.ts';
+export { DEFAULT_MAX_SEQUENCES, type DecodeRequest, type KvCapacity, type PrefillRequest, type RunOptions, type StageRuntimeInfo, type StageOutput, type StageDevice, type StageRuntime, type StageSpec, type WeightsLocation } from './stage-runtime.ts';
 export { measureReadBandwidth } from './read-bandwidth.ts';
 export { ChainSequence } from './chain-sequence.ts';
 export type { PrefixLocation } from './stage-runtime.ts';

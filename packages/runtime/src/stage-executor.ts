@@ -1,6 +1,7 @@
 // Runs one stage's graph with ONNX Runtime and keeps its KV cache. It lives in whichever thread
 // owns the session (a worker thread in the CPU runtime), and turns prefill/decode requests into
 // graph feeds: rotary rows, attention biases and zero-copy views of the cache.
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
@@ -25,6 +26,7 @@ import {
   type StageTensors,
 } from '@chatglm/glm';
 import { KvCache } from './kv-cache.ts';
+import { explainMissingAdapter, isMissingAdapterError } from './webgpu/webgpu-environment.ts';
 import { loadStagePrefix } from './stage-prefix.ts';
 import { DEFAULT_MAX_SEQUENCES, type DecodeRequest, type KvCapacity, type PrefillRequest, type RunOptions, type StageRuntimeInfo, type StageOutput, type StageSpec, type WeightsLocation } from './stage-runtime.ts';
 
@@ -45,6 +47,7 @@ export class StageExecutor {
     readonly info: StageRuntimeInfo,
     private readonly session: ort.InferenceSession,
     private readonly cache: KvCache,
+    private readonly profileFilePrefix: string | undefined,
   ) {
     this.layers = cache.shape.layers;
     this.heads = cache.shape.heads;
@@ -64,11 +67,13 @@ export class StageExecutor {
       throw new ChatGlmError('invalid_stage_spec', `maxTokensPerSequence ${maxTokensPerSequence} counts the ${prefixLength}-position P-tuning prefix and leaves no room for tokens; raise it above ${prefixLength}`);
     }
     const options: ort.InferenceSession.SessionOptions = {
+      executionProviders: [spec.device ?? 'cpu'],
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
       extra: { session: { intra_op: { allow_spinning: spec.spinning === false ? '0' : '1' } } },
+      ...(spec.profileFilePrefix !== undefined && { enableProfiling: true, profileFilePrefix: spec.profileFilePrefix }),
     };
     let session: ort.InferenceSession;
     if (spec.weights.kind === 'bundle') {
@@ -77,11 +82,11 @@ export class StageExecutor {
       if (!sameLayers(manifest.layers, range)) {
         throw new ChatGlmError('invalid_stage_spec', `bundle ${spec.weights.dir} holds ${formatLayers(manifest.layers)}, not ${formatLayers(range)}`);
       }
-      session = await ort.InferenceSession.create(path.join(spec.weights.dir, BUNDLE_GRAPH), options);
+      session = await createSession(path.join(spec.weights.dir, BUNDLE_GRAPH), options);
     } else {
       validateRange(config, range);
       const graph = buildStageGraph(config, range, openStageTensors(spec.weights, spec.quantization));
-      session = await ort.InferenceSession.create(graph.model, { ...options, externalData: graph.external.map((e) => ({ path: e.path, data: e.data })) });
+      session = await createSession(graph.model, { ...options, externalData: graph.external.map((e) => ({ path: e.path, data: e.data })) });
     }
     const layers = [];
     for (let l = range.start; l < range.end; l++) layers.push(l);
@@ -97,7 +102,7 @@ export class StageExecutor {
       maxTokensPerSequence: maxTokensPerSequence - prefixLength,
       prefixLength,
     };
-    return new StageExecutor(info, session, cache);
+    return new StageExecutor(info, session, cache, spec.profileFilePrefix);
   }
 
   capacity(): KvCapacity {
@@ -119,6 +124,20 @@ export class StageExecutor {
 
   async close(): Promise<void> {
     await this.session.release();
+  }
+
+  /** Ends ONNX Runtime's profile (see StageSpec.profileFilePrefix) and returns its file. */
+  endProfiling(): string {
+    const prefix = this.profileFilePrefix;
+    if (prefix === undefined) throw new ChatGlmError('invalid_stage_spec', 'this stage was not created with profileFilePrefix');
+    this.session.endProfiling();
+    // onnxruntime-node writes `<prefix>_<time>.json` but does not return the name: take the newest.
+    const dir = path.dirname(prefix);
+    const base = path.basename(prefix);
+    const files = fs.readdirSync(dir).filter((f) => f.startsWith(`${base}_`) && f.endsWith('.json')).map((f) => path.join(dir, f));
+    const newest = files.sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+    if (!newest) throw new ChatGlmError('stage_internal', `ONNX Runtime wrote no profile starting with ${prefix}`);
+    return newest;
   }
 
   async prefill(req: PrefillRequest, options: RunOptions = {}): Promise<StageOutput> {
@@ -259,6 +278,20 @@ export class StageExecutor {
     if (!this.info.isLast || options.fetchHidden) result.hidden = pickRows(data(out, STAGE_IO.hiddenOut), this.info.hiddenSize, rowOfEntry);
     if (this.info.isLast) result.logits = pickRows(data(out, STAGE_IO.logits), this.info.vocabSize, rowOfEntry);
     return result;
+  }
+}
+
+/**
+ * A session, with ONNX Runtime's "No supported adapters" turned into a diagnosis of what the
+ * machine lacks (the provider never falls back to the CPU by itself: it fails).
+ */
+async function createSession(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  try {
+    return typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (isMissingAdapterError(message)) throw new ChatGlmError('device_unavailable', explainMissingAdapter(message), { cause: err });
+    throw err;
   }
 }
 

@@ -51,7 +51,21 @@ export interface StageSpec {
    * cores from the others). Default true; in-process multi-stage chains turn it off.
    */
   spinning?: boolean;
+  /** Where the stage's graph runs (see StageDevice). Default 'cpu'. */
+  device?: StageDevice;
+  /**
+   * Write ONNX Runtime's profile (every node's provider and time) to files starting with this
+   * path; StageExecutor.endProfiling() names the file. Default: no profile.
+   */
+  profileFilePrefix?: string;
 }
+
+/**
+ * Where a stage's graph runs: 'cpu' (ONNX Runtime's CPU provider) or 'webgpu' (its WebGPU provider,
+ * on whatever Vulkan adapter the machine has: an NVIDIA GPU through its driver, or SwiftShader on a
+ * CPU-only machine). Nothing falls back from one to the other without being asked.
+ */
+export type StageDevice = 'cpu' | 'webgpu';
 
 /**
  * A prompt (or a replayed prompt + generated ids) entering one sequence's new cache, empty but for

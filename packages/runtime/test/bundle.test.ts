@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { glmPositions, promptLayout, readBundleManifest, stageTensors, writeStageBundle, MemoryWeightSource, type BundleOptions, type HostTensor } from '@chatglm/glm';
-import { CpuStageRuntime, StageChain } from '@chatglm/runtime';
+import { ThreadedStageRuntime, StageChain } from '@chatglm/runtime';
 import { maxAbsDiff } from '../../../test/support/golden.ts';
 import { promptIds, randomTensors, tinyConfig } from '../../../test/support/models.ts';
 
@@ -27,7 +27,7 @@ function bundle(name: string, range: { start: number; end: number }, options: Bu
   return dir;
 }
 
-async function logitsOf(stages: CpuStageRuntime[]): Promise<Float32Array[]> {
+async function logitsOf(stages: ThreadedStageRuntime[]): Promise<Float32Array[]> {
   const chain = new StageChain(stages);
   try {
     const prompt = promptIds(config, [5, 6, 7, 8]);
@@ -55,8 +55,8 @@ for (const quant of ['none', 'int8', 'int4'] as const) {
     assert.deepEqual(manifest.layers, ranges[1]);
     assert.equal(manifest.quantization.linears, quant);
     assert.ok(manifest.files.length > 2, 'weights roll over into several files');
-    const fromDisk = await logitsOf(await Promise.all(ranges.map((range, i) => CpuStageRuntime.create({ ...common, range, weights: { kind: 'bundle', dir: dirs[i]! } }))));
-    const inMemory = await logitsOf(await Promise.all(ranges.map((range) => CpuStageRuntime.create({ ...common, range, weights: { kind: 'memory', tensors }, quantization: options.quantization! }))));
+    const fromDisk = await logitsOf(await Promise.all(ranges.map((range, i) => ThreadedStageRuntime.create({ ...common, range, weights: { kind: 'bundle', dir: dirs[i]! } }))));
+    const inMemory = await logitsOf(await Promise.all(ranges.map((range) => ThreadedStageRuntime.create({ ...common, range, weights: { kind: 'memory', tensors }, quantization: options.quantization! }))));
     let worst = 0;
     fromDisk.forEach((l, i) => (worst = Math.max(worst, maxAbsDiff(l, inMemory[i]!))));
     assert.ok(worst < 1e-5, `bundle vs in-memory: ${worst}`);
@@ -68,8 +68,8 @@ test('fp16 storage halves the float bytes and stays close to fp32', async () => 
   const f16 = bundle('f16', { start: 0, end: 4 }, { storage: 'float16' });
   const size = (dir: string) => readBundleManifest(dir).files.filter((f) => f.name !== 'graph.onnx').reduce((a, f) => a + f.bytes, 0);
   assert.ok(size(f16) < 0.55 * size(f32), `${size(f16)} vs ${size(f32)}`);
-  const a = await logitsOf([await CpuStageRuntime.create({ ...common, range: { start: 0, end: 4 }, weights: { kind: 'bundle', dir: f32 } })]);
-  const b = await logitsOf([await CpuStageRuntime.create({ ...common, range: { start: 0, end: 4 }, weights: { kind: 'bundle', dir: f16 } })]);
+  const a = await logitsOf([await ThreadedStageRuntime.create({ ...common, range: { start: 0, end: 4 }, weights: { kind: 'bundle', dir: f32 } })]);
+  const b = await logitsOf([await ThreadedStageRuntime.create({ ...common, range: { start: 0, end: 4 }, weights: { kind: 'bundle', dir: f16 } })]);
   let worst = 0;
   a.forEach((l, i) => (worst = Math.max(worst, maxAbsDiff(l, b[i]!))));
   console.log(`fp16 storage vs fp32: max |logit diff| ${worst.toExponential(2)}`);
@@ -78,8 +78,8 @@ test('fp16 storage halves the float bytes and stays close to fp32', async () => 
 
 test('a truncated weights file or a wrong layer range is refused with a clear message', async () => {
   const dir = bundle('broken', { start: 0, end: 4 }, { storage: 'float32' });
-  await assert.rejects(CpuStageRuntime.create({ ...common, range: { start: 0, end: 2 }, weights: { kind: 'bundle', dir } }), /holds layers 0-3, not layers 0-1/);
+  await assert.rejects(ThreadedStageRuntime.create({ ...common, range: { start: 0, end: 2 }, weights: { kind: 'bundle', dir } }), /holds layers 0-3, not layers 0-1/);
   const weights = path.join(dir, 'weights-000.bin');
   fs.truncateSync(weights, 1000);
-  await assert.rejects(CpuStageRuntime.create({ ...common, range: { start: 0, end: 4 }, weights: { kind: 'bundle', dir } }), /weights-000\.bin is 1000 bytes, the manifest says \d+ \(truncated or replaced\?\)/);
+  await assert.rejects(ThreadedStageRuntime.create({ ...common, range: { start: 0, end: 4 }, weights: { kind: 'bundle', dir } }), /weights-000\.bin is 1000 bytes, the manifest says \d+ \(truncated or replaced\?\)/);
 });

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { dequantizeThudm, floatWeights, glmPositions, openCheckpoint, parseGlmConfig, promptLayout, type GlmConfig, type HostTensor } from '@chatglm/glm';
-import { CpuStageRuntime, StageChain, type WeightsLocation } from '@chatglm/runtime';
+import { ThreadedStageRuntime, StageChain, type WeightsLocation } from '@chatglm/runtime';
 import { buildTestTokenizerModel } from '@chatglm/tokenizer/test-model';
 import { maxAbsDiff } from '../../../test/support/golden.ts';
 import { argmax } from '../../../test/support/models.ts';
@@ -28,7 +28,7 @@ const configOf = (dir: string): GlmConfig => parseGlmConfig(JSON.parse(fs.readFi
 
 async function run(config: GlmConfig, weights: WeightsLocation): Promise<{ tokens: number[]; logits: Float32Array[] }> {
   const stages = await Promise.all(
-    [{ start: 0, end: 1 }, { start: 1, end: 2 }].map((range) => CpuStageRuntime.create({ config, range, weights, maxSequences: 1, maxTokensPerSequence: 32, threads: 1, spinning: false })),
+    [{ start: 0, end: 1 }, { start: 1, end: 2 }].map((range) => ThreadedStageRuntime.create({ config, range, weights, maxSequences: 1, maxTokensPerSequence: 32, threads: 1, spinning: false })),
   );
   const chain = new StageChain(stages);
   try {

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { MemoryWeightSource, encodePrefix, type LayerRange } from '@chatglm/glm';
-import { CpuStageRuntime, StageChain, StageExecutor, type PrefixLocation } from '@chatglm/runtime';
+import { ThreadedStageRuntime, StageChain, StageExecutor, type PrefixLocation } from '@chatglm/runtime';
 import { maxAbsDiff } from '../../../test/support/golden.ts';
 import { decodeAlone, decodeBatched, greedyRun, newSeqs, prefillSeq, worstDiff } from '../../../test/support/engine-steps.ts';
 import { randomTensors, tinyConfig } from '../../../test/support/models.ts';
@@ -26,7 +26,7 @@ const VOCAB = config.vocabSize;
 
 async function chain(ranges: LayerRange[], prefix: PrefixLocation | undefined, maxSequences = 2): Promise<StageChain> {
   const stages = await Promise.all(
-    ranges.map((range) => CpuStageRuntime.create({ config, range, weights: { kind: 'memory', tensors }, prefix, maxSequences, maxTokensPerSequence: 40, threads: 1, spinning: false })),
+    ranges.map((range) => ThreadedStageRuntime.create({ config, range, weights: { kind: 'memory', tensors }, prefix, maxSequences, maxTokensPerSequence: 40, threads: 1, spinning: false })),
   );
   return new StageChain(stages);
 }

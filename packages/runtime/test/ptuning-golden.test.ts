@@ -2,13 +2,14 @@
 // prefix in its KV cache. The prefix is stored in fp16, so expect ~1e-5 rather than ~1e-7.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CpuStageRuntime, type PrefixLocation } from '@chatglm/runtime';
+import { ThreadedStageRuntime, type PrefixLocation, type StageDevice } from '@chatglm/runtime';
 import { maxAbsDiff, readGolden, type Golden } from '../../../test/support/golden.ts';
+import { STAGE_DEVICES } from '../../../test/support/stage-devices.ts';
 
 const TOLERANCE = 5e-4; // chatglm.cpp's own bound
 
-async function runGolden(g: Golden, prefix: PrefixLocation | undefined): Promise<number[]> {
-  const stage = await CpuStageRuntime.create({ config: g.config, range: { start: 0, end: 1 }, weights: { kind: 'memory', tensors: g.tensors }, maxSequences: 1, prefix, threads: 1 });
+async function runGolden(g: Golden, prefix: PrefixLocation | undefined, device: StageDevice = 'cpu'): Promise<number[]> {
+  const stage = await ThreadedStageRuntime.create({ config: g.config, range: { start: 0, end: 1 }, weights: { kind: 'memory', tensors: g.tensors }, maxSequences: 1, prefix, threads: 1, device });
   try {
     // Positions are those of the plain run: the prefix does not shift them.
     const o1 = await stage.prefill({ seqId: 'a', tokens: g.x1, positions: [0, 1, 1], blockPositions: [0, 0, 1], contextLength: 2 }, { fetchHidden: true });
@@ -25,12 +26,14 @@ function goldenPrefix(g: Golden): PrefixLocation {
   return { kind: 'memory', length: p.length, layers: [{ layer: 0, keys: p.keys, values: p.values }] };
 }
 
-test('P-tuning golden parity: prefill and two decode steps with the prefix match the PyTorch reference', async () => {
-  const g = readGolden('glm_ptuning_v2_model.data');
-  const errors = await runGolden(g, goldenPrefix(g));
-  console.log(`P-tuning golden max |error| y1 ${errors[0]!.toExponential(2)} y2 ${errors[1]!.toExponential(2)} y3 ${errors[2]!.toExponential(2)}`);
-  for (const e of errors) assert.ok(e < TOLERANCE, `error ${e} exceeds ${TOLERANCE}`);
-});
+for (const { device, skip } of STAGE_DEVICES) {
+  test(`P-tuning golden parity on ${device}: prefill and two decode steps with the prefix match the PyTorch reference`, { skip }, async () => {
+    const g = readGolden('glm_ptuning_v2_model.data');
+    const errors = await runGolden(g, goldenPrefix(g), device);
+    console.log(`${device}: P-tuning golden max |error| y1 ${errors[0]!.toExponential(2)} y2 ${errors[1]!.toExponential(2)} y3 ${errors[2]!.toExponential(2)}`);
+    for (const e of errors) assert.ok(e < TOLERANCE, `error ${e} exceeds ${TOLERANCE}`);
+  });
+}
 
 test('negative controls: no prefix, or the prefix with keys and values swapped, break parity', async () => {
   const g = readGolden('glm_ptuning_v2_model.data');
@@ -45,7 +48,7 @@ test('negative controls: no prefix, or the prefix with keys and values swapped, 
 test('the stage reports the prefix and counts it in its capacity', async () => {
   const g = readGolden('glm_ptuning_v2_model.data');
   const create = (maxTokensPerSequence: number | undefined) =>
-    CpuStageRuntime.create({ config: g.config, range: { start: 0, end: 1 }, weights: { kind: 'memory', tensors: g.tensors }, maxSequences: 2, maxTokensPerSequence, prefix: goldenPrefix(g), threads: 1 });
+    ThreadedStageRuntime.create({ config: g.config, range: { start: 0, end: 1 }, weights: { kind: 'memory', tensors: g.tensors }, maxSequences: 2, maxTokensPerSequence, prefix: goldenPrefix(g), threads: 1 });
   await assert.rejects(create(5), /counts the 5-position P-tuning prefix and leaves no room for tokens/);
   const byDefault = await create(undefined);
   try {

@@ -2,12 +2,12 @@
 // hosting process (gRPC server, pipeline head) keeps serving while a step computes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CpuStageRuntime } from '@chatglm/runtime';
+import { ThreadedStageRuntime } from '@chatglm/runtime';
 import { randomTensors, tinyConfig } from '../../../test/support/models.ts';
 
 test('the host event loop keeps running during a long prefill', async () => {
   const config = tinyConfig({ hiddenSize: 512, numHeads: 8, innerHiddenSize: 2048, numLayers: 4, maxSequenceLength: 1024 });
-  const stage = await CpuStageRuntime.create({ config, range: { start: 0, end: 4 }, weights: { kind: 'memory', tensors: randomTensors(config) }, maxSequences: 1, maxTokensPerSequence: 1024, threads: 1 });
+  const stage = await ThreadedStageRuntime.create({ config, range: { start: 0, end: 4 }, weights: { kind: 'memory', tensors: randomTensors(config) }, maxSequences: 1, maxTokensPerSequence: 1024, threads: 1 });
   try {
     const n = 1000;
     const tokens = Array.from({ length: n }, (_, i) => i % 90);

@@ -3,7 +3,7 @@
 // optionally with a P-tuning v2 prefix (docs/model.md §10) that every stage computes for its own layers.
 import os from 'node:os';
 import { rangesByLayersPerStage, readModelDirectory, readPrefixCheckpoint, type GlmConfig, type QuantizationOptions } from '@chatglm/glm';
-import { CpuStageRuntime, StageChain } from '@chatglm/runtime';
+import { ThreadedStageRuntime, StageChain, type StageDevice } from '@chatglm/runtime';
 import { ChatGLMTokenizer } from '@chatglm/tokenizer';
 
 export interface LocalModelOptions {
@@ -17,6 +17,8 @@ export interface LocalModelOptions {
   threads?: number;
   /** Quantize the layers' linears (and optionally the embedding) while loading. */
   quantization?: QuantizationOptions;
+  /** Where the stages run (default cpu). */
+  device?: StageDevice;
 }
 
 export interface LocalModel {
@@ -39,11 +41,11 @@ export async function openLocalModel(options: LocalModelOptions): Promise<LocalM
   const tokenizer = await ChatGLMTokenizer.load(model.tokenizerFile);
   const ranges = rangesByLayersPerStage(config.numLayers, options.layersPerStage ?? config.numLayers);
   const threads = options.threads ?? os.availableParallelism();
-  const stages: CpuStageRuntime[] = [];
+  const stages: ThreadedStageRuntime[] = [];
   try {
     for (const range of ranges) {
       stages.push(
-        await CpuStageRuntime.create({
+        await ThreadedStageRuntime.create({
           config,
           range,
           weights: { kind: 'checkpoint', dir: model.dir },
@@ -54,6 +56,7 @@ export async function openLocalModel(options: LocalModelOptions): Promise<LocalM
           threads,
           // Stages of one chain run one after another: idle ones must not spin on the shared cores.
           spinning: ranges.length === 1,
+          device: options.device ?? 'cpu',
         }),
       );
     }

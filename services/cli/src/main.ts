@@ -27,6 +27,8 @@ options:
   --temperature T          sampling temperature; 0 = greedy (default 0.95)
   --seed N                 make replies reproducible (default: random per reply)
   --threads N              ONNX Runtime threads per stage (default: all cores)
+  --device D               cpu or webgpu: where the layers run (default cpu; webgpu needs a Vulkan
+                           adapter, e.g. an NVIDIA GPU with its driver)
   -h, --help               this text`;
 
 function positiveInt(name: string, v: string | undefined): number | undefined {
@@ -61,6 +63,7 @@ async function chat(argv: string[]): Promise<void> {
       temperature: { type: 'string' },
       seed: { type: 'string' },
       threads: { type: 'string' },
+      device: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -68,6 +71,8 @@ async function chat(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
+  const device = values.device ?? 'cpu';
+  if (device !== 'cpu' && device !== 'webgpu') throw new ChatGlmError('invalid_argument', `--device must be cpu or webgpu, got "${device}"`);
   const maxLength = positiveInt('max-length', values['max-length']);
   const topP = number('top-p', values['top-p']);
   const temperature = number('temperature', values.temperature);
@@ -86,11 +91,12 @@ async function chat(argv: string[]): Promise<void> {
     layersPerStage: positiveInt('layers-per-stage', values['layers-per-stage']),
     maxTokens: maxLength,
     threads: positiveInt('threads', values.threads),
+    device,
     ...(values.ptuning !== undefined && { prefixDir: values.ptuning }),
     ...(values.quantize !== undefined && { quantization: { linears: parseQuantization(values.quantize) } }),
   });
   const stages = model.chain.stages.map((s) => `[${s.info.range.start}, ${s.info.range.end})`).join(' ');
-  console.error(`loaded ${model.dir} in ${((performance.now() - started) / 1000).toFixed(1)} s: ${model.config.numLayers} layers, hidden ${model.config.hiddenSize}; stages ${stages}${model.prefix ? `; P-tuning prefix of ${model.prefix.length} from ${model.prefix.dir}` : ''}${values.model ? '' : ' (embedded default model: random weights, gibberish replies)'}`);
+  console.error(`loaded ${model.dir} in ${((performance.now() - started) / 1000).toFixed(1)} s on ${device}: ${model.config.numLayers} layers, hidden ${model.config.hiddenSize}; stages ${stages}${model.prefix ? `; P-tuning prefix of ${model.prefix.length} from ${model.prefix.dir}` : ''}${values.model ? '' : ' (embedded default model: random weights, gibberish replies)'}`);
   try {
     await runChat(model, { params });
   } finally {

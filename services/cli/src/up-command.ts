@@ -18,6 +18,8 @@ options:
   --host HOST            gateway address (default 0.0.0.0)
   --max-sequences N      sequences each pipeline runs at once (default 8)
   --threads N            ONNX Runtime threads per stage (default: cores / workers)
+  --device D             cpu or webgpu: where every stage runs its layers (default cpu; webgpu
+                         needs a Vulkan adapter, e.g. an NVIDIA GPU with its driver)
   --quantize Q           int8 or int4: quantize the layers' linears (MatMulNBits) when the workers
                          convert the checkpoint into their cached bundles (default: as stored)
   --redis-port PORT      port of the redis-server it starts (default 6379, or a free port when
@@ -29,6 +31,11 @@ function positiveInt(name: string, v: string | undefined, min = 1): number | und
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new ChatGlmError('invalid_argument', `--${name} must be an integer >= ${min}, got "${v}"`);
   return n;
+}
+
+function parseDevice(v: string): string {
+  if (v !== 'cpu' && v !== 'webgpu') throw new ChatGlmError('invalid_argument', `--device must be cpu or webgpu, got "${v}"`);
+  return v;
 }
 
 export async function up(argv: string[]): Promise<void> {
@@ -44,6 +51,7 @@ export async function up(argv: string[]): Promise<void> {
       threads: { type: 'string' },
       'redis-port': { type: 'string' },
       quantize: { type: 'string' },
+      device: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -62,7 +70,7 @@ export async function up(argv: string[]): Promise<void> {
     ...(values['max-sequences'] && { maxSequences: positiveInt('max-sequences', values['max-sequences']) }),
     ...(values.threads && { threads: positiveInt('threads', values.threads) }),
     ...(values['redis-port'] && { redisPort: positiveInt('redis-port', values['redis-port']) }),
-    ...(values.quantize && { workerArgs: ['--quantize', values.quantize] }),
+    workerArgs: [...(values.quantize ? ['--quantize', values.quantize] : []), ...(values.device ? ['--device', parseDevice(values.device)] : [])],
   });
   let stopping = false;
   const stop = async (signal: string) => {

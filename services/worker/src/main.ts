@@ -6,7 +6,7 @@ import { announceReady, closeAll, createLogger } from '@chatglm/common';
 import { checkpointId, formatLayers, readPrefixCheckpoint } from '@chatglm/glm';
 import { PROTOCOL_VERSION, StageClient, createStageServer, type ActivationDtype, type StageInfo } from '@chatglm/protocol';
 import { closeRedis, connectRedis } from '@chatglm/queue';
-import { CpuStageRuntime } from '@chatglm/runtime';
+import { ThreadedStageRuntime } from '@chatglm/runtime';
 import { ChatGLMTokenizer, processResponse } from '@chatglm/tokenizer';
 import { DownstreamLink } from './downstream-link.ts';
 import { HeadService } from './head/head-service.ts';
@@ -59,8 +59,8 @@ if (!isLast && !opts.next) {
 
 const dtype: ActivationDtype = opts.activationDtype === 'float16' ? 'ACTIVATION_DTYPE_FLOAT16' : 'ACTIVATION_DTYPE_FLOAT32';
 const tokenizer = await ChatGLMTokenizer.load(stage.tokenizerFile);
-log.info('loading stage', { bundle: stage.bundleDir, modelId: id, layers: [range.start, range.end], ...(opts.ptuningDir !== undefined && { ptuning: opts.ptuningDir, prefixLength }) });
-const runtime = await CpuStageRuntime.create({
+log.info('loading stage', { bundle: stage.bundleDir, modelId: id, layers: [range.start, range.end], device: opts.device, ...(opts.ptuningDir !== undefined && { ptuning: opts.ptuningDir, prefixLength }) });
+const runtime = await ThreadedStageRuntime.create({
   config,
   range,
   weights: { kind: 'bundle', dir: stage.bundleDir },
@@ -69,6 +69,11 @@ const runtime = await CpuStageRuntime.create({
   ...(opts.ptuningDir !== undefined && { prefix: { kind: 'checkpoint' as const, dir: opts.ptuningDir } }),
   threads: opts.threads ?? os.availableParallelism(),
   spinning: opts.spinning,
+  device: opts.device,
+}).catch((err: unknown) => {
+  // A stage that cannot load (no usable device, a bad bundle) exits at once with the reason.
+  console.error(`chatglm worker: cannot load ${formatLayers(range)} on ${opts.device}: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(2);
 });
 const step = createStageStep(runtime, { inputDtype: dtype, outputDtype: dtype, vocab: tokenizer.vocab });
 const cleanups: (() => unknown)[] = [];

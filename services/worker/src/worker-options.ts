@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { parseLayers, parseQuantization, stageRange, type BundleOptions, type LayerRange, type Quantization } from '@chatglm/glm';
 import { DEFAULT_PREFIX } from '@chatglm/queue';
-import { DEFAULT_MAX_SEQUENCES } from '@chatglm/runtime';
+import { DEFAULT_MAX_SEQUENCES, type StageDevice } from '@chatglm/runtime';
 
 export type ActivationDtypeName = 'float32' | 'float16';
 
@@ -17,6 +17,8 @@ export const WORKER_DEFAULTS = Object.freeze({
   redisPrefix: DEFAULT_PREFIX,
   /** KV cache slots: sequences a stage holds at once. */
   maxSequences: DEFAULT_MAX_SEQUENCES,
+  /** Where the stage's layers run: cpu, or webgpu (a GPU through its Vulkan driver). */
+  device: 'cpu' as StageDevice,
   /** Activations between stages: float32 is exact; float16 halves the bytes on the wire. */
   activationDtype: 'float32' as ActivationDtypeName,
   /** The head's BullMQ job lock, in ms: a dead head's jobs are taken over after about this long. */
@@ -52,6 +54,7 @@ const OPTION_HELP: readonly (readonly [string, string])[] = [
   ['--quantize Q', 'int8 or int4: the layers\' linears as MatMulNBits blocks; none: float (default: as stored; THUDM int4/int8 checkpoints keep their codes)'],
   ['--quantize-embedding Q', 'int8 or int4: also the embedding and the tied lm_head (default none)'],
   ['--weight-dtype D', "float16 or float32 for the float weights (default: the checkpoint's)"],
+  ['--device D', `cpu or webgpu: run the layers on ONNX Runtime's CPU or WebGPU provider; webgpu needs a Vulkan adapter (an NVIDIA GPU with its driver) and never falls back to the CPU (default ${d.device})`],
   ['--threads N', 'ONNX Runtime threads (default: all cores)'],
   ['--no-spin', 'keep idle ONNX Runtime threads from spinning (several stages on one machine)'],
   ['--connect-timeout-ms MS', 'how long the head waits for the rest of its pipeline (default: forever)'],
@@ -102,6 +105,7 @@ export interface WorkerOptions {
   maxTokens?: number;
   microBatches?: number;
   activationDtype: ActivationDtypeName;
+  device: StageDevice;
   threads?: number;
   spinning: boolean;
   connectTimeoutMs?: number;
@@ -128,6 +132,7 @@ export const PARSE_OPTIONS = {
   'micro-batches': { type: 'string' },
   'activation-dtype': { type: 'string' },
   threads: { type: 'string' },
+  device: { type: 'string' },
   'no-spin': { type: 'boolean' },
   'connect-timeout-ms': { type: 'string' },
   'lock-duration-ms': { type: 'string' },
@@ -166,6 +171,8 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
     };
     const dtype = values['activation-dtype'] ?? WORKER_DEFAULTS.activationDtype;
     if (dtype !== 'float32' && dtype !== 'float16') throw new Error(`--activation-dtype must be float32 or float16, got "${dtype}"`);
+    const device = values.device ?? WORKER_DEFAULTS.device;
+    if (device !== 'cpu' && device !== 'webgpu') throw new Error(`--device must be cpu or webgpu, got "${device}"`);
     if (values.next !== undefined && !/^[^\s:]+:\d+$|^\[[0-9a-f:]+\]:\d+$/i.test(values.next)) throw new Error(`--next must be HOST:PORT, got "${values.next}"`);
     const quantization = (flag: string, v: string | undefined): Quantization | undefined => (v === undefined ? undefined : parseQuantization(v, flag));
     const linears = quantization('quantize', values.quantize);
@@ -190,6 +197,7 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
       redisPrefix: values['redis-prefix'] ?? WORKER_DEFAULTS.redisPrefix,
       maxSequences: int('max-sequences', values['max-sequences'], 1) ?? WORKER_DEFAULTS.maxSequences,
       activationDtype: dtype,
+      device,
       spinning: !values['no-spin'],
       lockDurationMs: int('lock-duration-ms', values['lock-duration-ms'], WORKER_DEFAULTS.minLockDurationMs) ?? WORKER_DEFAULTS.lockDurationMs,
       ...(values.next !== undefined && { next: values.next }),

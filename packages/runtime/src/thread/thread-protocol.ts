@@ -1,4 +1,5 @@
-// Messages between a CpuStageRuntime and its worker thread.
+// Messages between the stages of a StageThread and the worker thread that runs them. One thread may
+// run several stages (all WebGPU stages of a process share one), so every call names its stage.
 import type { ErrorCode } from '@chatglm/common';
 import type { DecodeRequest, PrefillRequest, RunOptions, StageSpec } from '../stage-runtime.ts';
 
@@ -10,7 +11,8 @@ export type ThreadCall =
   | { method: 'capacity' }
   | { method: 'close' };
 
-export type ThreadRequest = ThreadCall & { id: number };
+/** A call to stage `stage` of the thread (numbered by the host). */
+export type ThreadRequest = ThreadCall & { id: number; stage: number };
 
 export interface SerializedError {
   name: string;

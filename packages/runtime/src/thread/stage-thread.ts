@@ -1,15 +1,15 @@
-// The worker thread of a CPU stage: owns the ONNX Runtime session and the KV cache, and runs
-// calls one at a time in arrival order (each mutates the cache), so the host's event loop never
-// blocks on session.run().
+// A worker thread that runs stages: owns their ONNX Runtime sessions and KV caches, and runs calls
+// one at a time in arrival order (each mutates a cache; stages sharing a WebGPU device must not use
+// it from two threads), so the host's event loop never blocks on session.run().
 import { parentPort } from 'node:worker_threads';
 import { ChatGlmError } from '@chatglm/common';
 import { StageExecutor } from '../stage-executor.ts';
-import type { SerializedError, ThreadCall, ThreadRequest, ThreadResponse } from './thread-protocol.ts';
+import type { SerializedError, ThreadRequest, ThreadResponse } from './thread-protocol.ts';
 
 const port = parentPort;
 if (!port) throw new Error('stage-thread.ts must run in a worker thread');
 
-let executor: StageExecutor | undefined;
+const executors = new Map<number, StageExecutor>();
 let queue: Promise<void> = Promise.resolve();
 
 port.on('message', (req: ThreadRequest) => {
@@ -24,12 +24,14 @@ port.on('message', (req: ThreadRequest) => {
   });
 });
 
-async function handle(call: ThreadCall): Promise<unknown> {
+async function handle(call: ThreadRequest): Promise<unknown> {
   if (call.method === 'init') {
-    executor = await StageExecutor.create(call.spec);
+    const executor = await StageExecutor.create(call.spec);
+    executors.set(call.stage, executor);
     return executor.info;
   }
-  if (!executor) throw new ChatGlmError('stage_not_ready', 'the stage has not finished loading');
+  const executor = executors.get(call.stage);
+  if (!executor) throw new ChatGlmError('stage_not_ready', `stage ${call.stage} of this thread has not finished loading, or was closed`);
   switch (call.method) {
     case 'prefill':
       return executor.prefill(call.request, call.options);
@@ -41,8 +43,8 @@ async function handle(call: ThreadCall): Promise<unknown> {
     case 'capacity':
       return executor.capacity();
     case 'close':
+      executors.delete(call.stage);
       await executor.close();
-      executor = undefined;
       return undefined;
   }
 }

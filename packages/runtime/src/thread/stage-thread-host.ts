@@ -1,0 +1,95 @@
+// The host side of one stage worker thread: starts it, numbers the stages it runs, matches replies
+// to calls, and fails every pending and later call once the thread dies. A CPU stage gets a thread
+// of its own (its session's intra-op threads do the work); every WebGPU stage of the process shares
+// one, because the provider's device is shared and must be driven from one thread at a time.
+import { Worker } from 'node:worker_threads';
+import { ChatGlmError, toErrorCode } from '@chatglm/common';
+import type { StageDevice } from '../stage-runtime.ts';
+import type { ThreadCall, ThreadResponse } from './thread-protocol.ts';
+
+interface Pending {
+  resolve: (value: unknown) => void;
+  reject: (err: Error) => void;
+}
+
+export class StageThreadHost {
+  private readonly worker: Worker;
+  private nextCall = 1;
+  private nextStage = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly stages = new Set<number>();
+  private failure: Error | undefined;
+  private terminated = false;
+
+  private constructor(private readonly onIdle: () => void) {
+    this.worker = new Worker(new URL('./boot.mjs', import.meta.url), {
+      workerData: { entry: new URL('./stage-thread.ts', import.meta.url).href },
+    });
+    this.worker.on('message', (msg: ThreadResponse) => this.settle(msg));
+    this.worker.on('error', (err) => this.fail(new ChatGlmError('stage_crashed', `stage thread crashed: ${err.message}`, { cause: err })));
+    this.worker.on('exit', (code) => {
+      if (!this.terminated) this.fail(new ChatGlmError('stage_crashed', `stage thread exited with code ${code}`));
+    });
+  }
+
+  /** The thread a new stage on `device` runs in. */
+  static for(device: StageDevice): StageThreadHost {
+    if (device === 'cpu') return new StageThreadHost(() => undefined);
+    sharedWebGpu ??= new StageThreadHost(() => {
+      sharedWebGpu = undefined;
+    });
+    return sharedWebGpu;
+  }
+
+  /** A number for a new stage of this thread (its calls carry it). */
+  addStage(): number {
+    const stage = this.nextStage++;
+    this.stages.add(stage);
+    return stage;
+  }
+
+  call(stage: number, call: ThreadCall): Promise<unknown> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.terminated) return Promise.reject(new ChatGlmError('stage_closed', 'the stage was closed'));
+    const id = this.nextCall++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...call, id, stage });
+    });
+  }
+
+  /** A stage is done with the thread; the last one stops it. */
+  async removeStage(stage: number): Promise<void> {
+    this.stages.delete(stage);
+    if (this.stages.size > 0 || this.terminated) return;
+    this.terminated = true;
+    this.onIdle();
+    await this.worker.terminate();
+    this.fail(new ChatGlmError('stage_closed', 'the stage was closed'));
+  }
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  private settle(msg: ThreadResponse): void {
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    if (msg.ok) p.resolve(msg.value);
+    else {
+      const err = new ChatGlmError(toErrorCode(msg.error.code, 'stage_internal'), msg.error.message);
+      if (msg.error.stack) err.stack = `${err.name}: ${err.message}\n  (in stage thread) ${msg.error.stack}`;
+      p.reject(err);
+    }
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
+
+/** The one thread of this process's WebGPU stages, while any is open. */
+let sharedWebGpu: StageThreadHost | undefined;

@@ -1,0 +1,63 @@
+// A StageRuntime whose ONNX Runtime session runs in a worker thread: session.run() blocks the
+// thread it runs on, and the hosting process (a gRPC server, the pipeline head) must stay
+// responsive. Which thread: see StageThreadHost.
+import { ChatGlmError } from '@chatglm/common';
+import type { DecodeRequest, KvCapacity, PrefillRequest, RunOptions, StageOutput, StageRuntime, StageRuntimeInfo, StageSpec } from '../stage-runtime.ts';
+import { StageThreadHost } from './stage-thread-host.ts';
+import type { ThreadCall } from './thread-protocol.ts';
+
+export class ThreadedStageRuntime implements StageRuntime {
+  private closed = false;
+
+  private constructor(
+    private readonly host: StageThreadHost,
+    private readonly stage: number,
+    readonly info: StageRuntimeInfo,
+  ) {}
+
+  /** Loads the stage (builds the graph or reads the bundle, creates the session) in its thread. */
+  static async create(spec: StageSpec): Promise<ThreadedStageRuntime> {
+    const host = StageThreadHost.for(spec.device ?? 'cpu');
+    const stage = host.addStage();
+    try {
+      const info = (await host.call(stage, { method: 'init', spec })) as StageRuntimeInfo;
+      return new ThreadedStageRuntime(host, stage, info);
+    } catch (err) {
+      await host.removeStage(stage);
+      throw err;
+    }
+  }
+
+  prefill(request: PrefillRequest, options: RunOptions = {}): Promise<StageOutput> {
+    return this.call({ method: 'prefill', request, options }) as Promise<StageOutput>;
+  }
+
+  decode(entries: DecodeRequest[], options: RunOptions = {}): Promise<StageOutput> {
+    return this.call({ method: 'decode', entries, options }) as Promise<StageOutput>;
+  }
+
+  async release(seqId: string): Promise<void> {
+    await this.call({ method: 'release', seqId });
+  }
+
+  capacity(): Promise<KvCapacity> {
+    return this.call({ method: 'capacity' }) as Promise<KvCapacity>;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (!this.host.failed) await this.host.call(this.stage, { method: 'close' });
+    } catch {
+      // The thread is going away regardless; nothing to recover.
+    } finally {
+      await this.host.removeStage(this.stage);
+    }
+  }
+
+  private call(call: ThreadCall): Promise<unknown> {
+    if (this.closed) return Promise.reject(new ChatGlmError('stage_closed', 'the stage was closed'));
+    return this.host.call(this.stage, call);
+  }
+}

@@ -1,0 +1,104 @@
+// On --device webgpu every compute node of a stage's graph runs on the WebGPU provider: ONNX
+// Runtime would otherwise quietly run what the provider lacks on the CPU (and copy activations to
+// and fro). Read from ONNX Runtime's own profile of a prefill and a decode step, for float and
+// quantized weights, on the first, a middle and the last stage.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { GraphBuilder, glmPositions, promptLayout, type QuantizationOptions } from '@chatglm/glm';
+import ort from 'onnxruntime-node';
+import { StageExecutor } from '@chatglm/runtime';
+import { promptIds, randomTensors, tinyConfig } from '../../../test/support/models.ts';
+import { webgpuMissing } from '../../../test/support/stage-devices.ts';
+
+interface ProfileEvent {
+  cat?: string;
+  name?: string;
+  args?: { op_name?: string; provider?: string; output_type_shape?: Record<string, number[]>[] };
+}
+
+interface Placement {
+  op: string;
+  provider: string;
+  /** Only integer outputs: shape arithmetic (sizes, offsets), which the CPU is welcome to do. */
+  shapeArithmetic: boolean;
+}
+
+/** The nodes that ran on the CPU though they compute on activations (not shape arithmetic). */
+function cpuFallbacks(placed: Map<string, Placement>): string[] {
+  return [...placed].filter(([, p]) => p.provider !== 'WebGpuExecutionProvider' && !p.shapeArithmetic).map(([node, p]) => `${node} (${p.op} on ${p.provider})`);
+}
+
+/** Each node's op and provider, from an ONNX Runtime profile (one entry per node). */
+function placements(file: string): Map<string, Placement> {
+  const events = JSON.parse(fs.readFileSync(file, 'utf8')) as ProfileEvent[];
+  const nodes = new Map<string, Placement>();
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.args?.op_name || !e.args.provider || !e.name) continue;
+    const outputs = (e.args.output_type_shape ?? []).flatMap((o) => Object.keys(o));
+    const shapeArithmetic = outputs.length > 0 && outputs.every((t) => t === 'int64' || t === 'int32');
+    nodes.set(e.name.replace(/_kernel_time$/, ''), { op: e.args.op_name, provider: e.args.provider, shapeArithmetic });
+  }
+  return nodes;
+}
+
+const config = tinyConfig({ hiddenSize: 128, numHeads: 4, innerHiddenSize: 512, maxSequenceLength: 64 });
+const tensors = randomTensors(config);
+const VARIANTS: [string, QuantizationOptions][] = [
+  ['float weights', {}],
+  ['int4 linears', { linears: 'int4' }],
+  ['int8 linears, int4 embedding and lm_head', { linears: 'int8', embedding: 'int4' }],
+];
+
+for (const [name, quantization] of VARIANTS) {
+  test(`webgpu node placement, ${name}: no compute node falls back to the CPU`, { skip: webgpuMissing }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-profile-'));
+    const prompt = promptIds(config, [5, 6, 7]);
+    const layout = promptLayout(prompt, config);
+    const placed = new Map<string, Placement>();
+    try {
+      // The whole model, then a first, a middle and a last stage (inputs of another kind, no lm_head).
+      for (const range of [{ start: 0, end: 4 }, { start: 0, end: 1 }, { start: 1, end: 3 }, { start: 3, end: 4 }]) {
+        const stage = await StageExecutor.create({ config, range, weights: { kind: 'memory', tensors }, quantization, maxSequences: 2, maxTokensPerSequence: 16, threads: 1, device: 'webgpu', profileFilePrefix: path.join(dir, `stage-${range.start}-${range.end}`) });
+        try {
+          const first = range.start === 0;
+          const hiddenOf = (n: number) => new Float32Array(n * config.hiddenSize).fill(0.01);
+          const { positions, blockPositions } = glmPositions(layout, 0, prompt.length);
+          await stage.prefill({ seqId: 's', ...(first ? { tokens: prompt } : { hidden: hiddenOf(prompt.length) }), positions, blockPositions, contextLength: layout.contextLength });
+          const next = glmPositions(layout, prompt.length, 1);
+          await stage.decode([{ seqId: 's', ...(first ? { token: 9 } : { hidden: hiddenOf(1) }), position: next.positions[0]!, blockPosition: next.blockPositions[0]! }]);
+          for (const [node, p] of placements(stage.endProfiling())) placed.set(`${range.start}-${range.end}:${node}`, p);
+        } finally {
+          await stage.close();
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const byProvider = new Map<string, Set<string>>();
+    for (const { op, provider, shapeArithmetic } of placed.values()) byProvider.set(provider, (byProvider.get(provider) ?? new Set()).add(shapeArithmetic ? `${op}(shape)` : op));
+    console.log(`${name}: ${[...byProvider].map(([p, ops]) => `${p}: ${[...ops].sort().join(' ')}`).join(' | ')}`);
+    assert.ok((byProvider.get('WebGpuExecutionProvider')?.size ?? 0) > 5, 'the profile lists the nodes that ran on WebGPU');
+    assert.deepEqual(cpuFallbacks(placed), [], 'compute nodes that fell back to the CPU');
+  });
+}
+
+test('negative control: a matrix product forced onto the CPU is caught', { skip: webgpuMissing }, async () => {
+  const g = new GraphBuilder();
+  g.op('Softmax', [g.op('Gemm', [g.input('x', 'float32', [2, 4]), g.inline('w', 'float32', [4, 4], new Float32Array(16).fill(0.5))], {}, 'gemm_out')], { axis: -1 }, 'y');
+  g.output('y', 'float32', [2, 4]);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-profile-'));
+  try {
+    const options = { executionProviders: [{ name: 'webgpu', forceCpuNodeNames: ['Gemm_gemm_out'] }], enableProfiling: true, profileFilePrefix: path.join(dir, 'forced') };
+    const session = await ort.InferenceSession.create(g.build('forced').model, options as ort.InferenceSession.SessionOptions);
+    await session.run({ x: new ort.Tensor('float32', new Float32Array(8).fill(1), [2, 4]) });
+    session.endProfiling();
+    const [file] = fs.readdirSync(dir);
+    assert.deepEqual(cpuFallbacks(placements(path.join(dir, file!))), ['Gemm_gemm_out (Gemm on CPUExecutionProvider)']);
+    await session.release();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
