@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { cacheRoot } from '@chatglm/common';
 import type { GlmConfig } from '@chatglm/glm';
 import { writeRandomCheckpoint } from './support/write-random-checkpoint.ts';
+import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -23,11 +24,7 @@ export async function runConvertBenchmark(argv: string[]): Promise<void> {
     },
   });
   const work = path.resolve(values.dir ?? path.join(cacheRoot(), 'bench-convert'));
-  const config: GlmConfig = {
-    vocabSize: 130528, hiddenSize: 4096, numLayers: Number(values.layers), numHeads: 32, innerHiddenSize: 16384, layernormEpsilon: 1e-5,
-    maxSequenceLength: 2048, bosTokenId: 130004, eosTokenId: 130005, maskTokenId: 130000, gmaskTokenId: 130001, padTokenId: 3,
-    preSeqLen: 0, prefixProjection: false, quantizationBit: 0,
-  };
+  const config: GlmConfig = { ...CHATGLM_6B, numLayers: Number(values.layers) };
   const checkpoint = path.join(work, `checkpoint-${config.numLayers}-layers`);
   console.log(`convert benchmark: ChatGLM-6B shape with ${config.numLayers} layers (hidden 4096, vocab 130528), random fp16 weights; ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM`);
   if (!fs.existsSync(path.join(checkpoint, 'model.safetensors.index.json'))) {

@@ -8,24 +8,10 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { glmPositions, promptLayout, randomGlmWeights, type GlmConfig } from '@chatglm/glm';
 import { ThreadedStageRuntime, measureReadBandwidth } from '@chatglm/runtime';
+import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
 
-const CONFIG: GlmConfig = {
-  vocabSize: 130528,
-  hiddenSize: 4096,
-  numLayers: 4, // the stage holds layers [1, 3): two middle layers, no embedding or lm_head
-  numHeads: 32,
-  innerHiddenSize: 16384,
-  layernormEpsilon: 1e-5,
-  maxSequenceLength: 2048,
-  bosTokenId: 130004,
-  eosTokenId: 130005,
-  maskTokenId: 130000,
-  gmaskTokenId: 130001,
-  padTokenId: 3,
-  preSeqLen: 0,
-  prefixProjection: false,
-  quantizationBit: 0,
-};
+// The stage holds layers [1, 3) of a 4-layer model: two middle layers, no embedding or lm_head.
+const CONFIG: GlmConfig = { ...CHATGLM_6B, numLayers: 4 };
 const RANGE = { start: 1, end: 3 };
 
 export async function runEngineBenchmark(argv: string[]): Promise<void> {

@@ -38,8 +38,9 @@ export const GOLDEN_CONFIG: GlmConfig = {
   quantizationBit: 0,
 };
 
-export function readGolden(file: 'glm_model.data' | 'glm_ptuning_v2_model.data'): Golden {
-  const buf = fs.readFileSync(path.join(FIXTURES, file));
+/** `dir`: where the golden files are (default test/fixtures; the device check brings its own copy). */
+export function readGolden(file: 'glm_model.data' | 'glm_ptuning_v2_model.data', dir = FIXTURES): Golden {
+  const buf = fs.readFileSync(path.join(dir, file));
   let off = 0;
   const f32 = (n: number) => {
     const out = new Float32Array(n);

@@ -35,6 +35,7 @@ const BLOCKED = -Infinity;
 /** The stage's tensors from a checkpoint folder or from memory, quantized as asked. */
 export function openStageTensors(location: Exclude<WeightsLocation, { kind: 'bundle' }>, quantization: QuantizationOptions = {}): StageTensors {
   if (location.kind === 'checkpoint') return checkpointTensors(readModelDirectory(location.dir), quantization);
+  if (location.kind === 'tensors') return location.tensors;
   return stageTensors(new MemoryWeightSource(new Map<string, HostTensor>(Object.entries(location.tensors))), quantization);
 }
 

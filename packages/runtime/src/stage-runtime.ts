@@ -1,7 +1,7 @@
 // The contract between a pipeline stage and whatever runs its layers (docs/architecture.md, "Model
 // runtime"). The CPU
 // implementation runs ONNX Runtime in a worker thread; a GPU backend can replace it later.
-import type { GlmConfig, HostTensor, LayerRange, PrefixKv, QuantizationOptions } from '@chatglm/glm';
+import type { GlmConfig, HostTensor, LayerRange, PrefixKv, QuantizationOptions, StageTensors } from '@chatglm/glm';
 
 /**
  * Where a stage finds its P-tuning v2 prefix (docs/model.md §10); only the stage's own layers are used.
@@ -22,7 +22,12 @@ export type WeightsLocation =
   /** Tensors in memory, by Hugging Face name (tests, generated models). They are copied to the stage's thread. */
   | { kind: 'memory'; tensors: Record<string, HostTensor> }
   /** A converted stage (graph + weights on disk, see @chatglm/glm writeStageBundle); fastest to load. */
-  | { kind: 'bundle'; dir: string };
+  | { kind: 'bundle'; dir: string }
+  /**
+   * Tensors already in the graph's form (benchmarks that write random int4 codes directly). They are
+   * functions, so only a StageExecutor in the same thread takes them, not ThreadedStageRuntime.
+   */
+  | { kind: 'tensors'; tensors: StageTensors };
 
 /** KV cache slots of a stage unless its spec says otherwise (and the worker's --max-sequences default). */
 export const DEFAULT_MAX_SEQUENCES = 8;

@@ -17,6 +17,7 @@ export class ThreadedStageRuntime implements StageRuntime {
 
   /** Loads the stage (builds the graph or reads the bundle, creates the session) in its thread. */
   static async create(spec: StageSpec): Promise<ThreadedStageRuntime> {
+    if (spec.weights.kind === 'tensors') throw new ChatGlmError('invalid_stage_spec', "weights of kind 'tensors' are functions and cannot be sent to a stage thread; use StageExecutor in this thread, or 'memory' tensors");
     const host = StageThreadHost.for(spec.device ?? 'cpu');
     const stage = host.addStage();
     try {

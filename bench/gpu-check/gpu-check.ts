@@ -1,0 +1,180 @@
+// The device check (`scripts/gpu-check`): what a GPU gives the stage runtime, measured in one run
+// that fits a lent device's budget. It prints the adapter, checks golden parity on the GPU, measures
+// the device (memory bandwidth, the cost of a kernel dispatch, the two ways of keeping a KV cache
+// on the device), then decodes with the full ChatGLM-6B shape (random weights made directly as
+// codes) at 1 and 16 streams beside the weight-streaming roofline, and as a 2-stage pipeline on
+// the one GPU. `--shape small` runs everything at a tiny shape, which SwiftShader (a CPU Vulkan
+// driver) manages in a test, so the check works the first time a GPU is available.
+//
+// Stages run in this thread (StageExecutor), not in worker threads, so the check bundles into one
+// file that runs with a bare Node binary on a machine without the repository's dependencies.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { glmPositions, parseQuantization, promptLayout, type GlmConfig, type Quantization } from '@chatglm/glm';
+import { StageExecutor, cacheUpdateMs, deviceBandwidth, dispatchMicros, releaseProbes, vulkanEnvironment, type StageOutput } from '@chatglm/runtime';
+import { maxAbsDiff, readGolden } from '../../test/support/golden.ts';
+import { CHATGLM_6B } from '../support/chatglm-6b-shape.ts';
+import { randomStageTensors, stageWeightBytes } from './random-stage-tensors.ts';
+
+const FULL = CHATGLM_6B;
+const SMALL: GlmConfig = { ...FULL, vocabSize: 4096, hiddenSize: 256, numLayers: 4, numHeads: 4, innerHiddenSize: 1024, bosTokenId: 4094, eosTokenId: 4095, maskTokenId: 4092, gmaskTokenId: 4093 };
+
+/** One measured figure, as the JSON report lists them. */
+export interface Figure {
+  part: string;
+  name: string;
+  measured: number;
+  unit: string;
+  /** What it is compared with, when there is a reference. */
+  reference?: { name: string; value: number };
+}
+
+const PROMPT_TOKENS = 18;
+/** Decode steps timed (median taken) and streams batched: fewer at the small shape, which SwiftShader runs slowly. */
+const RUN = { full: { steps: 32, streams: 16 }, small: { steps: 3, streams: 4 } };
+
+export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      shape: { type: 'string', default: 'full' },
+      variants: { type: 'string', default: 'int4' },
+      out: { type: 'string' },
+      fixtures: { type: 'string' },
+    },
+  });
+  if (values.shape !== 'full' && values.shape !== 'small') throw new Error(`--shape must be full or small, got "${values.shape}"`);
+  const small = values.shape === 'small';
+  const config = small ? SMALL : FULL;
+  const run = RUN[values.shape];
+  const variants = values.variants.split(',').map((v) => parseQuantization(v, 'variants'));
+  const figures: Figure[] = [];
+  const say = (line: string) => console.log(line);
+  const started = performance.now();
+
+  // 1. The adapter.
+  const vulkan = vulkanEnvironment();
+  const gpus = spawnSync('nvidia-smi', ['--query-gpu=name,memory.total,driver_version', '--format=csv,noheader'], { encoding: 'utf8' });
+  say(`adapter: ${gpus.status === 0 ? gpus.stdout.trim() : 'nvidia-smi not available'}; Vulkan loader ${vulkan.loader ?? 'missing'}, drivers ${vulkan.drivers.join(', ') || `none (${vulkan.driverSource})`}`);
+
+  // 2. Golden parity on the GPU.
+  const g = readGolden('glm_model.data', values.fixtures);
+  const golden = await StageExecutor.create({ config: g.config, range: { start: 0, end: 1 }, weights: { kind: 'memory', tensors: g.tensors }, maxSequences: 1, maxTokensPerSequence: 8, threads: 1, device: 'webgpu' });
+  try {
+    const o1 = await golden.prefill({ seqId: 'a', tokens: g.x1, positions: [0, 1, 1], blockPositions: [0, 0, 1], contextLength: 2 }, { fetchHidden: true });
+    const o2 = await golden.decode([{ seqId: 'a', token: g.x2[0]!, position: 1, blockPosition: 2 }], { fetchHidden: true });
+    const o3 = await golden.decode([{ seqId: 'a', token: g.x3[0]!, position: 1, blockPosition: 3 }], { fetchHidden: true });
+    const error = Math.max(maxAbsDiff(o1.hidden!, g.y1), maxAbsDiff(o2.hidden!, g.y2), maxAbsDiff(o3.hidden!, g.y3));
+    figures.push({ part: 'golden', name: 'max |error| vs the PyTorch reference', measured: error, unit: 'abs', reference: { name: 'bound', value: 5e-4 } });
+    say(`golden parity on the GPU: max |error| ${error.toExponential(2)} (bound 5e-4)`);
+    if (!(error < 5e-4)) throw new Error(`golden parity failed on the GPU: ${error}`);
+  } finally {
+    await golden.close();
+  }
+
+  // 3. The device.
+  const bandwidth = await deviceBandwidth(small ? 16 * 2 ** 20 : 2 ** 30);
+  figures.push({ part: 'device', name: 'memory bandwidth (read + write of y = x + 1)', measured: bandwidth / 1e9, unit: 'GB/s' });
+  const dispatch = await dispatchMicros(small ? 100 : 500);
+  figures.push({ part: 'device', name: 'one kernel dispatch', measured: dispatch, unit: 'µs' });
+  say(`device: ${(bandwidth / 1e9).toFixed(1)} GB/s read + write; ${dispatch.toFixed(1)} µs per kernel dispatch`);
+  const cacheShape = small ? { slots: 2, heads: 4, headDim: 32, length: 64, layers: config.numLayers } : { slots: run.streams, heads: 32, headDim: 128, length: 1024, layers: 28 };
+  for (const dtype of ['float32', 'float16'] as const) {
+    const cost = await cacheUpdateMs(cacheShape, dtype);
+    if (!cost) {
+      say(`KV cache update in ${dtype}: not supported by this device`);
+      continue;
+    }
+    const label = `${cacheShape.slots} sequences of ${cacheShape.length} positions, ${cacheShape.layers} layers, ${dtype}`;
+    figures.push({ part: 'kv-cache', name: `slab rewritten whole, per step (${label})`, measured: cost.slab, unit: 'ms' });
+    figures.push({ part: 'kv-cache', name: `each sequence copied with its row appended, per step (${label})`, measured: cost.perSequence, unit: 'ms' });
+    say(`KV cache update per decode step (${label}): slab ${cost.slab.toFixed(2)} ms, per sequence ${cost.perSequence.toFixed(2)} ms`);
+  }
+  await releaseProbes();
+
+  // 4. Decoding with the whole model in one stage, then as two stages on the one GPU.
+  for (const q of variants) {
+    const quantization = { linears: q, embedding: q };
+    const bytes = stageWeightBytes(config, config.numLayers, quantization, true);
+    const rooflineMs = (bytes / (bandwidth / 2)) * 1000; // weights are only read: half the read + write traffic
+    say(`\n${describe(config)}, weights ${q} (${(bytes / 1e9).toFixed(2)} GB read per step; roofline ${rooflineMs.toFixed(2)} ms)`);
+    const whole = await loadStage(config, { start: 0, end: config.numLayers }, q, run);
+    try {
+      const single = await decodeMs(config, [whole], 1, run.steps);
+      const batched = await decodeMs(config, [whole], run.streams, run.steps);
+      figures.push({ part: `decode-${q}`, name: '1 stream: ms/token', measured: single, unit: 'ms', reference: { name: 'weight-streaming roofline', value: rooflineMs } });
+      figures.push({ part: `decode-${q}`, name: `${run.streams} streams: tokens/s in all`, measured: (run.streams * 1000) / batched, unit: 'tokens/s', reference: { name: '1 stream tokens/s', value: 1000 / single } });
+      say(`  1 stream: ${single.toFixed(2)} ms/token (${(rooflineMs / single * 100).toFixed(0)}% of the roofline); ${run.streams} streams: ${batched.toFixed(2)} ms/step = ${((run.streams * 1000) / batched).toFixed(0)} tokens/s (${((single * run.streams) / batched).toFixed(1)}x one stream)`);
+    } finally {
+      await whole.close();
+    }
+    const half = Math.ceil(config.numLayers / 2);
+    const stages = [await loadStage(config, { start: 0, end: half }, q, run), await loadStage(config, { start: half, end: config.numLayers }, q, run)];
+    try {
+      const piped = await decodeMs(config, stages, 1, run.steps);
+      figures.push({ part: `decode-${q}`, name: '2 stages on one GPU, 1 stream: ms/token', measured: piped, unit: 'ms' });
+      say(`  2 stages on the one GPU, 1 stream: ${piped.toFixed(2)} ms/token`);
+    } finally {
+      for (const s of stages) await s.close();
+    }
+  }
+  say(`\ndevice check done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  if (values.out) fs.mkdirSync(path.dirname(path.resolve(values.out)), { recursive: true });
+  if (values.out) fs.writeFileSync(values.out, `${JSON.stringify({ shape: values.shape, figures }, null, 2)}\n`);
+  return figures;
+}
+
+function describe(c: GlmConfig): string {
+  return `${c.numLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads, FFN ${c.innerHiddenSize}, vocabulary ${c.vocabSize}`;
+}
+
+function loadStage(config: GlmConfig, range: { start: number; end: number }, q: Quantization, run: { steps: number; streams: number }): Promise<StageExecutor> {
+  const t0 = performance.now();
+  // KV capacity for the prompt and the decoded tokens: the cache is still host memory, passed whole each run.
+  return StageExecutor.create({
+    config,
+    range,
+    weights: { kind: 'tensors', tensors: randomStageTensors({ linears: q, embedding: q }) },
+    maxSequences: run.streams,
+    maxTokensPerSequence: PROMPT_TOKENS + run.steps + 2,
+    threads: 2,
+    device: 'webgpu',
+  }).then((stage) => {
+    console.log(`  loaded layers ${range.start}-${range.end - 1} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    return stage;
+  });
+}
+
+/** Median ms per decode step of `streams` sequences through `stages` (a chain run in order). */
+async function decodeMs(config: GlmConfig, stages: StageExecutor[], streams: number, steps: number): Promise<number> {
+  const prompt = [...Array.from({ length: PROMPT_TOKENS - 2 }, (_, i) => 10 + i), config.gmaskTokenId, config.bosTokenId];
+  const layout = promptLayout(prompt, config);
+  const ids = Array.from({ length: streams }, (_, i) => `s${streams}-${i}`);
+  const run = async (step: (stage: StageExecutor, hidden: Float32Array | undefined) => Promise<StageOutput>) => {
+    let hidden: Float32Array | undefined;
+    for (const stage of stages) hidden = (await step(stage, hidden)).hidden;
+  };
+  const pre = glmPositions(layout, 0, prompt.length);
+  for (const seqId of ids) await run((stage, hidden) => stage.prefill({ seqId, ...(hidden ? { hidden } : { tokens: prompt }), positions: pre.positions, blockPositions: pre.blockPositions, contextLength: layout.contextLength }));
+  const times: number[] = [];
+  for (let k = 0; k < steps; k++) {
+    const pos = glmPositions(layout, prompt.length + k, 1);
+    const t0 = performance.now();
+    await run((stage, hidden) =>
+      stage.decode(ids.map((seqId, r) => ({ seqId, ...(hidden ? { hidden: hidden.subarray(r * config.hiddenSize, (r + 1) * config.hiddenSize) } : { token: 20 + k }), position: pos.positions[0]!, blockPosition: pos.blockPositions[0]! }))),
+    );
+    times.push(performance.now() - t0);
+  }
+  for (const seqId of ids) for (const stage of stages) stage.release(seqId);
+  if (process.env.GPU_CHECK_STEP_TIMES) console.log(`  step times: ${times.map((t) => t.toFixed(1)).join(' ')} ms`);
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1]!;
+}
+
+// import.meta.url, not import.meta.filename: in the payload this module is gpu-check.mjs itself.
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await runGpuCheck(process.argv.slice(2));
+}
