@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { glmPositions, promptLayout, randomGlmWeights, type GlmConfig } from '@chatglm/glm';
 import { ThreadedStageRuntime, measureReadBandwidth } from '@chatglm/runtime';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
+import { stageWeightBytes } from './support/weight-bytes.ts';
 
 // The stage holds layers [1, 3) of a 4-layer model: two middle layers, no embedding or lm_head.
 const CONFIG: GlmConfig = { ...CHATGLM_6B, numLayers: 4 };
@@ -41,7 +42,7 @@ export async function runEngineBenchmark(argv: string[]): Promise<void> {
 
   const rows: string[] = [];
   for (const variant of variants) {
-    const bytes = weightBytes(variant);
+    const bytes = stageWeightBytes(CONFIG, RANGE.end - RANGE.start, { linears: variant === 'fp32' ? 'none' : variant, embedding: 'none' }, false);
     const rooflineMs = (bytes / bandwidth) * 1000;
     const loaded = performance.now();
     const stage = await ThreadedStageRuntime.create({
@@ -72,16 +73,6 @@ export async function runEngineBenchmark(argv: string[]): Promise<void> {
 }
 
 type Variant = 'fp32' | 'int8' | 'int4';
-
-/** Bytes the stage streams per step: the linears (fp32, or blocks of 128 codes + one fp32 scale) plus fp32 biases and LayerNorms. */
-function weightBytes(variant: Variant): number {
-  const H = CONFIG.hiddenSize;
-  const FF = CONFIG.innerHiddenSize;
-  const linears: [number, number][] = [[3 * H, H], [H, H], [FF, H], [H, FF]];
-  let perLayer = (3 * H + H + FF + H + 4 * H) * 4; // biases and the two LayerNorms
-  for (const [n, k] of linears) perLayer += variant === 'fp32' ? n * k * 4 : (n * k * (variant === 'int8' ? 8 : 4)) / 8 + n * (k / 128) * 4;
-  return perLayer * (RANGE.end - RANGE.start);
-}
 
 async function decodeStepMs(stage: ThreadedStageRuntime, batch: number, promptLen: number, steps: number): Promise<number> {
   const H = CONFIG.hiddenSize;

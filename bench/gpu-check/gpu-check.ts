@@ -13,11 +13,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { glmPositions, parseQuantization, promptLayout, type GlmConfig, type Quantization } from '@chatglm/glm';
-import { StageExecutor, cacheUpdateMs, deviceBandwidth, dispatchMicros, releaseProbes, vulkanEnvironment, type StageOutput } from '@chatglm/runtime';
+import { SequencePositions, parseQuantization, type GlmConfig, type Quantization } from '@chatglm/glm';
+import { StageChain, StageExecutor, cacheUpdateMs, deviceBandwidth, dispatchMicros, releaseProbes, vulkanEnvironment } from '@chatglm/runtime';
 import { maxAbsDiff, readGolden } from '../../test/support/golden.ts';
 import { CHATGLM_6B } from '../support/chatglm-6b-shape.ts';
-import { randomStageTensors, stageWeightBytes } from './random-stage-tensors.ts';
+import { stageWeightBytes } from '../support/weight-bytes.ts';
+import { randomStageTensors } from './random-stage-tensors.ts';
 
 const FULL = CHATGLM_6B;
 const SMALL: GlmConfig = { ...FULL, vocabSize: 4096, hiddenSize: 256, numLayers: 4, numHeads: 4, innerHiddenSize: 1024, bosTokenId: 4094, eosTokenId: 4095, maskTokenId: 4092, gmaskTokenId: 4093 };
@@ -148,28 +149,22 @@ function loadStage(config: GlmConfig, range: { start: number; end: number }, q: 
   });
 }
 
-/** Median ms per decode step of `streams` sequences through `stages` (a chain run in order). */
+/** Median ms per decode step of `streams` sequences through `stages` (run in order, as one pipeline). */
 async function decodeMs(config: GlmConfig, stages: StageExecutor[], streams: number, steps: number): Promise<number> {
+  const chain = new StageChain(stages);
   const prompt = [...Array.from({ length: PROMPT_TOKENS - 2 }, (_, i) => 10 + i), config.gmaskTokenId, config.bosTokenId];
-  const layout = promptLayout(prompt, config);
+  const positions = SequencePositions.of(prompt, config);
   const ids = Array.from({ length: streams }, (_, i) => `s${streams}-${i}`);
-  const run = async (step: (stage: StageExecutor, hidden: Float32Array | undefined) => Promise<StageOutput>) => {
-    let hidden: Float32Array | undefined;
-    for (const stage of stages) hidden = (await step(stage, hidden)).hidden;
-  };
-  const pre = glmPositions(layout, 0, prompt.length);
-  for (const seqId of ids) await run((stage, hidden) => stage.prefill({ seqId, ...(hidden ? { hidden } : { tokens: prompt }), positions: pre.positions, blockPositions: pre.blockPositions, contextLength: layout.contextLength }));
+  for (const seqId of ids) await chain.prefill({ seqId, tokens: prompt, ...positions.prefill(prompt.length), contextLength: positions.contextLength });
   const times: number[] = [];
   for (let k = 0; k < steps; k++) {
-    const pos = glmPositions(layout, prompt.length + k, 1);
+    const at = positions.at(prompt.length + k);
     const t0 = performance.now();
-    await run((stage, hidden) =>
-      stage.decode(ids.map((seqId, r) => ({ seqId, ...(hidden ? { hidden: hidden.subarray(r * config.hiddenSize, (r + 1) * config.hiddenSize) } : { token: 20 + k }), position: pos.positions[0]!, blockPosition: pos.blockPositions[0]! }))),
-    );
+    await chain.decode(ids.map((seqId) => ({ seqId, token: 20 + k, ...at })));
     times.push(performance.now() - t0);
   }
-  for (const seqId of ids) for (const stage of stages) stage.release(seqId);
-  if (process.env.GPU_CHECK_STEP_TIMES) console.log(`  step times: ${times.map((t) => t.toFixed(1)).join(' ')} ms`);
+  // Not chain.close(): the caller closes the stages.
+  for (const seqId of ids) await chain.release(seqId);
   times.sort((a, b) => a - b);
   return times[times.length >> 1]!;
 }

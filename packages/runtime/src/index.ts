@@ -10,7 +10,7 @@ export { KvCapacityError } from './kv-cache.ts';
 export { StageChain } from './stage-chain.ts';
 export { StageExecutor, openStageTensors } from './stage-executor.ts';
 export { SWIFTSHADER_ICD, explainMissingAdapter, vulkanEnvironment, type VulkanEnvironment } from './webgpu/webgpu-environment.ts';
-export { DEFAULT_MAX_SEQUENCES, type DecodeRequest, type KvCapacity, type PrefillRequest, type RunOptions, type StageRuntimeInfo, type StageOutput, type StageDevice, type StageRuntime, type StageSpec, type WeightsLocation } from './stage-runtime.ts';
+export { DEFAULT_MAX_SEQUENCES, parseStageDevice, type DecodeRequest, type KvCapacity, type PrefillRequest, type RunOptions, type StageRuntimeInfo, type StageOutput, type StageDevice, type StageRuntime, type StageSpec, type WeightsLocation } from './stage-runtime.ts';
 export { measureReadBandwidth } from './read-bandwidth.ts';
 export { cacheUpdateMs, deviceBandwidth, dispatchMicros, releaseProbes, type CacheShape } from './webgpu/device-probes.ts';
 export { ChainSequence } from './chain-sequence.ts';

@@ -28,7 +28,7 @@ import {
 import { KvCache } from './kv-cache.ts';
 import { explainMissingAdapter, isMissingAdapterError } from './webgpu/webgpu-environment.ts';
 import { loadStagePrefix } from './stage-prefix.ts';
-import { DEFAULT_MAX_SEQUENCES, type DecodeRequest, type KvCapacity, type PrefillRequest, type RunOptions, type StageRuntimeInfo, type StageOutput, type StageSpec, type WeightsLocation } from './stage-runtime.ts';
+import { DEFAULT_MAX_SEQUENCES, type DecodeRequest, type KvCapacity, type PrefillRequest, type RunOptions, type StageRuntimeInfo, type StageOutput, type StageRuntime, type StageSpec, type WeightsLocation } from './stage-runtime.ts';
 
 const BLOCKED = -Infinity;
 
@@ -39,7 +39,7 @@ export function openStageTensors(location: Exclude<WeightsLocation, { kind: 'bun
   return stageTensors(new MemoryWeightSource(new Map<string, HostTensor>(Object.entries(location.tensors))), quantization);
 }
 
-export class StageExecutor {
+export class StageExecutor implements StageRuntime {
   private readonly layers: number[];
   private readonly heads: number;
   private readonly headDim: number;
@@ -106,12 +106,13 @@ export class StageExecutor {
     return new StageExecutor(info, session, cache, spec.profileFilePrefix);
   }
 
-  capacity(): KvCapacity {
+  // Async only to meet StageRuntime, so that an in-thread stage chains like a threaded one.
+  async capacity(): Promise<KvCapacity> {
     const { maxSequences, maxTokensPerSequence, prefixLength } = this.info;
     return { maxSequences, maxTokensPerSequence, activeSequences: this.cache.activeSequences, prefixLength };
   }
 
-  release(seqId: string): void {
+  async release(seqId: string): Promise<void> {
     this.cache.release(seqId);
   }
 

@@ -1,6 +1,7 @@
 // The contract between a pipeline stage and whatever runs its layers (docs/architecture.md, "Model
 // runtime"). The CPU
 // implementation runs ONNX Runtime in a worker thread; a GPU backend can replace it later.
+import { ChatGlmError } from '@chatglm/common';
 import type { GlmConfig, HostTensor, LayerRange, PrefixKv, QuantizationOptions, StageTensors } from '@chatglm/glm';
 
 /**
@@ -71,6 +72,12 @@ export interface StageSpec {
  * CPU-only machine). Nothing falls back from one to the other without being asked.
  */
 export type StageDevice = 'cpu' | 'webgpu';
+
+/** Checks a command-line value (`--device webgpu`); the error names the flag. */
+export function parseStageDevice(value: string, flag = 'device'): StageDevice {
+  if (value !== 'cpu' && value !== 'webgpu') throw new ChatGlmError('invalid_argument', `--${flag} must be cpu or webgpu, got "${value}"`);
+  return value;
+}
 
 /**
  * A prompt (or a replayed prompt + generated ids) entering one sequence's new cache, empty but for

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
 import type { SamplingParams } from '@chatglm/generation';
 import { parseQuantization } from '@chatglm/glm';
+import { parseStageDevice } from '@chatglm/runtime';
 import { runChat } from './chat-command.ts';
 import { ensureDefaultModel } from './default-model.ts';
 import { openLocalModel } from './local-model.ts';
@@ -71,8 +72,7 @@ async function chat(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const device = values.device ?? 'cpu';
-  if (device !== 'cpu' && device !== 'webgpu') throw new ChatGlmError('invalid_argument', `--device must be cpu or webgpu, got "${device}"`);
+  const device = parseStageDevice(values.device ?? 'cpu');
   const maxLength = positiveInt('max-length', values['max-length']);
   const topP = number('top-p', values['top-p']);
   const temperature = number('temperature', values.temperature);

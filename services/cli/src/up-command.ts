@@ -1,6 +1,7 @@
 // `chatglm up` (and ./scripts/start): the whole cluster on this machine.
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
+import { parseStageDevice } from '@chatglm/runtime';
 import { ensureDefaultModel } from './default-model.ts';
 import { LocalCluster } from './up/local-cluster.ts';
 
@@ -31,11 +32,6 @@ function positiveInt(name: string, v: string | undefined, min = 1): number | und
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new ChatGlmError('invalid_argument', `--${name} must be an integer >= ${min}, got "${v}"`);
   return n;
-}
-
-function parseDevice(v: string): string {
-  if (v !== 'cpu' && v !== 'webgpu') throw new ChatGlmError('invalid_argument', `--device must be cpu or webgpu, got "${v}"`);
-  return v;
 }
 
 export async function up(argv: string[]): Promise<void> {
@@ -70,7 +66,7 @@ export async function up(argv: string[]): Promise<void> {
     ...(values['max-sequences'] && { maxSequences: positiveInt('max-sequences', values['max-sequences']) }),
     ...(values.threads && { threads: positiveInt('threads', values.threads) }),
     ...(values['redis-port'] && { redisPort: positiveInt('redis-port', values['redis-port']) }),
-    workerArgs: [...(values.quantize ? ['--quantize', values.quantize] : []), ...(values.device ? ['--device', parseDevice(values.device)] : [])],
+    workerArgs: [...(values.quantize ? ['--quantize', values.quantize] : []), ...(values.device ? ['--device', parseStageDevice(values.device)] : [])],
   });
   let stopping = false;
   const stop = async (signal: string) => {

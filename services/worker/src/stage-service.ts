@@ -6,7 +6,7 @@
 // are released, so a reconnecting head starts clean.
 import { ChatGlmError, type Logger } from '@chatglm/common';
 import type { InfoReply, StageClient, StageInfo, StageTiming, StepChannel, StepReply, StepRequest, StepStream } from '@chatglm/protocol';
-import type { StageStep } from './stage-step.ts';
+import { runStep, type StageStep } from './stage-step.ts';
 
 export interface StageServiceOptions {
   info: StageInfo;
@@ -54,7 +54,7 @@ export class StageService {
     try {
       for await (const message of upstream) {
         if (message.kind === 'release') await this.release(hop, message.release.seqIds);
-        else await this.step(hop, message.step);
+        else await this.step(hop, message.step, log);
         if (hop.downstream?.isClosed) break;
       }
     } finally {
@@ -85,24 +85,15 @@ export class StageService {
     }
   }
 
-  private async step(hop: Hop, request: StepRequest): Promise<void> {
-    try {
-      for (const e of request.entries) if (e.phase === 'PHASE_PREFILL') hop.sequences.add(e.seqId);
-      const step = this.o.step;
-      if (step.role === 'sample') {
-        const { results, timing } = await step.run(request);
-        hop.upstream.send({ stepId: request.stepId, results, timings: [timing] });
-      } else {
+  private async step(hop: Hop, request: StepRequest, log: Logger): Promise<void> {
+    for (const e of request.entries) if (e.phase === 'PHASE_PREFILL') hop.sequences.add(e.seqId);
+    await runStep(this.o.step, request, {
+      reply: (reply) => hop.upstream.send(reply),
+      forward: (next, timing) => {
         if (!hop.downstream) throw new ChatGlmError('stage_internal', 'this stage forwards activations but has no next stage');
-        const { next, timing } = await step.run(request);
         hop.timings.set(request.stepId, timing);
         hop.downstream.sendStep(next);
-      }
-    } catch (err) {
-      // The step failed here; the stream and the other sequences go on.
-      const e = err instanceof ChatGlmError ? err : new ChatGlmError('stage_internal', String(err instanceof Error ? err.message : err));
-      this.o.log.warn('step failed', { stepId: request.stepId, error: e });
-      hop.upstream.send({ stepId: request.stepId, results: [], timings: [], error: { code: e.code, message: e.message } });
-    }
+      },
+    }, log);
   }
 }

@@ -2,9 +2,9 @@
 // last forwards activations to the next one (ForwardingStep); the last stage samples a token per
 // sequence (SamplingStep). Where the input comes from (token ids or activations) is the stage's
 // StageInput. The pipeline head and the stage servers run the same two kinds of step.
-import { ChatGlmError } from '@chatglm/common';
+import { ChatGlmError, type Logger } from '@chatglm/common';
 import type { VocabInfo } from '@chatglm/generation';
-import { encodeActivations, type ActivationDtype, type Entry, type Sampled, type StageTiming, type StepRequest } from '@chatglm/protocol';
+import { encodeActivations, type ActivationDtype, type Entry, type Sampled, type StageTiming, type StepReply, type StepRequest } from '@chatglm/protocol';
 import type { StageOutput, StageRuntime } from '@chatglm/runtime';
 import { SequenceSampler } from './sequence-sampler.ts';
 import { activationInput, tokenInput, type StageInput } from './stage-input.ts';
@@ -40,6 +40,31 @@ export function createStageStep(runtime: StageRuntime, o: StageStepOptions): Sta
   const { info } = runtime;
   const input = info.isFirst ? tokenInput() : activationInput(o.inputDtype, info.hiddenSize);
   return info.isLast ? new LastStageStep(runtime, input, new SequenceSampler(o.vocab)) : new ForwardingStageStep(runtime, input, o.outputDtype);
+}
+
+/** Where a step's result goes: the pipeline head and the stage servers each wire their own. */
+export interface StepOutlet {
+  /** The last stage's sampled tokens, or a failed step (an error reply: its sequences fail, the stream goes on). */
+  reply(reply: StepReply): void;
+  /** A forwarding stage's step for the next stage, with this stage's timing. */
+  forward(next: StepRequest, timing: StageTiming): void;
+}
+
+/** Runs `request` on this stage and hands on what it gives; any failure becomes an error reply with its code. */
+export async function runStep(step: StageStep, request: StepRequest, outlet: StepOutlet, log: Logger): Promise<void> {
+  try {
+    if (step.role === 'sample') {
+      const { results, timing } = await step.run(request);
+      outlet.reply({ stepId: request.stepId, results, timings: [timing] });
+    } else {
+      const { next, timing } = await step.run(request);
+      outlet.forward(next, timing);
+    }
+  } catch (err) {
+    const e = err instanceof ChatGlmError ? err : new ChatGlmError('stage_internal', err instanceof Error ? err.message : String(err));
+    log.warn('step failed', { stepId: request.stepId, error: e });
+    outlet.reply({ stepId: request.stepId, results: [], timings: [], error: { code: e.code, message: e.message } });
+  }
 }
 
 type Phase = { kind: 'prefill'; entry: Entry } | { kind: 'decode'; entries: readonly Entry[] };

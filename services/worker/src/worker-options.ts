@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { parseLayers, parseQuantization, stageRange, type BundleOptions, type LayerRange, type Quantization } from '@chatglm/glm';
 import { DEFAULT_PREFIX } from '@chatglm/queue';
-import { DEFAULT_MAX_SEQUENCES, type StageDevice } from '@chatglm/runtime';
+import { DEFAULT_MAX_SEQUENCES, parseStageDevice, type StageDevice } from '@chatglm/runtime';
 
 export type ActivationDtypeName = 'float32' | 'float16';
 
@@ -171,8 +171,7 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
     };
     const dtype = values['activation-dtype'] ?? WORKER_DEFAULTS.activationDtype;
     if (dtype !== 'float32' && dtype !== 'float16') throw new Error(`--activation-dtype must be float32 or float16, got "${dtype}"`);
-    const device = values.device ?? WORKER_DEFAULTS.device;
-    if (device !== 'cpu' && device !== 'webgpu') throw new Error(`--device must be cpu or webgpu, got "${device}"`);
+    const device = parseStageDevice(values.device ?? WORKER_DEFAULTS.device);
     if (values.next !== undefined && !/^[^\s:]+:\d+$|^\[[0-9a-f:]+\]:\d+$/i.test(values.next)) throw new Error(`--next must be HOST:PORT, got "${values.next}"`);
     const quantization = (flag: string, v: string | undefined): Quantization | undefined => (v === undefined ? undefined : parseQuantization(v, flag));
     const linears = quantization('quantize', values.quantize);

@@ -38,8 +38,7 @@ async function handle(call: ThreadRequest): Promise<unknown> {
     case 'decode':
       return executor.decode(call.entries, call.options);
     case 'release':
-      executor.release(call.seqId);
-      return undefined;
+      return executor.release(call.seqId);
     case 'capacity':
       return executor.capacity();
     case 'close':

@@ -4,7 +4,7 @@
 // `onReply`, so the head handles one kind of event whatever happened.
 import { ChatGlmError, type Logger } from '@chatglm/common';
 import type { StepReply, StepRequest } from '@chatglm/protocol';
-import type { StageStep } from '../stage-step.ts';
+import { runStep, type StageStep } from '../stage-step.ts';
 import type { Downstream } from './downstream.ts';
 
 export interface StepDispatcherOptions {
@@ -27,24 +27,18 @@ export class StepDispatcher {
   }
 
   async dispatch(request: StepRequest): Promise<void> {
-    try {
-      const step = this.o.step;
-      if (step.role === 'sample') {
-        const { results, timing } = await step.run(request);
-        this.o.onReply({ stepId: request.stepId, results, timings: [timing] });
-        return;
-      }
-      const { next } = await step.run(request);
-      if (!this.o.downstream) throw new ChatGlmError('invalid_pipeline', 'the head has no next stage to send the step to');
-      this.o.downstream.sendStep(next);
-    } catch (err) {
-      // A broken downstream fails every request at once (the head's pipeline-lost path); a step
-      // that failed while it was up fails only its own requests.
-      if (!this.ready) return;
-      const e = err instanceof ChatGlmError ? err : new ChatGlmError('stage_internal', String(err instanceof Error ? err.message : err));
-      this.o.log.warn('step failed on the head', { stepId: request.stepId, error: e });
-      this.o.onReply({ stepId: request.stepId, results: [], timings: [], error: { code: e.code, message: e.message } });
-    }
+    await runStep(this.o.step, request, {
+      reply: (reply) => {
+        // A broken downstream fails every request at once (the head's pipeline-lost path); a step
+        // that failed while it was up fails only its own requests.
+        if (reply.error && !this.ready) return;
+        this.o.onReply(reply);
+      },
+      forward: (next) => {
+        if (!this.o.downstream) throw new ChatGlmError('invalid_pipeline', 'the head has no next stage to send the step to');
+        this.o.downstream.sendStep(next);
+      },
+    }, this.o.log);
   }
 
   /** Frees the caches of ended sequences on the head and, when the stream is up, downstream. */
