@@ -100,7 +100,9 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
   for (const q of variants) {
     const quantization = { linears: q, embedding: q };
     const bytes = stageWeightBytes(config, config.numLayers, quantization, true);
-    const rooflineMs = (bytes / (bandwidth / 2)) * 1000; // weights are only read: half the read + write traffic
+    // The device moves `bandwidth` bytes a second, reads and writes together; a decode step that
+    // only reads its weights moves them at that rate at best (HBM serves reads and writes alike).
+    const rooflineMs = (bytes / bandwidth) * 1000;
     say(`\n${describe(config)}, weights ${q} (${(bytes / 1e9).toFixed(2)} GB read per step; roofline ${rooflineMs.toFixed(2)} ms)`);
     const whole = await loadStage(config, { start: 0, end: config.numLayers }, q, run);
     try {

@@ -32,7 +32,7 @@ async function deviceTensor(dims: number[], dtype: Dtype, value = 1): Promise<{ 
   return { tensor: out.filled as ort.Tensor, release: () => session.release() };
 }
 
-/** Read + write bandwidth of the device in bytes/s: `y = x + 1` over `bytes` of fp32 held on the device. */
+/** Memory bandwidth of the device in bytes/s, reads and writes counted together: `y = x + 1` over `bytes` of fp32 held on the device. */
 export async function deviceBandwidth(bytes: number): Promise<number> {
   const n = Math.max(1024, Math.floor(bytes / 4 / 1024) * 1024);
   const g = new GraphBuilder();
