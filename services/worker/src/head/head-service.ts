@@ -94,13 +94,14 @@ export class HeadService {
 
   /** A reply from the last stage (through the link). */
   onReply(reply: StepReply): void {
-    this.head.onReply(reply);
+    this.dispatcher.fromDownstream(reply);
   }
 
   /** The link to stage 1 broke: stop taking jobs, leave the registry, end the running requests. */
   onPipelineLost(error: Error): void {
     this.o.log.warn('pipeline lost; failing its requests for retry', { error });
     this.intake.pause();
+    this.dispatcher.forgetInFlight();
     void this.heartbeat.withdraw().catch(() => undefined);
     this.head.onPipelineLost(error);
   }

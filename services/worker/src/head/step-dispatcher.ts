@@ -1,9 +1,10 @@
 // Runs the head's part of each step and sends it on: the head's own layers (a local StageStep),
 // then the Step stream to stage 1, or, when the head holds every layer, the reply at once. Also
 // sends releases the same two ways. Every reply, or a failure as a reply with an error, goes to
-// `onReply`, so the head handles one kind of event whatever happened.
+// `onReply`, so the head handles one kind of event whatever happened; a reply from downstream gets
+// the head's own timing first, as each stage server puts its own before the later stages'.
 import { ChatGlmError, type Logger } from '@chatglm/common';
-import type { StepReply, StepRequest } from '@chatglm/protocol';
+import type { StageTiming, StepReply, StepRequest } from '@chatglm/protocol';
 import { runStep, type StageStep } from '../stage-step.ts';
 import type { Downstream } from './downstream.ts';
 
@@ -17,6 +18,9 @@ export interface StepDispatcherOptions {
 }
 
 export class StepDispatcher {
+  /** The head's timing of each step sent downstream, until its reply comes back. */
+  private readonly timings = new Map<number, StageTiming>();
+
   constructor(private readonly o: StepDispatcherOptions) {
     if (o.step.role === 'forward' && !o.downstream) throw new ChatGlmError('invalid_pipeline', 'the head does not hold the last layer but has no next stage');
   }
@@ -34,11 +38,24 @@ export class StepDispatcher {
         if (reply.error && !this.ready) return;
         this.o.onReply(reply);
       },
-      forward: (next) => {
+      forward: (next, timing) => {
         if (!this.o.downstream) throw new ChatGlmError('invalid_pipeline', 'the head has no next stage to send the step to');
         this.o.downstream.sendStep(next);
+        this.timings.set(request.stepId, timing);
       },
     }, this.o.log);
+  }
+
+  /** A reply from the last stage, through the stream: on to `onReply` with the head's timing first. */
+  fromDownstream(reply: StepReply): void {
+    const mine = this.timings.get(reply.stepId);
+    this.timings.delete(reply.stepId);
+    this.o.onReply(mine ? { ...reply, timings: [mine, ...reply.timings] } : reply);
+  }
+
+  /** The stream broke: the steps in flight will get no reply. */
+  forgetInFlight(): void {
+    this.timings.clear();
   }
 
   /** Frees the caches of ended sequences on the head and, when the stream is up, downstream. */

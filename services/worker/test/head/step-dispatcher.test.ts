@@ -33,6 +33,23 @@ test('a head before other stages sends the step down the stream; a failure while
   assert.deepEqual(replies, [{ stepId: 2, results: [], timings: [], error: { code: 'kv_capacity', message: 'full' } }]);
 });
 
+test('a reply from downstream reaches the head with the head\'s own timing first', async () => {
+  const replies: StepReply[] = [];
+  const downstream = new FakeDownstream();
+  const d = new StepDispatcher({ step: new FakeForwardingStep(), downstream, onReply: (r) => replies.push(r), log: quietLogger() });
+  await d.dispatch(request(4));
+  const later = { layerStart: 2, layerEnd: 4, forwardMs: 1.5 };
+  d.fromDownstream({ stepId: 4, results: [{ seqId: 's', tokenId: 9, logprob: -1, topLogprobs: [] }], timings: [later] });
+  assert.equal(replies.length, 1);
+  assert.equal(replies[0]?.timings.length, 2);
+  assert.deepEqual(replies[0]?.timings[1], later);
+  assert.notDeepEqual(replies[0]?.timings[0], later, 'the first timing is the head\'s');
+  // A reply the head did not send (or sent before the stream broke) goes on unchanged.
+  d.forgetInFlight();
+  d.fromDownstream({ stepId: 5, results: [], timings: [later] });
+  assert.deepEqual(replies[1]?.timings, [later]);
+});
+
 test('with the stream down nothing goes out and a failure is left to the pipeline-lost path', async () => {
   const replies: StepReply[] = [];
   const downstream = new FakeDownstream();
