@@ -34,6 +34,8 @@ export class JobIntake {
   private readonly store: RequestStore;
   private readonly cancellations: Cancellations;
   private readonly subscriber: Redis;
+  /** BullMQ leaves a connection it was given open when it closes; this one is ours to close. */
+  private readonly workerConnection: Redis;
   private worker: Worker<GenerateJobData, void> | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
 
@@ -41,12 +43,13 @@ export class JobIntake {
     this.store = new RequestStore(o.redis, o.prefix);
     this.cancellations = new Cancellations(o.redis, this.store.keys);
     this.subscriber = o.redis.duplicate();
+    this.workerConnection = o.redis.duplicate();
   }
 
   async start(): Promise<void> {
     this.unsubscribe = await Cancellations.subscribe(this.subscriber, this.store.keys, (id) => this.o.cancel(id));
     this.worker = new Worker<GenerateJobData, void>(GENERATE_QUEUE, (job) => this.process(job), {
-      connection: this.o.redis.duplicate(),
+      connection: this.workerConnection,
       prefix: this.o.prefix,
       concurrency: this.o.concurrency,
       lockDuration: this.o.lockDurationMs,
@@ -79,6 +82,7 @@ export class JobIntake {
     } finally {
       await this.unsubscribe?.().catch(() => undefined);
       this.subscriber.disconnect();
+      this.workerConnection.disconnect();
     }
   }
 
@@ -108,7 +112,7 @@ export class JobIntake {
     const resumeFrom = state?.tokenIds ?? [];
     await this.store.start(id, this.o.pipelineId);
     if (resumeFrom.length > 0) this.o.log.info('resuming request', { requestId: id, attempt: job.attemptsMade + 1, tokens: resumeFrom.length });
-    await new Promise<void>((resolve, reject) => {
+    const settled = new Promise<void>((resolve, reject) => {
       this.o.submit({
         id,
         promptIds,
@@ -126,5 +130,16 @@ export class JobIntake {
         },
       });
     });
+    // A cancellation announced between the check above and the submit found no request here and
+    // was dropped; its key outlives the announcement, so one look now catches it (the key is set
+    // before the announcement, and from here on announcements reach the head).
+    // The head may settle the job while we look: mark the rejection handled until `await settled`.
+    settled.catch(() => undefined);
+    try {
+      if (await this.cancellations.isCancelled(id)) this.o.cancel(id);
+    } catch (err) {
+      this.o.log.warn('cannot look for a cancellation', { requestId: id, error: err });
+    }
+    await settled;
   }
 }
