@@ -13,10 +13,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { SequencePositions, parseQuantization, type GlmConfig, type Quantization } from '@chatglm/glm';
-import { StageChain, StageExecutor, cacheUpdateMs, deviceBandwidth, dispatchMicros, releaseProbes, vulkanEnvironment } from '@chatglm/runtime';
+import { parseQuantization, type GlmConfig, type Quantization } from '@chatglm/glm';
+import { StageExecutor, cacheUpdateMs, deviceBandwidth, dispatchMicros, releaseProbes, vulkanEnvironment } from '@chatglm/runtime';
 import { maxAbsDiff, readGolden } from '../../test/support/golden.ts';
 import { CHATGLM_6B } from '../support/chatglm-6b-shape.ts';
+import { cachedPositionsFor, decodeStepMs } from '../support/decode-timing.ts';
 import { stageWeightBytes } from '../support/weight-bytes.ts';
 import { randomStageTensors } from './random-stage-tensors.ts';
 
@@ -33,7 +34,6 @@ export interface Figure {
   reference?: { name: string; value: number };
 }
 
-const PROMPT_TOKENS = 18;
 /** Decode steps timed (median taken) and streams batched: fewer at the small shape, which SwiftShader runs slowly. */
 const RUN = { full: { steps: 32, streams: 16 }, small: { steps: 3, streams: 4 } };
 
@@ -106,8 +106,8 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
     say(`\n${describe(config)}, weights ${q} (${(bytes / 1e9).toFixed(2)} GB read per step; roofline ${rooflineMs.toFixed(2)} ms)`);
     const whole = await loadStage(config, { start: 0, end: config.numLayers }, q, run);
     try {
-      const single = await decodeMs(config, [whole], 1, run.steps);
-      const batched = await decodeMs(config, [whole], run.streams, run.steps);
+      const single = await decodeStepMs(config, [whole], 1, run.steps);
+      const batched = await decodeStepMs(config, [whole], run.streams, run.steps);
       figures.push({ part: `decode-${q}`, name: '1 stream: ms/token', measured: single, unit: 'ms', reference: { name: 'weight-streaming roofline', value: rooflineMs } });
       figures.push({ part: `decode-${q}`, name: `${run.streams} streams: tokens/s in all`, measured: (run.streams * 1000) / batched, unit: 'tokens/s', reference: { name: '1 stream tokens/s', value: 1000 / single } });
       say(`  1 stream: ${single.toFixed(2)} ms/token (${(rooflineMs / single * 100).toFixed(0)}% of the roofline); ${run.streams} streams: ${batched.toFixed(2)} ms/step = ${((run.streams * 1000) / batched).toFixed(0)} tokens/s (${((single * run.streams) / batched).toFixed(1)}x one stream)`);
@@ -117,7 +117,7 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
     const half = Math.ceil(config.numLayers / 2);
     const stages = [await loadStage(config, { start: 0, end: half }, q, run), await loadStage(config, { start: half, end: config.numLayers }, q, run)];
     try {
-      const piped = await decodeMs(config, stages, 1, run.steps);
+      const piped = await decodeStepMs(config, stages, 1, run.steps);
       figures.push({ part: `decode-${q}`, name: '2 stages on one GPU, 1 stream: ms/token', measured: piped, unit: 'ms' });
       say(`  2 stages on the one GPU, 1 stream: ${piped.toFixed(2)} ms/token`);
     } finally {
@@ -142,33 +142,13 @@ function loadStage(config: GlmConfig, range: { start: number; end: number }, q: 
     range,
     weights: { kind: 'tensors', tensors: randomStageTensors({ linears: q, embedding: q }) },
     maxSequences: run.streams,
-    maxTokensPerSequence: PROMPT_TOKENS + run.steps + 2,
+    maxTokensPerSequence: cachedPositionsFor(run.steps),
     threads: 2,
     device: 'webgpu',
   }).then((stage) => {
     console.log(`  loaded layers ${range.start}-${range.end - 1} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return stage;
   });
-}
-
-/** Median ms per decode step of `streams` sequences through `stages` (run in order, as one pipeline). */
-async function decodeMs(config: GlmConfig, stages: StageExecutor[], streams: number, steps: number): Promise<number> {
-  const chain = new StageChain(stages);
-  const prompt = [...Array.from({ length: PROMPT_TOKENS - 2 }, (_, i) => 10 + i), config.gmaskTokenId, config.bosTokenId];
-  const positions = SequencePositions.of(prompt, config);
-  const ids = Array.from({ length: streams }, (_, i) => `s${streams}-${i}`);
-  for (const seqId of ids) await chain.prefill({ seqId, tokens: prompt, ...positions.prefill(prompt.length), contextLength: positions.contextLength });
-  const times: number[] = [];
-  for (let k = 0; k < steps; k++) {
-    const at = positions.at(prompt.length + k);
-    const t0 = performance.now();
-    await chain.decode(ids.map((seqId) => ({ seqId, token: 20 + k, ...at })));
-    times.push(performance.now() - t0);
-  }
-  // Not chain.close(): the caller closes the stages.
-  for (const seqId of ids) await chain.release(seqId);
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1]!;
 }
 
 // import.meta.url, not import.meta.filename: in the payload this module is gpu-check.mjs itself.

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { READY_MARKER } from '@chatglm/common';
-import { readBundleManifest } from '@chatglm/glm';
+import { quantizationFromFlags, readBundleManifest } from '@chatglm/glm';
 import { RequestStore, closeRedis, connectRedis } from '@chatglm/queue';
 import { writeTinyModel } from '../../services/cli/src/default-model.ts';
 import { EngineReference } from '../support/engine-reference.ts';
@@ -42,7 +42,7 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-test('workers and gateway on converted int8 bundles serve what the in-process int8 engine computes', async () => {
+test('workers and gateway on converted int8 bundles (linears, embedding and lm_head) serve what the in-process int8 engine computes', async () => {
   const model = path.join(tmp, 'model');
   fs.mkdirSync(model);
   await writeTinyModel(model, { replies: 'random' });
@@ -52,7 +52,9 @@ test('workers and gateway on converted int8 bundles serve what the in-process in
   const stage0 = path.join(out, 'stage-0-of-2');
   const stage1 = path.join(out, 'stage-1-of-2');
   assert.deepEqual(readBundleManifest(stage1).layers, { start: 2, end: 4 });
-  assert.equal(readBundleManifest(stage0).quantization.linears, 'int8');
+  // --quantize int8 quantizes the embedding and the lm_head too, unless told otherwise.
+  const { linears, embedding } = readBundleManifest(stage0).quantization;
+  assert.deepEqual({ linears, embedding }, { linears: 'int8', embedding: 'int8' });
 
   const prefix = 'bundles';
   const { port: stagePort } = await start('services/worker/src/main.ts', ['--model', stage1, '--host', '127.0.0.1', '--threads', '1']);
@@ -66,7 +68,7 @@ test('workers and gateway on converted int8 bundles serve what the in-process in
   const client = connectRedis(redis.url);
   try {
     const state = await new RequestStore(client, prefix).read(r.body.id);
-    const engine = await EngineReference.open(model, { linears: 'int8' });
+    const engine = await EngineReference.open(model, quantizationFromFlags({ quantize: 'int8' }));
     try {
       const ref = await engine.run('你好', { seed: 3n, maxNewTokens: 24 });
       assert.deepEqual(state?.tokenIds, ref.tokenIds);

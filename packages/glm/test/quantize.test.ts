@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { seededRandom } from '@chatglm/common';
-import { dequantizeNBits, dequantizeThudm, quantizeBlocks, repackThudm } from '@chatglm/glm';
+import { dequantizeNBits, dequantizeThudm, quantizationFromFlags, quantizeBlocks, repackThudm } from '@chatglm/glm';
 
 const rand = seededRandom(5);
 const randomMatrix = (n: number, k: number, scale = 1) => Float32Array.from({ length: n * k }, () => (rand() * 2 - 1) * scale);
@@ -48,3 +48,15 @@ for (const bits of [4, 8] as const) {
     assert.deepEqual(Array.from(dequantizeNBits(blocks), (x) => x + 0), Array.from(thudm, (x) => x + 0)); // + 0: -0 and 0 are the same weight
   });
 }
+
+test('the flags: --quantize quantizes the embedding and lm_head the same way unless --quantize-embedding says otherwise', () => {
+  assert.deepEqual(quantizationFromFlags({}), {});
+  assert.deepEqual(quantizationFromFlags({ quantize: 'int4' }), { linears: 'int4', embedding: 'int4' });
+  assert.deepEqual(quantizationFromFlags({ quantize: 'int8' }), { linears: 'int8', embedding: 'int8' });
+  assert.deepEqual(quantizationFromFlags({ quantize: 'int4', quantizeEmbedding: 'none' }), { linears: 'int4', embedding: 'none' });
+  assert.deepEqual(quantizationFromFlags({ quantize: 'int4', quantizeEmbedding: 'int8' }), { linears: 'int4', embedding: 'int8' });
+  assert.deepEqual(quantizationFromFlags({ quantize: 'none' }), { linears: 'none' });
+  assert.deepEqual(quantizationFromFlags({ quantizeEmbedding: 'int4' }), { embedding: 'int4' });
+  assert.throws(() => quantizationFromFlags({ quantize: 'int3' }), /--quantize must be none, int8 or int4, got "int3"/);
+  assert.throws(() => quantizationFromFlags({ quantize: 'int4', quantizeEmbedding: 'fp16' }), /--quantize-embedding must be none, int8 or int4, got "fp16"/);
+});

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
-import { checkpointId, checkpointStorage, checkpointTensors, parseQuantization, readModelDirectory, splitLayers, writeStageBundle, type BundleOptions, type Quantization } from '@chatglm/glm';
+import { checkpointId, checkpointStorage, checkpointTensors, quantizationFromFlags, readModelDirectory, splitLayers, writeStageBundle, type BundleOptions } from '@chatglm/glm';
 
 export const CONVERT_USAGE = `usage: chatglm convert --model DIR --out DIR [--stages N] [--quantize int8|int4] [options]
 
@@ -15,12 +15,9 @@ quantization, content hash) and copies of config.json and ice_text.model.
   --stages N                pipeline stages, split like load_model_on_gpus (default 1)
   --quantize Q              int8 or int4: the layers' linears as MatMulNBits blocks of 128
                             (default: as stored; none: float)
-  --quantize-embedding Q    int8 or int4: the embedding and the tied lm_head too (default none)
+  --quantize-embedding Q    none, int8 or int4: the embedding and the tied lm_head
+                            (default: as --quantize)
   --dtype D                 float16 or float32 for the float weights (default: the checkpoint's)`;
-
-function quantization(flag: string, v: string | undefined): Quantization | undefined {
-  return v === undefined ? undefined : parseQuantization(v, flag);
-}
 
 export async function convert(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -43,11 +40,9 @@ export async function convert(argv: string[]): Promise<void> {
   const stages = Number(values.stages ?? '1');
   if (!Number.isInteger(stages) || stages < 1) throw new ChatGlmError('invalid_argument', `--stages must be a positive integer, got "${values.stages}"`);
   if (values.dtype !== undefined && values.dtype !== 'float16' && values.dtype !== 'float32') throw new ChatGlmError('invalid_argument', `--dtype must be float16 or float32, got "${values.dtype}"`);
-  const linears = quantization('quantize', values.quantize);
-  const embedding = quantization('quantize-embedding', values['quantize-embedding']);
   const model = readModelDirectory(values.model);
   const options: BundleOptions = {
-    quantization: { ...(linears && { linears }), ...(embedding && { embedding }) },
+    quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'] }),
     storage: (values.dtype as 'float16' | 'float32' | undefined) ?? checkpointStorage(model.dir),
   };
   const sourceId = checkpointId(model.dir);

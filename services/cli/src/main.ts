@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
 import type { SamplingParams } from '@chatglm/generation';
-import { parseQuantization } from '@chatglm/glm';
+import { quantizationFromFlags } from '@chatglm/glm';
 import { parseStageDevice } from '@chatglm/runtime';
 import { runChat } from './chat-command.ts';
 import { ensureDefaultModel } from './default-model.ts';
@@ -22,6 +22,8 @@ options:
   --ptuning DIR            a P-tuning v2 checkpoint of the model (config.json with pre_seq_len, and
                            its transformer.prefix_encoder.* weights, .bin or safetensors; default none)
   --quantize Q             int8 or int4: the layers' linears as MatMulNBits blocks (default: as stored)
+  --quantize-embedding Q   none, int8 or int4: the embedding and the tied lm_head (default: as
+                           --quantize)
   --layers-per-stage N     split the layers into in-process stages of N layers (default: one stage)
   --max-length N           total tokens, prompt + reply (default 2048)
   --top-p P                nucleus sampling mass (default 0.7)
@@ -58,6 +60,7 @@ async function chat(argv: string[]): Promise<void> {
       model: { type: 'string' },
       ptuning: { type: 'string' },
       quantize: { type: 'string' },
+      'quantize-embedding': { type: 'string' },
       'layers-per-stage': { type: 'string' },
       'max-length': { type: 'string' },
       'top-p': { type: 'string' },
@@ -93,7 +96,7 @@ async function chat(argv: string[]): Promise<void> {
     threads: positiveInt('threads', values.threads),
     device,
     ...(values.ptuning !== undefined && { prefixDir: values.ptuning }),
-    ...(values.quantize !== undefined && { quantization: { linears: parseQuantization(values.quantize) } }),
+    quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'] }),
   });
   const stages = model.chain.stages.map((s) => `[${s.info.range.start}, ${s.info.range.end})`).join(' ');
   console.error(`loaded ${model.dir} in ${((performance.now() - started) / 1000).toFixed(1)} s on ${device}: ${model.config.numLayers} layers, hidden ${model.config.hiddenSize}; stages ${stages}${model.prefix ? `; P-tuning prefix of ${model.prefix.length} from ${model.prefix.dir}` : ''}${values.model ? '' : ' (embedded default model: random weights, gibberish replies)'}`);

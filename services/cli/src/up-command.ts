@@ -1,6 +1,7 @@
 // `chatglm up` (and ./scripts/start): the whole cluster on this machine.
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
+import { quantizationFromFlags } from '@chatglm/glm';
 import { parseStageDevice } from '@chatglm/runtime';
 import { ensureDefaultModel } from './default-model.ts';
 import { LocalCluster } from './up/local-cluster.ts';
@@ -23,6 +24,8 @@ options:
                          needs a Vulkan adapter, e.g. an NVIDIA GPU with its driver)
   --quantize Q           int8 or int4: quantize the layers' linears (MatMulNBits) when the workers
                          convert the checkpoint into their cached bundles (default: as stored)
+  --quantize-embedding Q none, int8 or int4: the embedding and the tied lm_head (default: as
+                         --quantize)
   --redis-port PORT      port of the redis-server it starts (default 6379, or a free port when
                          6379 is taken); REDIS_URL=redis://… uses that Redis instead
   -h, --help             this text`;
@@ -32,6 +35,12 @@ function positiveInt(name: string, v: string | undefined, min = 1): number | und
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new ChatGlmError('invalid_argument', `--${name} must be an integer >= ${min}, got "${v}"`);
   return n;
+}
+
+/** The workers' quantization flags, checked here so that a typo fails before anything starts. */
+function quantizationArgs(quantize: string | undefined, quantizeEmbedding: string | undefined): string[] {
+  quantizationFromFlags({ quantize, quantizeEmbedding });
+  return [...(quantize !== undefined ? ['--quantize', quantize] : []), ...(quantizeEmbedding !== undefined ? ['--quantize-embedding', quantizeEmbedding] : [])];
 }
 
 export async function up(argv: string[]): Promise<void> {
@@ -47,6 +56,7 @@ export async function up(argv: string[]): Promise<void> {
       threads: { type: 'string' },
       'redis-port': { type: 'string' },
       quantize: { type: 'string' },
+      'quantize-embedding': { type: 'string' },
       device: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -66,7 +76,7 @@ export async function up(argv: string[]): Promise<void> {
     ...(values['max-sequences'] && { maxSequences: positiveInt('max-sequences', values['max-sequences']) }),
     ...(values.threads && { threads: positiveInt('threads', values.threads) }),
     ...(values['redis-port'] && { redisPort: positiveInt('redis-port', values['redis-port']) }),
-    workerArgs: [...(values.quantize ? ['--quantize', values.quantize] : []), ...(values.device ? ['--device', parseStageDevice(values.device)] : [])],
+    workerArgs: [...quantizationArgs(values.quantize, values['quantize-embedding']), ...(values.device ? ['--device', parseStageDevice(values.device)] : [])],
   });
   let stopping = false;
   const stop = async (signal: string) => {

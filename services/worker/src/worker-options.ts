@@ -1,7 +1,7 @@
 // Command-line options of a stage worker, parsed and checked before anything loads. Every default
 // and limit lives in WORKER_DEFAULTS; the usage text is written from it, so the two cannot differ.
 import { parseArgs } from 'node:util';
-import { parseLayers, parseQuantization, stageRange, type BundleOptions, type LayerRange, type Quantization } from '@chatglm/glm';
+import { parseLayers, quantizationFromFlags, stageRange, type BundleOptions, type LayerRange } from '@chatglm/glm';
 import { DEFAULT_PREFIX } from '@chatglm/queue';
 import { DEFAULT_MAX_SEQUENCES, parseStageDevice, type StageDevice } from '@chatglm/runtime';
 
@@ -52,7 +52,7 @@ const OPTION_HELP: readonly (readonly [string, string])[] = [
   ['--micro-batches N', 'decode steps in flight at the head (default: the number of stages)'],
   ['--activation-dtype D', `float32 (exact) or float16 (half the bytes between stages) (default ${d.activationDtype})`],
   ['--quantize Q', 'int8 or int4: the layers\' linears as MatMulNBits blocks; none: float (default: as stored; THUDM int4/int8 checkpoints keep their codes)'],
-  ['--quantize-embedding Q', 'int8 or int4: also the embedding and the tied lm_head (default none)'],
+  ['--quantize-embedding Q', 'none, int8 or int4: the embedding and the tied lm_head (default: as --quantize)'],
   ['--weight-dtype D', "float16 or float32 for the float weights (default: the checkpoint's)"],
   ['--device D', `cpu or webgpu: run the layers on ONNX Runtime's CPU or WebGPU provider; webgpu needs a Vulkan adapter (an NVIDIA GPU with its driver) and never falls back to the CPU (default ${d.device})`],
   ['--threads N', 'ONNX Runtime threads (default: all cores)'],
@@ -173,13 +173,10 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
     if (dtype !== 'float32' && dtype !== 'float16') throw new Error(`--activation-dtype must be float32 or float16, got "${dtype}"`);
     const device = parseStageDevice(values.device ?? WORKER_DEFAULTS.device);
     if (values.next !== undefined && !/^[^\s:]+:\d+$|^\[[0-9a-f:]+\]:\d+$/i.test(values.next)) throw new Error(`--next must be HOST:PORT, got "${values.next}"`);
-    const quantization = (flag: string, v: string | undefined): Quantization | undefined => (v === undefined ? undefined : parseQuantization(v, flag));
-    const linears = quantization('quantize', values.quantize);
-    const embedding = quantization('quantize-embedding', values['quantize-embedding']);
     const weightDtype = values['weight-dtype'];
     if (weightDtype !== undefined && weightDtype !== 'float16' && weightDtype !== 'float32') throw new Error(`--weight-dtype must be float16 or float32, got "${weightDtype}"`);
     const bundle: BundleOptions = {
-      quantization: { ...(linears && { linears }), ...(embedding && { embedding }) },
+      quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'] }),
       ...(weightDtype && { storage: weightDtype }),
     };
     const maxTokens = int('max-tokens', values['max-tokens'], 1);

@@ -81,16 +81,26 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
   const HD = headDim(config);
   const isFirst = range.start === 0;
   const isLast = range.end === config.numLayers;
-  const store = (name: string, dims: number[], data: Float32Array): string => {
-    if (options.storage !== 'float16') return g.externalInit(name, 'float32', dims, data);
-    return g.op('Cast', [g.externalInit(`${name}.f16`, 'float16', dims, float32ToFloat16(data))], { to: 1 /* FLOAT */ }, name);
-  };
-  const weight = (name: string, dims: number[], data?: Float32Array): string => {
-    if (!data && options.storage === 'float16') {
-      const bits = tensors.half(name, dims);
-      if (bits) return g.op('Cast', [g.externalInit(`${name}.f16`, 'float16', dims, bits)], { to: 1 /* FLOAT */ }, name);
+  // Each float weight is stored once, as fp32 or fp16; `stored` names its initializer.
+  const initializers = new Map<string, { init: string; half: boolean }>();
+  const stored = (name: string, dims: number[], data?: Float32Array): { init: string; half: boolean } => {
+    let s = initializers.get(name);
+    if (s) return s;
+    if (options.storage !== 'float16') s = { init: g.externalInit(name, 'float32', dims, data ?? tensors.float(name, dims)), half: false };
+    else {
+      // fp16 bits straight from an fp16 checkpoint when there are no computed values.
+      const bits = (!data && tensors.half(name, dims)) || float32ToFloat16(data ?? tensors.float(name, dims));
+      s = { init: g.externalInit(`${name}.f16`, 'float16', dims, bits), half: true };
     }
-    return store(name, dims, data ?? tensors.float(name, dims));
+    initializers.set(name, s);
+    return s;
+  };
+  // A float weight as fp32. An fp16 one is widened by a Cast that ONNX Runtime folds at load, as
+  // long as the Cast has a single consumer (docs/performance.md: a Cast of the whole embedding
+  // shared by the Gather and the lm_head was not folded and ran on every step).
+  const weight = (name: string, dims: number[], data?: Float32Array): string => {
+    const s = stored(name, dims, data);
+    return s.half ? g.op('Cast', [s.init], { to: 1 /* FLOAT */ }) : s.init;
   };
   const accuracyLevel = options.accuracyLevel ?? 4;
   // x [rows, in] times a weight [out, in] transposed: Gemm for float, MatMulNBits for quantized blocks.
@@ -124,13 +134,14 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
   let x: string; // flat [B*Tq, H] activations
   const V = config.vocabSize;
   const embedding = isFirst || isLast ? tensors.matrix(EMBEDDING_NAME, V, H, 'embedding') : undefined;
-  let embeddingName: string | undefined; // the float embedding's initializer, shared by Gather and the lm_head
   if (isFirst && embedding) {
     const ids = g.input(STAGE_IO.inputIds, 'int64', ['B', 'Tq']);
     let rows: string;
     if (embedding.kind === 'float') {
-      embeddingName = weight(EMBEDDING_NAME, [V, H], embedding.data);
-      rows = g.op('Gather', [embeddingName, ids], { axis: 0 });
+      // Gather the stored rows, then widen only those: the table itself is never cast here.
+      const table = stored(EMBEDDING_NAME, [V, H], embedding.data);
+      const gathered = g.op('Gather', [table.init, ids], { axis: 0 });
+      rows = table.half ? g.op('Cast', [gathered], { to: 1 /* FLOAT */ }) : gathered;
     } else {
       // The same blocks serve GatherBlockQuantized here and MatMulNBits as the lm_head.
       const w = embedding.weight;
@@ -199,7 +210,7 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     const last = g.op('Reshape', [g.op('Slice', [hidden3, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([1])]), g.int64s([-1, H])]);
     // The lm_head is tied to the embedding (docs/model.md §2.3): logits = h·Eᵀ.
     const head = embedding as MatrixTensor;
-    if (head.kind === 'float') g.op('Gemm', [last, embeddingName ?? weight(EMBEDDING_NAME, [V, H], head.data)], { transB: 1 }, STAGE_IO.logits);
+    if (head.kind === 'float') g.op('Gemm', [last, weight(EMBEDDING_NAME, [V, H], head.data)], { transB: 1 }, STAGE_IO.logits);
     // A quantized head gets MatMulNBits' own initializers: it prepacks them at load, and a stage
     // holding both ends (one-stage pipelines) keeps a second copy of the small quantized table.
     else g.op('Identity', [project(last, `${EMBEDDING_NAME}.head`, head, V, H)], {}, STAGE_IO.logits);

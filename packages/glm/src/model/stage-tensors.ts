@@ -16,7 +16,7 @@ export interface QuantizationOptions {
    * Default: as stored (float stays float; a THUDM int4/int8 checkpoint keeps its codes).
    */
   linears?: Quantization;
-  /** The word embedding (and so the tied lm_head). Default 'none'. */
+  /** The word embedding (and so the tied lm_head). Default 'none' (see quantizationFromFlags for the flags' default). */
   embedding?: Quantization;
   /** Weights per quantization block along the input dimension. Default 128. */
   blockSize?: number;
@@ -49,6 +49,19 @@ export interface StageTensors {
   half(name: string, dims: number[]): Uint16Array | undefined;
   /** A weight matrix [rows, cols] (a linear's `.weight`, or the embedding), quantized or not. */
   matrix(name: string, rows: number, cols: number, role: 'linear' | 'embedding'): MatrixTensor;
+}
+
+/**
+ * The quantization the command-line flags ask for (`--quantize`, `--quantize-embedding`), checked.
+ * Quantizing the linears quantizes the embedding and the tied lm_head the same way unless
+ * `--quantize-embedding` says otherwise (`none` keeps them float): a float table of 130528 x 4096
+ * is read whole by the lm_head on every step, more bytes than all the int4 layers together
+ * (docs/performance.md).
+ */
+export function quantizationFromFlags(flags: { quantize?: string | undefined; quantizeEmbedding?: string | undefined }): QuantizationOptions {
+  const linears = flags.quantize === undefined ? undefined : parseQuantization(flags.quantize, 'quantize');
+  const embedding = flags.quantizeEmbedding === undefined ? (linears === 'int8' || linears === 'int4' ? linears : undefined) : parseQuantization(flags.quantizeEmbedding, 'quantize-embedding');
+  return { ...(linears && { linears }), ...(embedding && { embedding }) };
 }
 
 /** Checks a command-line value (`--quantize int4`); the error names the flag. */

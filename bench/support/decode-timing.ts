@@ -1,0 +1,32 @@
+// The time of one decode step of `streams` sequences through a pipeline of stages run in order:
+// what every decode benchmark and the device check measure.
+import { SequencePositions, type GlmConfig } from '@chatglm/glm';
+import { StageChain, type StageRuntime } from '@chatglm/runtime';
+
+/** Prompt length before decoding (about what a short chat turn takes). */
+export const PROMPT_TOKENS = 18;
+
+/** KV positions a stage needs for the prompt and `steps` decoded tokens. */
+export const cachedPositionsFor = (steps: number) => PROMPT_TOKENS + steps + 2;
+
+/**
+ * Prefills `streams` sequences, then times `steps` decode steps of all of them together; returns
+ * the median ms per step. The stages stay open (the caller closes them); the sequences are released.
+ */
+export async function decodeStepMs(config: GlmConfig, stages: StageRuntime[], streams: number, steps: number): Promise<number> {
+  const chain = new StageChain(stages);
+  const prompt = [...Array.from({ length: PROMPT_TOKENS - 2 }, (_, i) => 10 + i), config.gmaskTokenId, config.bosTokenId];
+  const positions = SequencePositions.of(prompt, config);
+  const ids = Array.from({ length: streams }, (_, i) => `s${streams}-${i}`);
+  for (const seqId of ids) await chain.prefill({ seqId, tokens: prompt, ...positions.prefill(prompt.length), contextLength: positions.contextLength });
+  const times: number[] = [];
+  for (let k = 0; k < steps; k++) {
+    const at = positions.at(prompt.length + k);
+    const t0 = performance.now();
+    await chain.decode(ids.map((seqId) => ({ seqId, token: 20 + k, ...at })));
+    times.push(performance.now() - t0);
+  }
+  for (const seqId of ids) await chain.release(seqId);
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1]!;
+}
