@@ -13,11 +13,11 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { quantizationFromFlags, type GlmConfig, type Quantization } from '@chatglm/glm';
-import { StageExecutor, measureReadBandwidth } from '@chatglm/runtime';
-import { randomStageTensors } from './gpu-check/random-stage-tensors.ts';
+import { measureReadBandwidth } from '@chatglm/runtime';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
-import { cachedPositionsFor, decodeStepMs } from './support/decode-timing.ts';
+import { decodeStepMs } from './support/decode-timing.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
+import { openRandomModel } from './support/random-model.ts';
 import { stageWeightBytes } from './support/weight-bytes.ts';
 
 const CONFIG: GlmConfig = CHATGLM_6B;
@@ -57,22 +57,13 @@ export async function runDecodeBenchmark(argv: string[]): Promise<BenchFigure[]>
 
   /** ms per decode step of the whole model cut down to `layers` layers, with the lm_head as `head`. */
   const time = async (layers: number, head: Quantization): Promise<number> => {
-    const t0 = performance.now();
-    const config = { ...CONFIG, numLayers: layers };
-    const stage = await StageExecutor.create({
-      config,
-      range: { start: 0, end: layers },
-      weights: { kind: 'tensors', tensors: randomStageTensors({ linears, embedding: head }) },
-      maxSequences: 1,
-      maxTokensPerSequence: cachedPositionsFor(steps),
-      threads,
-    });
+    const model = await openRandomModel(layers, { linears, embedding: head }, { streams: 1, steps, threads });
     try {
-      const ms = await decodeStepMs(config, [stage], 1, steps);
-      console.log(`  ${layers} layers, lm_head ${head}: ${ms.toFixed(1)} ms/step (built in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      const ms = await decodeStepMs(model.config, [model.stage], 1, steps);
+      console.log(`  ${layers} layers, lm_head ${head}: ${ms.toFixed(1)} ms/step (built in ${model.builtIn.toFixed(1)} s)`);
       return ms;
     } finally {
-      await stage.close();
+      await model.stage.close();
     }
   };
 

@@ -1,0 +1,19 @@
+// `pnpm bench all [--quick] [--json FILE]`: every part of the performance benchmark in one run, one
+// table and one JSON list of figures. Parts not built yet are named, not skipped in silence.
+import { parseArgs } from 'node:util';
+import { runBatchBenchmark } from './batch.ts';
+import { runDecodeBenchmark } from './decode.ts';
+import { printFigures, writeFigures } from './support/figures.ts';
+
+/** The parts issue 10 asks for that have no benchmark yet. */
+const NOT_BUILT = ['prefill', 'cluster', 'memory'];
+
+export async function runAllBenchmarks(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean', default: false }, json: { type: 'string' } } });
+  const common = values.quick ? ['--quick'] : [];
+  const figures = [...(await runDecodeBenchmark(common)), ...(await runBatchBenchmark(common))];
+  console.log('\nall parts:');
+  printFigures(figures);
+  console.log(`\nnot built yet: ${NOT_BUILT.join(', ')}`);
+  if (values.json) writeFigures(values.json, figures);
+}
