@@ -14,6 +14,12 @@ export const cachedPositionsFor = (steps: number) => PROMPT_TOKENS + steps + 2;
  * the median ms per step. The stages stay open (the caller closes them); the sequences are released.
  */
 export async function decodeStepMs(config: GlmConfig, stages: StageRuntime[], streams: number, steps: number): Promise<number> {
+  const times = (await decodeStepTimes(config, stages, streams, steps)).sort((a, b) => a - b);
+  return times[times.length >> 1]!;
+}
+
+/** decodeStepMs's measurements: the ms of each decode step, in the order they ran. */
+export async function decodeStepTimes(config: GlmConfig, stages: StageRuntime[], streams: number, steps: number): Promise<number[]> {
   const chain = new StageChain(stages);
   const prompt = [...Array.from({ length: PROMPT_TOKENS - 2 }, (_, i) => 10 + i), config.gmaskTokenId, config.bosTokenId];
   const positions = SequencePositions.of(prompt, config);
@@ -27,6 +33,5 @@ export async function decodeStepMs(config: GlmConfig, stages: StageRuntime[], st
     times.push(performance.now() - t0);
   }
   for (const seqId of ids) await chain.release(seqId);
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1]!;
+  return times;
 }

@@ -16,7 +16,7 @@ export interface RandomModel {
 export async function openRandomModel(
   layers: number,
   quantization: { linears: Quantization; embedding: Quantization },
-  run: { streams: number; steps: number; threads: number; profileFilePrefix?: string },
+  run: { streams: number; steps: number; threads: number; profileFilePrefix?: string; capacity?: number },
 ): Promise<RandomModel> {
   const t0 = performance.now();
   const config = { ...CHATGLM_6B, numLayers: layers };
@@ -25,7 +25,7 @@ export async function openRandomModel(
     range: { start: 0, end: layers },
     weights: { kind: 'tensors', tensors: randomStageTensors(quantization) },
     maxSequences: run.streams,
-    maxTokensPerSequence: cachedPositionsFor(run.steps),
+    maxTokensPerSequence: run.capacity ?? cachedPositionsFor(run.steps),
     threads: run.threads,
     ...(run.profileFilePrefix !== undefined && { profileFilePrefix: run.profileFilePrefix }),
   });

@@ -6,7 +6,7 @@
 //   const chain = new StageChain([stage]);
 //   const { logits } = await chain.prefill({ seqId: 'r1', tokens: ids, positions, blockPositions, contextLength });
 export { ThreadedStageRuntime } from './thread/threaded-stage-runtime.ts';
-export { KvCapacityError } from './kv-cache.ts';
+export { KvCache, KvCapacityError, type KvCacheShape } from './kv-cache.ts';
 export { StageChain } from './stage-chain.ts';
 export { StageExecutor, openStageTensors } from './stage-executor.ts';
 export { SWIFTSHADER_ICD, explainMissingAdapter, vulkanEnvironment, type VulkanEnvironment } from './webgpu/webgpu-environment.ts';

@@ -1,9 +1,12 @@
 // The KV cache of one stage, held in JS typed arrays (docs/architecture.md, "Model runtime"): ONNX Runtime reads it as
 // zero-copy inputs and the stage writes each step's new rows itself, so the cache is never an output.
 //
-// Per layer one slab of keys [slots, heads, headDim, capacity] (transposed, so q·Kᵀ is a plain
-// MatMul) and one of values [slots, heads, capacity, headDim]. A sequence owns one slot; a batch
-// reads the contiguous slot range that covers its sequences as one tensor.
+// Per layer one slab of keys and one of values, both [slots, heads, capacity, headDim]. A sequence
+// owns one slot; a batch reads the contiguous slot range that covers its sequences as one tensor.
+// A new position is one contiguous row of headDim floats per head, so an append is `heads` copies,
+// and the memory a slot touches grows with its length: the operating system commits a slab's pages
+// on first write, 8 positions of one head per 4 KiB page at headDim 128 (docs/performance.md,
+// "KV cache").
 //
 // A P-tuning v2 prefix (docs/model.md §10) occupies positions [0, P) of every slot of every layer: it is
 // written once, when the cache is made, and a sequence starts at length P. Nothing overwrites it,
@@ -112,9 +115,9 @@ export class KvCache {
   }
 
   /**
-   * Appends `count` new rows for one sequence in one layer. `newKeys` is [heads, headDim, count]
-   * and `newValues` [heads, count, headDim], starting at `keyOffset`/`valueOffset` floats of the
-   * graph's output buffers (which hold the rows of the whole batch).
+   * Appends `count` new rows for one sequence in one layer. `newKeys` and `newValues` are
+   * [heads, tokens, headDim] per sequence, starting at `keyOffset`/`valueOffset` floats of the
+   * graph's output buffers (which hold the rows of the whole batch; `stride.tokens` >= count).
    */
   append(layer: number, slot: number, count: number, newKeys: Float32Array, keyOffset: number, newValues: Float32Array, valueOffset: number, stride: { tokens: number }): void {
     const { heads, headDim, capacity } = this.shape;
@@ -122,23 +125,16 @@ export class KvCache {
     const keys = this.keys.get(layer) as Float32Array;
     const values = this.values.get(layer) as Float32Array;
     const base = slot * this.slotSize;
-    const tq = stride.tokens; // tokens per sequence in the batch output (>= count)
+    const rows = count * headDim;
     for (let h = 0; h < heads; h++) {
-      for (let d = 0; d < headDim; d++) {
-        const src = keyOffset + (h * headDim + d) * tq;
-        const dst = base + (h * headDim + d) * capacity + at;
-        if (count === 1) keys[dst] = newKeys[src] as number;
-        else keys.set(newKeys.subarray(src, src + count), dst);
-      }
-      const vSrc = valueOffset + h * tq * headDim;
-      values.set(newValues.subarray(vSrc, vSrc + count * headDim), base + (h * capacity + at) * headDim);
+      const src = h * stride.tokens * headDim;
+      const dst = base + (h * capacity + at) * headDim;
+      keys.set(newKeys.subarray(keyOffset + src, keyOffset + src + rows), dst);
+      values.set(newValues.subarray(valueOffset + src, valueOffset + src + rows), dst);
     }
   }
 
-  /**
-   * A copy of one sequence's cache in one layer, keys un-transposed to [heads, length, headDim];
-   * the first `prefixLength` positions are the P-tuning prefix.
-   */
+  /** A copy of one sequence's cache in one layer, [heads, length, headDim]; the first `prefixLength` positions are the P-tuning prefix. */
   read(seqId: string, layer: number): { keys: Float32Array; values: Float32Array; length: number } {
     const { heads, headDim, capacity } = this.shape;
     const slot = this.slot(seqId);
@@ -150,10 +146,9 @@ export class KvCache {
     const keys = new Float32Array(heads * length * headDim);
     const values = new Float32Array(heads * length * headDim);
     for (let h = 0; h < heads; h++) {
-      for (let t = 0; t < length; t++) {
-        for (let d = 0; d < headDim; d++) keys[(h * length + t) * headDim + d] = k[base + (h * headDim + d) * capacity + t] as number;
-        values.set(v.subarray(base + (h * capacity + t) * headDim, base + (h * capacity + t + 1) * headDim), (h * length + t) * headDim);
-      }
+      const from = base + h * capacity * headDim;
+      keys.set(k.subarray(from, from + length * headDim), h * length * headDim);
+      values.set(v.subarray(from, from + length * headDim), h * length * headDim);
     }
     return { keys, values, length };
   }
@@ -172,11 +167,8 @@ export class KvCache {
       for (let s = 0; s < slots; s++) {
         const base = s * this.slotSize;
         for (let h = 0; h < heads; h++) {
-          // Values keep [P, headDim] per head; keys go transposed to [headDim, capacity].
+          keys.set(src.keys.subarray(h * P * headDim, (h + 1) * P * headDim), base + h * capacity * headDim);
           values.set(src.values.subarray(h * P * headDim, (h + 1) * P * headDim), base + h * capacity * headDim);
-          for (let t = 0; t < P; t++) {
-            for (let d = 0; d < headDim; d++) keys[base + (h * headDim + d) * capacity + t] = src.keys[(h * P + t) * headDim + d] as number;
-          }
         }
       }
     });

@@ -243,7 +243,7 @@ export class StageExecutor implements StageRuntime {
     };
     for (const l of this.layers) {
       const view = this.cache.view(l, firstSlot, lastSlot);
-      feeds[STAGE_IO.pastKey(l)] = new ort.Tensor('float32', view.keys, [slots, this.heads, HD, capacity]);
+      feeds[STAGE_IO.pastKey(l)] = new ort.Tensor('float32', view.keys, [slots, this.heads, capacity, HD]);
       feeds[STAGE_IO.pastValue(l)] = new ort.Tensor('float32', view.values, [slots, this.heads, capacity, HD]);
     }
     return feeds;

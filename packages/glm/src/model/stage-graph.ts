@@ -35,7 +35,7 @@ export const STAGE_IO = {
   selfBias: 'self_bias',
   pastKey: (layer: number) => `past_key_${layer}`,
   pastValue: (layer: number) => `past_value_${layer}`,
-  /** float32 [B, heads, headDim, Tq]: this step's keys after rotary, transposed like the cache. */
+  /** float32 [B, heads, Tq, headDim]: this step's keys after rotary, laid out like the cache. */
   newKey: (layer: number) => `new_key_${layer}`,
   /** float32 [B, heads, Tq, headDim]. */
   newValue: (layer: number) => `new_value_${layer}`,
@@ -174,18 +174,21 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     const v = squeeze(v5);
     // Scale q once: P = softmax(q·Kᵀ / sqrt(HD) + mask); the reference's 1/(i+1) trick cancels (§5.4).
     const qT = g.op('Mul', [g.op('Transpose', [q], { perm: [0, 2, 1, 3] }), g.scalar(1 / Math.sqrt(HD))]);
-    const kNewT = g.op('Transpose', [k], { perm: [0, 2, 3, 1] }, STAGE_IO.newKey(l)); // [B, NH, HD, Tq]
+    const kNew = g.op('Transpose', [k], { perm: [0, 2, 1, 3] }, STAGE_IO.newKey(l)); // [B, NH, Tq, HD]
     const vNew = g.op('Transpose', [v], { perm: [0, 2, 1, 3] }, STAGE_IO.newValue(l)); // [B, NH, Tq, HD]
-    g.output(STAGE_IO.newKey(l), 'float32', ['B', NH, HD, 'Tq']);
+    g.output(STAGE_IO.newKey(l), 'float32', ['B', NH, 'Tq', HD]);
     g.output(STAGE_IO.newValue(l), 'float32', ['B', NH, 'Tq', HD]);
 
-    // 5-7. attention over the cached positions [0, past_len) and the new tokens together.
-    const pastK = g.input(STAGE_IO.pastKey(l), 'float32', ['B', NH, HD, 'C']);
+    // 5-7. attention over the cached positions [0, past_len) and the new tokens together. Keys are
+    // cached [C, HD] per head like values; q·Kᵀ transposes the last two axes, which ONNX Runtime
+    // fuses into the product (FusedMatMul with transB on the CPU) instead of copying.
+    const pastK = g.input(STAGE_IO.pastKey(l), 'float32', ['B', NH, 'C', HD]);
     const pastV = g.input(STAGE_IO.pastValue(l), 'float32', ['B', NH, 'C', HD]);
-    const kPast = g.op('Slice', [pastK, g.int64s([0]), pastLen, g.int64s([3])]);
+    const kPast = g.op('Slice', [pastK, g.int64s([0]), pastLen, g.int64s([2])]);
     const vPast = g.op('Slice', [pastV, g.int64s([0]), pastLen, g.int64s([2])]);
-    const scoresPast = g.op('Add', [g.op('MatMul', [qT, kPast]), pastBias]); // [B, NH, Tq, L]
-    const scoresSelf = g.op('Add', [g.op('MatMul', [qT, kNewT]), selfBias]); // [B, NH, Tq, Tq]
+    const transposed = (t: string) => g.op('Transpose', [t], { perm: [0, 1, 3, 2] });
+    const scoresPast = g.op('Add', [g.op('MatMul', [qT, transposed(kPast)]), pastBias]); // [B, NH, Tq, L]
+    const scoresSelf = g.op('Add', [g.op('MatMul', [qT, transposed(kNew)]), selfBias]); // [B, NH, Tq, Tq]
     const probs = g.op('Softmax', [g.op('Concat', [scoresPast, scoresSelf], { axis: -1 })], { axis: -1 });
     const probsPast = g.op('Slice', [probs, g.int64s([0]), pastLen, g.int64s([3])]);
     const probsSelf = g.op('Slice', [probs, pastLen, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([3])]);
