@@ -38,7 +38,7 @@ export { openPrefixWeights, readPrefixCheckpoint, type PrefixCheckpoint } from '
 export { BUNDLE_FORMAT_VERSION, BUNDLE_GRAPH, BUNDLE_MANIFEST, BundleError, isBundleDir, readBundleManifest, type BundleManifest } from './bundle/bundle-manifest.ts';
 export { checkpointId } from './bundle/checkpoint-id.ts';
 export { DEFAULT_MAX_FILE_BYTES, FileSink, type WrittenFile } from './bundle/file-sink.ts';
-export { bundleVariant, writeStageBundle, type BundleOptions, type BundleSource } from './bundle/write-bundle.ts';
+export { bundleVariant, writeStageBundle, type BundleOptions, type BundleProgress, type BundleSource } from './bundle/write-bundle.ts';
 export { checkpointStorage, checkpointTensors } from './bundle/checkpoint-tensors.ts';
 export { RAW_DTYPE_BYTES, type RawDtype, type RawTensorInfo, type RawTensorSource } from './checkpoint/raw-tensor-source.ts';
 export { detectCheckpointFormat, openCheckpoint, type CheckpointFormat } from './checkpoint/open-checkpoint.ts';

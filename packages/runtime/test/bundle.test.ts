@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { glmPositions, promptLayout, readBundleManifest, stageTensors, writeStageBundle, MemoryWeightSource, type BundleOptions, type HostTensor } from '@chatglm/glm';
+import { glmPositions, promptLayout, readBundleManifest, stageTensors, writeStageBundle, MemoryWeightSource, type BundleOptions, type BundleProgress, type HostTensor } from '@chatglm/glm';
 import { ThreadedStageRuntime, StageChain } from '@chatglm/runtime';
 import { maxAbsDiff } from '../../../test/support/golden.ts';
 import { promptIds, randomTensors, tinyConfig } from '../../../test/support/models.ts';
@@ -82,4 +82,18 @@ test('a truncated weights file or a wrong layer range is refused with a clear me
   const weights = path.join(dir, 'weights-000.bin');
   fs.truncateSync(weights, 1000);
   await assert.rejects(ThreadedStageRuntime.create({ ...common, range: { start: 0, end: 4 }, weights: { kind: 'bundle', dir } }), /weights-000\.bin is 1000 bytes, the manifest says \d+ \(truncated or replaced\?\)/);
+});
+
+test('a conversion reports its progress after each weight tensor: layer by layer, every byte written', () => {
+  const dir = path.join(tmp, 'progress');
+  const source = stageTensors(new MemoryWeightSource(new Map<string, HostTensor>(Object.entries(tensors))), { linears: 'int4', embedding: 'int4' });
+  const seen: BundleProgress[] = [];
+  const manifest = writeStageBundle({ dir: sourceDir, config, tensors: source, sourceId: 'test-source' }, { start: 1, end: 4 }, dir, { storage: 'float16' }, (p) => seen.push(p));
+  assert.deepEqual(seen.map((p) => p.tensors), seen.map((_, i) => i + 1));
+  const layers = [...new Set(seen.map((p) => p.layer).filter((l) => l !== undefined))];
+  assert.deepEqual(layers, [1, 2, 3], 'layers in order, each once');
+  // Every byte of the weight files is a tensor's (files are padded between tensors to an alignment).
+  const weightBytes = manifest.files.filter((f) => f.name !== 'graph.onnx').reduce((a, f) => a + f.bytes, 0);
+  const written = seen.at(-1)!.bytes;
+  assert.ok(written <= weightBytes && written > weightBytes * 0.9, `${written} bytes reported, ${weightBytes} in the files`);
 });

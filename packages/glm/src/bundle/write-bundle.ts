@@ -8,6 +8,7 @@ import type { GlmConfig } from '../config.ts';
 import { TOKENIZER_FILE } from '../checkpoint/model-directory.ts';
 import type { LayerRange } from '../model/layer-ranges.ts';
 import { buildStageGraph } from '../model/stage-graph.ts';
+import type { ExternalSink } from '../onnx/graph-builder.ts';
 import type { QuantizationOptions, StageTensors } from '../model/stage-tensors.ts';
 import { DEFAULT_BLOCK_SIZE } from '../quantize/nbits-weight.ts';
 import { BUNDLE_FORMAT_VERSION, BUNDLE_GRAPH, BUNDLE_MANIFEST, type BundleManifest } from './bundle-manifest.ts';
@@ -36,12 +37,35 @@ export interface BundleSource {
  * temporary folder first and renamed into place, so a reader never sees half a bundle and two
  * processes converting the same stage do not clash.
  */
-export function writeStageBundle(source: BundleSource, range: LayerRange, outDir: string, options: BundleOptions = {}): BundleManifest {
+/** What a conversion has written so far, after each weight tensor. */
+export interface BundleProgress {
+  /** The tensor just written (a Hugging Face name, with a suffix for its stored form). */
+  tensor: string;
+  /** The layer it belongs to, when it belongs to one. */
+  layer: number | undefined;
+  tensors: number;
+  bytes: number;
+}
+
+export function writeStageBundle(source: BundleSource, range: LayerRange, outDir: string, options: BundleOptions = {}, onProgress?: (p: BundleProgress) => void): BundleManifest {
   const parent = path.dirname(path.resolve(outDir));
   fs.mkdirSync(parent, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(outDir)}.partial-`));
   try {
-    const sink = new FileSink(tmp, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+    const fileSink = new FileSink(tmp, options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES);
+    let tensors = 0;
+    let bytes = 0;
+    const sink: ExternalSink & { finish(): WrittenFile[] } = {
+      place: (name, data) => {
+        const placed = fileSink.place(name, data);
+        tensors += 1;
+        bytes += data.byteLength;
+        const layer = /\.layers\.(\d+)\./.exec(name)?.[1];
+        onProgress?.({ tensor: name, layer: layer === undefined ? undefined : Number(layer), tensors, bytes });
+        return placed;
+      },
+      finish: () => fileSink.finish(),
+    };
     const storage = options.storage ?? 'float16';
     const accuracyLevel = options.accuracyLevel ?? 4;
     const graph = buildStageGraph(source.config, range, source.tensors, { storage, accuracyLevel, sink });

@@ -93,30 +93,31 @@ export class LocalCluster {
       });
       this.gatewayProcess = gateway;
       const gatewayReady = gateway.start();
-      await Promise.all(
-        Array.from({ length: pipelines }, async (_, r) => {
-          const procs: SupervisedProcess[] = [];
-          let next: string | undefined;
-          for (let i = stages - 1; i >= 0; i--) {
-            const range = ranges[i] as { start: number; end: number };
-            const nextAddress = next;
-            const proc = this.add({
-              name: `pipeline ${r} stage ${i}`,
-              script: WORKER_MAIN,
-              args: () => [
-                ...common,
-                '--layers', `${range.start}-${range.end - 1}`,
-                ...(nextAddress ? ['--next', nextAddress] : []),
-                ...(i > 0 ? ['--host', '127.0.0.1', '--port', String(proc.lastReady?.port ?? 0)] : ['--pipeline-id', `local-${r}`]),
-              ],
-            });
-            procs.unshift(proc);
-            const ready = await proc.start();
-            if (i > 0) next = `127.0.0.1:${ready.port as number}`;
-          }
-          this.pipelineStages[r] = procs;
-        }),
-      );
+      // Every stage of a pipeline starts at once: on a first start each converts its layers into a
+      // cached bundle, which takes minutes at full size, so they convert side by side; the head waits
+      // for the rest of its pipeline. Stages after the head get their ports up front for that.
+      // Pipelines after the first start once it is ready: their stages find the bundles converted,
+      // and no two processes write the same bundle.
+      const startPipeline = async (r: number) => {
+        const ports = await Promise.all(ranges.map((_, i) => (i > 0 ? freePort() : Promise.resolve(0))));
+        const procs = ranges.map((range, i) => {
+          const proc: SupervisedProcess = this.add({
+            name: `pipeline ${r} stage ${i}`,
+            script: WORKER_MAIN,
+            args: () => [
+              ...common,
+              '--layers', `${range.start}-${range.end - 1}`,
+              ...(i < stages - 1 ? ['--next', `127.0.0.1:${ports[i + 1] as number}`] : []),
+              ...(i > 0 ? ['--host', '127.0.0.1', '--port', String(ports[i])] : ['--pipeline-id', `local-${r}`]),
+            ],
+          });
+          return proc;
+        });
+        this.pipelineStages[r] = procs;
+        await Promise.all(procs.map((p) => p.start()));
+      };
+      await startPipeline(0);
+      await Promise.all(Array.from({ length: pipelines - 1 }, (_, r) => startPipeline(r + 1)));
       const g = await gatewayReady;
       this.gatewayUrl = `http://${this.o.host && this.o.host !== '0.0.0.0' ? this.o.host : '127.0.0.1'}:${g.port as number}`;
     } catch (err) {
