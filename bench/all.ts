@@ -7,7 +7,7 @@ import { runMemoryBenchmark } from './memory.ts';
 import { runPrefillBenchmark } from './prefill.ts';
 import { printFigures, writeFigures } from './support/figures.ts';
 
-/** The parts issue 10 asks for that have no benchmark yet. */
+/** The parts of docs/performance.md, "Targets", that have no benchmark yet. */
 const NOT_BUILT = ['cluster'];
 
 export async function runAllBenchmarks(argv: string[]): Promise<void> {

@@ -17,7 +17,7 @@ import { figure, printFigures, writeFigures, type BenchFigure } from './support/
 import { kernelTimesPerRun, readProfile } from './support/op-profile.ts';
 import { openRandomModel } from './support/random-model.ts';
 
-/** Aggregate tokens/s at 16 streams must reach this many times one stream's (issue 10, target 3). */
+/** Aggregate tokens/s at 16 streams must reach this many times one stream's (docs/performance.md, "Targets"). */
 const BATCH_16_FACTOR = 6;
 const QUICK_LAYERS = 3;
 /** Streams whose step is broken down by operator. */

@@ -21,10 +21,10 @@ import { openRandomModel } from './support/random-model.ts';
 import { stageWeightBytes } from './support/weight-bytes.ts';
 
 const CONFIG: GlmConfig = CHATGLM_6B;
-/** Single-stream decode may take at most this many times the roofline (issue 10, target 1). */
+/** Single-stream decode may take at most this many times the roofline (docs/performance.md, "Targets"). */
 const ROOFLINE_FACTOR = 1.15;
 /**
- * chatglm.cpp q4_0 on the 2-core development VM: 216 ms/token (issue 10, measured side by side
+ * chatglm.cpp q4_0 on the 2-core development VM: 216 ms/token (docs/performance.md, "Targets"; measured side by side
  * with this project's engine; chatglm.cpp is not built by this benchmark). The target is 2x its speed.
  */
 const CHATGLM_CPP_Q4_MS = 216;

@@ -14,7 +14,7 @@ import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
 import { openRandomModel, type RandomModel } from './support/random-model.ts';
 
-/** Prefill must reach this share of the product throughput (issue 10, target 4). */
+/** Prefill must reach this share of the product throughput (docs/performance.md, "Targets"). */
 const GEMM_SHARE = 0.6;
 const QUICK_LAYERS = 3;
 
