@@ -9,12 +9,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { quantizationFromFlags } from '@chatglm/glm';
+import { readProfile } from '@chatglm/runtime';
+import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
 import { decodeStepTimes } from './support/decode-timing.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
-import { kernelTimesPerRun, readProfile } from './support/op-profile.ts';
+import { kernelTimesPerRun } from './support/op-profile.ts';
 import { openRandomModel } from './support/random-model.ts';
 
 /** Aggregate tokens/s at 16 streams must reach this many times one stream's (docs/performance.md, "Targets"). */
@@ -24,25 +24,12 @@ const QUICK_LAYERS = 3;
 const PROFILED = new Set([1, 16]);
 
 export async function runBatchBenchmark(argv: string[]): Promise<BenchFigure[]> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      quantize: { type: 'string', default: 'int4' },
-      streams: { type: 'string', default: '1,2,4,8,16,32' },
-      steps: { type: 'string', default: '8' },
-      threads: { type: 'string', default: String(os.availableParallelism()) },
-      json: { type: 'string' },
-    },
-  });
-  const q = quantizationFromFlags({ quantize: values.quantize });
-  const quantization = { linears: q.linears ?? 'none', embedding: q.embedding ?? 'none' } as const;
-  const counts = values.streams.split(',').map(Number);
-  if (!counts.every((n) => Number.isInteger(n) && n >= 1)) throw new Error(`--streams must list positive integers, got "${values.streams}"`);
-  const steps = Number(values.steps);
-  const threads = Number(values.threads);
-  const layers = values.quick ? QUICK_LAYERS : CHATGLM_6B.numLayers;
-  const note = values.quick ? `${QUICK_LAYERS} layers at full width` : undefined;
+  const { quick, quantization, threads, json, own } = parseBenchOptions(argv, { streams: '1,2,4,8,16,32', steps: '8' });
+  const counts = own.streams.split(',').map(Number);
+  if (!counts.every((n) => Number.isInteger(n) && n >= 1)) throw new Error(`--streams must list positive integers, got "${own.streams}"`);
+  const steps = Number(own.steps);
+  const layers = quick ? QUICK_LAYERS : CHATGLM_6B.numLayers;
+  const note = quick ? `${QUICK_LAYERS} layers at full width` : undefined;
   const figures: BenchFigure[] = [];
   const started = performance.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-bench-batch-'));
@@ -89,6 +76,6 @@ export async function runBatchBenchmark(argv: string[]): Promise<BenchFigure[]> 
   }
   printFigures(figures);
   console.log(`\nbatch benchmark done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  if (values.json) writeFigures(values.json, figures);
+  if (json) writeFigures(json, figures);
   return figures;
 }

@@ -1,7 +1,7 @@
 // `pnpm bench decode`: single-stream decode of the full ChatGLM-6B shape on this machine's CPU,
 // beside the weight-streaming roofline measured in the same run.
 //
-// Random weights are made directly as codes (bench/gpu-check/random-stage-tensors.ts), with the
+// Random weights are made directly as codes (bench/support/random-stage-tensors.ts), with the
 // quantization the flags give by default: `--quantize int4` quantizes the linears, the embedding and
 // the tied lm_head. The roofline is the bytes a decode step reads (every layer's weights and the
 // lm_head) over the read bandwidth ONNX Runtime reaches here, measured first. The lm_head is also
@@ -10,10 +10,9 @@
 // `--quick` times models of 1 and 3 layers at full width (embedding and lm_head included) instead
 // of 28, and extrapolates: one layer costs (T3 - T1) / 2, so 28 layers cost T1 + 27 x that. Its
 // figures say so.
-import os from 'node:os';
-import { parseArgs } from 'node:util';
-import { quantizationFromFlags, type GlmConfig, type Quantization } from '@chatglm/glm';
+import type { GlmConfig, Quantization } from '@chatglm/glm';
 import { measureReadBandwidth } from '@chatglm/runtime';
+import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
 import { decodeStepMs } from './support/decode-timing.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
@@ -30,21 +29,9 @@ const ROOFLINE_FACTOR = 1.15;
 const CHATGLM_CPP_Q4_MS = 216;
 
 export async function runDecodeBenchmark(argv: string[]): Promise<BenchFigure[]> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      quantize: { type: 'string', default: 'int4' },
-      steps: { type: 'string', default: '16' },
-      threads: { type: 'string', default: String(os.availableParallelism()) },
-      json: { type: 'string' },
-    },
-  });
-  const q = quantizationFromFlags({ quantize: values.quantize });
-  const linears: Quantization = q.linears ?? 'none';
-  const embedding: Quantization = q.embedding ?? 'none';
-  const steps = Number(values.steps);
-  const threads = Number(values.threads);
+  const { quick, quantization, threads, json, own } = parseBenchOptions(argv, { steps: '16' });
+  const { linears, embedding } = quantization;
+  const steps = Number(own.steps);
   const L = CONFIG.numLayers;
   const figures: BenchFigure[] = [];
   const started = performance.now();
@@ -70,7 +57,7 @@ export async function runDecodeBenchmark(argv: string[]): Promise<BenchFigure[]>
   const one = await time(1, embedding);
   let total: number;
   let note: string | undefined;
-  if (values.quick) {
+  if (quick) {
     const perLayer = ((await time(3, embedding)) - one) / 2;
     total = one + (L - 1) * perLayer;
     note = 'extrapolated from models of 1 and 3 layers';
@@ -86,6 +73,6 @@ export async function runDecodeBenchmark(argv: string[]): Promise<BenchFigure[]>
   }
   printFigures(figures);
   console.log(`\ndecode benchmark done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  if (values.json) writeFigures(values.json, figures);
+  if (json) writeFigures(json, figures);
   return figures;
 }

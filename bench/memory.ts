@@ -8,12 +8,10 @@
 //
 // `--quick` builds 3 layers at full width instead of 28; the weights' figure is then extrapolated
 // and says so.
-import os from 'node:os';
-import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { quantizationFromFlags } from '@chatglm/glm';
 import { KvCache } from '@chatglm/runtime';
+import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
 import { openRandomModel } from './support/random-model.ts';
@@ -25,30 +23,20 @@ const QUICK_LAYERS = 3;
 const BUDGET_BYTES = 16 * GiB;
 const CONVERSATION = 2048;
 
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
 /** RSS after a full garbage collection (the benchmark's own arrays of random weights are freed). */
 function settledRss(): number {
-  v8.setFlagsFromString('--expose-gc');
-  (vm.runInNewContext('gc') as () => void)();
+  gc();
   return process.memoryUsage().rss;
 }
 
 export async function runMemoryBenchmark(argv: string[]): Promise<BenchFigure[]> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      quantize: { type: 'string', default: 'int4' },
-      slots: { type: 'string', default: '8' },
-      long: { type: 'string', default: '512' },
-      threads: { type: 'string', default: String(os.availableParallelism()) },
-      json: { type: 'string' },
-    },
-  });
-  const q = quantizationFromFlags({ quantize: values.quantize });
-  const quantization = { linears: q.linears ?? 'none', embedding: q.embedding ?? 'none' } as const;
-  const slots = Number(values.slots);
-  const long = Number(values.long);
-  const layers = values.quick ? QUICK_LAYERS : CHATGLM_6B.numLayers;
+  const { quick, quantization, threads, json, own } = parseBenchOptions(argv, { slots: '8', long: '512' });
+  const slots = Number(own.slots);
+  const long = Number(own.long);
+  const layers = quick ? QUICK_LAYERS : CHATGLM_6B.numLayers;
   const L = CHATGLM_6B.numLayers;
   const { hiddenSize: H, numHeads: heads } = CHATGLM_6B;
   const headDim = H / heads;
@@ -57,10 +45,10 @@ export async function runMemoryBenchmark(argv: string[]): Promise<BenchFigure[]>
 
   // 1. The weights: RSS of a loaded stage (with one KV slot of 1 position, which touches nothing).
   const before = settledRss();
-  const model = await openRandomModel(layers, quantization, { streams: 1, steps: 0, threads: Number(values.threads), capacity: 1 });
+  const model = await openRandomModel(layers, quantization, { streams: 1, steps: 0, threads, capacity: 1 });
   const weightsRss = settledRss() - before;
   await model.stage.close();
-  const fullWeightsRss = values.quick ? weightsRss + (L - layers) * stageWeightBytes(CHATGLM_6B, 1, quantization, false) : weightsRss;
+  const fullWeightsRss = quick ? weightsRss + (L - layers) * stageWeightBytes(CHATGLM_6B, 1, quantization, false) : weightsRss;
   console.log(`  loaded ${layers} layers with the embedding and lm_head: RSS +${(weightsRss / GiB).toFixed(2)} GiB`);
 
   // 2. The KV cache of every layer, written position by position as the stage writes it.
@@ -84,7 +72,7 @@ export async function runMemoryBenchmark(argv: string[]): Promise<BenchFigure[]>
   const perPosition = (longer - short) / (slots * (long - 18)); // bytes, all layers
   console.log(`  KV slabs reserved ${(reserved / GiB).toFixed(1)} GiB; RSS +${((short - empty) / MiB).toFixed(0)} MiB for ${slots} sequences of 18 positions, +${((longer - empty) / MiB).toFixed(0)} MiB at ${long} positions`);
 
-  const note = values.quick ? `extrapolated from ${QUICK_LAYERS} layers` : undefined;
+  const note = quick ? `extrapolated from ${QUICK_LAYERS} layers` : undefined;
   const conversationBytes = perPosition * CONVERSATION;
   figures.push(figure('memory', `RSS of a loaded stage of ${L} layers with the embedding and lm_head (${quantization.linears})`, fullWeightsRss / GiB, 'GiB', undefined, note));
   figures.push(figure('memory', `KV cache reserved (virtual) for ${slots} slots of ${CONVERSATION} positions`, reserved / GiB, 'GiB'));
@@ -93,6 +81,6 @@ export async function runMemoryBenchmark(argv: string[]): Promise<BenchFigure[]>
   figures.push(figure('memory', 'KV cache resident per position, all layers (fp32 keys and values: 896 KiB)', perPosition / 1024, 'KiB'));
   figures.push(figure('memory', `${CONVERSATION}-token conversations that fit beside the weights in 16 GiB`, Math.floor((BUDGET_BYTES - fullWeightsRss) / conversationBytes), 'conversations', undefined, note));
   printFigures(figures);
-  if (values.json) writeFigures(values.json, figures);
+  if (json) writeFigures(json, figures);
   return figures;
 }

@@ -6,10 +6,9 @@
 //
 // `--quick` uses a model of 3 layers at full width; the throughput ratio does not depend on the
 // layer count, and the figures in seconds for 28 layers are extrapolated and say so.
-import os from 'node:os';
-import { parseArgs } from 'node:util';
-import { SequencePositions, quantizationFromFlags } from '@chatglm/glm';
+import { SequencePositions } from '@chatglm/glm';
 import { measureGemmThroughput } from '@chatglm/runtime';
+import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
 import { openRandomModel, type RandomModel } from './support/random-model.ts';
@@ -33,27 +32,14 @@ async function prefillMs(model: RandomModel, tokens: number, seqId: string): Pro
 }
 
 export async function runPrefillBenchmark(argv: string[]): Promise<BenchFigure[]> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      quick: { type: 'boolean', default: false },
-      quantize: { type: 'string', default: 'int4' },
-      prompt: { type: 'string', default: '512' },
-      long: { type: 'string', default: '1500' },
-      threads: { type: 'string', default: String(os.availableParallelism()) },
-      json: { type: 'string' },
-    },
-  });
-  const q = quantizationFromFlags({ quantize: values.quantize });
-  const quantization = { linears: q.linears ?? 'none', embedding: q.embedding ?? 'none' } as const;
-  const promptTokens = Number(values.prompt);
-  const longTokens = Number(values.long);
-  const threads = Number(values.threads);
-  const layers = values.quick ? QUICK_LAYERS : CHATGLM_6B.numLayers;
+  const { quick, quantization, threads, json, own } = parseBenchOptions(argv, { prompt: '512', long: '1500' });
+  const promptTokens = Number(own.prompt);
+  const longTokens = Number(own.long);
+  const layers = quick ? QUICK_LAYERS : CHATGLM_6B.numLayers;
   const L = CHATGLM_6B.numLayers;
   const { hiddenSize: H, innerHiddenSize: FF } = CHATGLM_6B;
   const scale = L / layers;
-  const note = values.quick ? `extrapolated from ${QUICK_LAYERS} layers` : undefined;
+  const note = quick ? `extrapolated from ${QUICK_LAYERS} layers` : undefined;
   const figures: BenchFigure[] = [];
   const started = performance.now();
 
@@ -79,6 +65,6 @@ export async function runPrefillBenchmark(argv: string[]): Promise<BenchFigure[]
   }
   printFigures(figures);
   console.log(`\nprefill benchmark done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  if (values.json) writeFigures(values.json, figures);
+  if (json) writeFigures(json, figures);
   return figures;
 }

@@ -19,7 +19,7 @@ import { maxAbsDiff, readGolden } from '../../test/support/golden.ts';
 import { CHATGLM_6B } from '../support/chatglm-6b-shape.ts';
 import { cachedPositionsFor, decodeStepMs } from '../support/decode-timing.ts';
 import { stageWeightBytes } from '../support/weight-bytes.ts';
-import { randomStageTensors } from './random-stage-tensors.ts';
+import { randomStageTensors } from '../support/random-stage-tensors.ts';
 
 const FULL = CHATGLM_6B;
 const SMALL: GlmConfig = { ...FULL, vocabSize: 4096, hiddenSize: 256, numLayers: 4, numHeads: 4, innerHiddenSize: 1024, bosTokenId: 4094, eosTokenId: 4095, maskTokenId: 4092, gmaskTokenId: 4093 };

@@ -1,19 +1,6 @@
-// Where ONNX Runtime's time goes: kernel time per operator type over the last runs of a session,
-// read from its profile (a JSON list of events; each run is a "model_run" event and each kernel a
-// "Node" event inside it).
-import fs from 'node:fs';
-
-export interface ProfileEvent {
-  cat?: string;
-  name?: string;
-  ts?: number;
-  dur?: number;
-  args?: { op_name?: string };
-}
-
-export function readProfile(file: string): ProfileEvent[] {
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as ProfileEvent[];
-}
+// Where ONNX Runtime's time goes: kernel time per operator type over some runs of a session, from
+// its profile (packages/runtime/src/session-profile.ts).
+import type { ProfileEvent } from '@chatglm/runtime';
 
 /**
  * ms per run, by operator type (largest first), averaged over runs [from, from + count) of the

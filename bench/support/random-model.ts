@@ -2,7 +2,7 @@
 // random weights written directly as codes: what the CPU benchmarks decode.
 import type { GlmConfig, Quantization } from '@chatglm/glm';
 import { StageExecutor } from '@chatglm/runtime';
-import { randomStageTensors } from '../gpu-check/random-stage-tensors.ts';
+import { randomStageTensors } from './random-stage-tensors.ts';
 import { CHATGLM_6B } from './chatglm-6b-shape.ts';
 import { cachedPositionsFor } from './decode-timing.ts';
 

@@ -13,6 +13,7 @@ export { SWIFTSHADER_ICD, explainMissingAdapter, vulkanEnvironment, type VulkanE
 export { DEFAULT_MAX_SEQUENCES, parseStageDevice, type DecodeRequest, type KvCapacity, type PrefillRequest, type RunOptions, type StageRuntimeInfo, type StageOutput, type StageDevice, type StageRuntime, type StageSpec, type WeightsLocation } from './stage-runtime.ts';
 export { measureReadBandwidth } from './read-bandwidth.ts';
 export { measureGemmThroughput } from './gemm-throughput.ts';
+export { readProfile, type ProfileEvent } from './session-profile.ts';
 export { cacheUpdateMs, deviceBandwidth, dispatchMicros, releaseProbes, type CacheShape } from './webgpu/device-probes.ts';
 export { ChainSequence } from './chain-sequence.ts';
 export type { PrefixLocation } from './stage-runtime.ts';

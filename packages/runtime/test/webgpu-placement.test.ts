@@ -9,15 +9,9 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { GraphBuilder, glmPositions, promptLayout, type QuantizationOptions } from '@chatglm/glm';
 import ort from 'onnxruntime-node';
-import { StageExecutor } from '@chatglm/runtime';
+import { StageExecutor, readProfile } from '@chatglm/runtime';
 import { promptIds, randomTensors, tinyConfig } from '../../../test/support/models.ts';
 import { webgpuMissing } from '../../../test/support/stage-devices.ts';
-
-interface ProfileEvent {
-  cat?: string;
-  name?: string;
-  args?: { op_name?: string; provider?: string; output_type_shape?: Record<string, number[]>[] };
-}
 
 interface Placement {
   op: string;
@@ -33,7 +27,7 @@ function cpuFallbacks(placed: Map<string, Placement>): string[] {
 
 /** Each node's op and provider, from an ONNX Runtime profile (one entry per node). */
 function placements(file: string): Map<string, Placement> {
-  const events = JSON.parse(fs.readFileSync(file, 'utf8')) as ProfileEvent[];
+  const events = readProfile(file);
   const nodes = new Map<string, Placement>();
   for (const e of events) {
     if (e.cat !== 'Node' || !e.args?.op_name || !e.args.provider || !e.name) continue;
