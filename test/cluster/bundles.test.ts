@@ -1,15 +1,17 @@
 // `chatglm convert` writes per-stage bundles; workers started on them (and a gateway on one of them)
-// serve exactly what the in-process engine computes with the same quantization.
+// serve exactly what the in-process engine computes with the same quantization, and the local
+// launcher given the conversion's folder starts each stage on its bundle.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { READY_MARKER } from '@chatglm/common';
+import { ChatGlmError, READY_MARKER } from '@chatglm/common';
 import { quantizationFromFlags, readBundleManifest } from '@chatglm/glm';
 import { RequestStore, closeRedis, connectRedis } from '@chatglm/queue';
 import { writeTinyModel } from '../../services/cli/src/default-model.ts';
+import { LocalCluster } from '../../services/cli/src/up/local-cluster.ts';
 import { EngineReference } from '../support/engine-reference.ts';
 import { startTestRedis, type TestRedis } from '../support/redis-server.ts';
 import { postJson, waitUntil } from '../support/test-cluster.ts';
@@ -18,6 +20,8 @@ const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-bundles-'));
 const children: ChildProcess[] = [];
 let redis: TestRedis;
+/** The first test's conversion and what its cluster replied, for the launcher's test. */
+let converted: { out: string; tokenIds: number[]; text: string } | undefined;
 
 function start(script: string, args: string[]): Promise<{ port?: number }> {
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: { ...process.env, CHATGLM_CACHE_DIR: path.join(tmp, 'cache') } });
@@ -73,10 +77,34 @@ test('workers and gateway on converted int8 bundles (linears, embedding and lm_h
       const ref = await engine.run('你好', { seed: 3n, maxNewTokens: 24 });
       assert.deepEqual(state?.tokenIds, ref.tokenIds);
       assert.equal(r.body.choices[0].message.content, ref.text);
+      converted = { out, tokenIds: ref.tokenIds, text: ref.text };
     } finally {
       await engine.close();
     }
   } finally {
     await closeRedis(client);
   }
+});
+
+test('chatglm up on the folder chatglm convert wrote: each stage loads its bundle, nothing is converted again', async (t) => {
+  assert.ok(converted, 'the conversion test must pass first');
+  const cache = path.join(tmp, 'launcher-cache');
+  process.env.CHATGLM_CACHE_DIR = cache;
+  await assert.rejects(new LocalCluster({ modelDir: converted.out, stages: 3, redisUrl: redis.url }).start(), (err: unknown) => err instanceof ChatGlmError && /converted for 2 stages; 3 were asked for/.test(err.message));
+  const logs: string[] = [];
+  const cluster = new LocalCluster({ modelDir: converted.out, port: 0, host: '127.0.0.1', redisUrl: redis.url, redisPrefix: 'launched', threads: 1, onLine: (name, _s, line) => logs.push(`[${name}] ${line}`), onEvent: (m) => logs.push(m) });
+  t.after(() => cluster.stop());
+  try {
+    await cluster.start();
+  } catch (err) {
+    console.log(logs.slice(-40).join('\n'));
+    throw err;
+  }
+  const layers = cluster.describe().filter((p) => p.name.startsWith('pipeline')).map((p) => p.detail.split(',')[0]);
+  assert.deepEqual(layers, ['layers 0-1', 'layers 2-3']);
+  await waitUntil('readiness', async () => (await fetch(`${cluster.gatewayUrl}/readyz`)).status === 200);
+  const r = await postJson(`${cluster.gatewayUrl}/v1/chat/completions`, { messages: [{ role: 'user', content: '你好' }], seed: 3, max_tokens: 24 });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.choices[0].message.content, converted.text);
+  assert.ok(!fs.existsSync(path.join(cache, 'bundles')), `the stages converted again into ${cache}`);
 });

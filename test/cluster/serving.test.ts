@@ -123,14 +123,22 @@ describe('continuous batching', () => {
       });
     const alone: string[] = [];
     for (const p of prompts) alone.push(await ask(p));
-    const before = (await c.registry.stats('local-0')) as { maxBatchSize: number; decodeSteps: number };
+    type Stats = { maxBatchSize: number; decodeSteps: number; running: number; batchSizes: Record<string, number>; stageBusyMs: Record<string, number>; statsAt: number };
+    const before = (await c.registry.stats('local-0')) as Stats;
     const together = await Promise.all(prompts.map(ask));
     assert.deepEqual(together, alone);
     // Heartbeats carry the stats once a second: wait for one taken after the batch drained.
     const stats = await waitUntil('scheduler stats after the run', async () => {
-      const s = (await c.registry.stats('local-0')) as { maxBatchSize: number; decodeSteps: number; running: number; batchSizes: Record<string, number> };
+      const s = (await c.registry.stats('local-0')) as Stats;
       return s.decodeSteps > before.decodeSteps && s.running === 0 ? s : undefined;
     });
+    // Each stage's compute time, summed from the steps' timings: both stages worked, neither longer than the run.
+    const stages = Object.keys(stats.stageBusyMs);
+    assert.equal(stages.length, 2, JSON.stringify(stats.stageBusyMs));
+    for (const k of stages) {
+      const worked = stats.stageBusyMs[k]! - (before.stageBusyMs[k] ?? 0);
+      assert.ok(worked > 0 && worked <= stats.statsAt - before.statsAt, `stage ${k} busy ${worked} ms in ${stats.statsAt - before.statsAt} ms`);
+    }
     const batched = Object.entries(stats.batchSizes).filter(([size]) => Number(size) > 1);
     console.log(`scheduler batch sizes (size: decode steps): ${JSON.stringify(stats.batchSizes)}`);
     assert.ok(stats.maxBatchSize > 1 && batched.length > 0, `no decode step carried more than one sequence: ${JSON.stringify(stats)}`);

@@ -37,6 +37,7 @@ export { LINEAR_IO, buildLinearGraph } from './prefix/linear-graph.ts';
 export { openPrefixWeights, readPrefixCheckpoint, type PrefixCheckpoint } from './prefix/prefix-checkpoint.ts';
 export { BUNDLE_FORMAT_VERSION, BUNDLE_GRAPH, BUNDLE_MANIFEST, BundleError, isBundleDir, readBundleManifest, type BundleManifest } from './bundle/bundle-manifest.ts';
 export { checkpointId } from './bundle/checkpoint-id.ts';
+export { readConvertedStages, stageBundleName, type ConvertedStage } from './bundle/converted-stages.ts';
 export { DEFAULT_MAX_FILE_BYTES, FileSink, type WrittenFile } from './bundle/file-sink.ts';
 export { bundleVariant, writeStageBundle, type BundleOptions, type BundleProgress, type BundleSource } from './bundle/write-bundle.ts';
 export { checkpointStorage, checkpointTensors } from './bundle/checkpoint-tensors.ts';

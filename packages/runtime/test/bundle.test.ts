@@ -1,11 +1,12 @@
 // Bundles: a stage converted to disk (graph + weight files) computes what the in-memory build of the
-// same stage computes; fp16 storage stays close; a damaged bundle is refused with a clear message.
+// same stage computes; fp16 storage stays close; a damaged bundle is refused with a clear message; a
+// conversion's folder of stage bundles is read as one pipeline, or refused when it is not one.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { glmPositions, promptLayout, readBundleManifest, stageTensors, writeStageBundle, MemoryWeightSource, type BundleOptions, type BundleProgress, type HostTensor } from '@chatglm/glm';
+import { glmPositions, promptLayout, readBundleManifest, readConvertedStages, stageBundleName, stageTensors, writeStageBundle, MemoryWeightSource, type BundleOptions, type BundleProgress, type HostTensor } from '@chatglm/glm';
 import { ThreadedStageRuntime, StageChain } from '@chatglm/runtime';
 import { maxAbsDiff } from '../../../test/support/golden.ts';
 import { promptIds, randomTensors, tinyConfig } from '../../../test/support/models.ts';
@@ -96,4 +97,24 @@ test('a conversion reports its progress after each weight tensor: layer by layer
   const weightBytes = manifest.files.filter((f) => f.name !== 'graph.onnx').reduce((a, f) => a + f.bytes, 0);
   const written = seen.at(-1)!.bytes;
   assert.ok(written <= weightBytes && written > weightBytes * 0.9, `${written} bytes reported, ${weightBytes} in the files`);
+});
+
+test('a conversion folder reads as one pipeline in order; an incomplete or mixed one is refused by name', () => {
+  const out = path.join(tmp, 'converted');
+  const options: BundleOptions = { quantization: { linears: 'int8', embedding: 'int8' }, storage: 'float32' };
+  fs.mkdirSync(out);
+  ranges.forEach((r, i) => fs.renameSync(bundle(`c-${i}`, r, options), path.join(out, stageBundleName(i, 2))));
+  fs.mkdirSync(path.join(out, 'notes'));
+  const stages = readConvertedStages(out)!;
+  assert.deepEqual(stages.map((s) => [path.basename(s.dir), s.manifest.layers]), [['stage-0-of-2', ranges[0]], ['stage-1-of-2', ranges[1]]]);
+  assert.equal(readConvertedStages(sourceDir), undefined, 'a folder without stage bundles is not a conversion');
+
+  // Another conversion's stage beside them: of another quantization, then of another stage count.
+  fs.renameSync(path.join(out, 'stage-1-of-2'), path.join(tmp, 'kept'));
+  fs.renameSync(bundle('c-int4', ranges[1]!, { ...options, quantization: { linears: 'int4', embedding: 'int4' } }), path.join(out, 'stage-1-of-2'));
+  assert.throws(() => readConvertedStages(out), /stage-1-of-2 was converted from another checkpoint or with other options/);
+  fs.rmSync(path.join(out, 'stage-1-of-2'), { recursive: true });
+  assert.throws(() => readConvertedStages(out), /has no stage-1-of-2: the conversion is incomplete/);
+  fs.renameSync(bundle('c-whole', { start: 0, end: 4 }, options), path.join(out, stageBundleName(0, 1)));
+  assert.throws(() => readConvertedStages(out), /holds conversions for 1 and 2 stages/);
 });

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
-import { checkpointId, checkpointStorage, checkpointTensors, quantizationFromFlags, readModelDirectory, splitLayers, writeStageBundle, type BundleOptions } from '@chatglm/glm';
+import { checkpointId, checkpointStorage, checkpointTensors, quantizationFromFlags, readModelDirectory, splitLayers, stageBundleName, writeStageBundle, type BundleOptions } from '@chatglm/glm';
 
 export const CONVERT_USAGE = `usage: chatglm convert --model DIR --out DIR [--stages N] [--quantize int8|int4] [options]
 
@@ -50,7 +50,7 @@ export async function convert(argv: string[]): Promise<void> {
   const started = performance.now();
   let total = 0;
   for (const [i, range] of splitLayers(model.config.numLayers, stages).entries()) {
-    const out = path.join(values.out, `stage-${i}-of-${stages}`);
+    const out = path.join(values.out, stageBundleName(i, stages));
     const t0 = performance.now();
     const manifest = writeStageBundle({ dir: model.dir, config: model.config, tensors, sourceId }, range, out, options);
     const bytes = manifest.files.reduce((a, f) => a + f.bytes, 0);

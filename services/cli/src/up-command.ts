@@ -1,7 +1,7 @@
 // `chatglm up` (and ./scripts/start): the whole cluster on this machine.
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
-import { quantizationFromFlags } from '@chatglm/glm';
+import { quantizationFromFlags, readConvertedStages } from '@chatglm/glm';
 import { parseStageDevice } from '@chatglm/runtime';
 import { ensureDefaultModel } from './default-model.ts';
 import { LocalCluster } from './up/local-cluster.ts';
@@ -12,14 +12,16 @@ Starts the local cluster: redis-server (unless REDIS_URL is set), the gateway an
 stage workers, and supervises them (a crashed process is restarted; Ctrl-C stops everything).
 
 options:
-  --model DIR            a ChatGLM-6B directory (config.json, ice_text.model, *.safetensors);
+  --model DIR            a ChatGLM-6B directory (config.json, ice_text.model, *.safetensors),
+                         or the --out folder of \`chatglm convert\` (each stage loads its bundle);
                          default: the embedded tiny model (random weights: gibberish replies)
-  --stages N             stages per pipeline (default 2)
+  --stages N             stages per pipeline (default 2; for converted bundles, their number)
   --pipelines P          pipelines consuming the one queue (default 1)
   --port PORT            gateway port (default 8000)
   --host HOST            gateway address (default 0.0.0.0)
   --max-sequences N      sequences each pipeline runs at once (default 8)
-  --threads N            ONNX Runtime threads per stage (default: cores / workers)
+  --threads N            ONNX Runtime threads per stage (default: cores / pipelines; a
+                         pipeline's stages mostly take turns, and idle ones do not spin)
   --device D             cpu or webgpu: where every stage runs its layers (default cpu; webgpu
                          needs a Vulkan adapter, e.g. an NVIDIA GPU with its driver)
   --quantize Q           int8 or int4: quantize the layers' linears (MatMulNBits) when the workers
@@ -66,9 +68,12 @@ export async function up(argv: string[]): Promise<void> {
     return;
   }
   const modelDir = values.model ?? (await ensureDefaultModel());
+  if ((values.quantize !== undefined || values['quantize-embedding'] !== undefined) && readConvertedStages(modelDir)) {
+    throw new ChatGlmError('invalid_argument', `${modelDir} holds converted bundles, quantized when they were converted: drop --quantize/--quantize-embedding, or pass them to \`chatglm convert\``);
+  }
   const cluster = new LocalCluster({
     modelDir,
-    stages: positiveInt('stages', values.stages) ?? 2,
+    ...(values.stages !== undefined && { stages: positiveInt('stages', values.stages) }),
     pipelines: positiveInt('pipelines', values.pipelines) ?? 1,
     port: positiveInt('port', values.port, 0) ?? 8000,
     host: values.host ?? '0.0.0.0',

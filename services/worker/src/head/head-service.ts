@@ -14,6 +14,7 @@ import { Heartbeat } from './heartbeat.ts';
 import { JobIntake } from './job-intake.ts';
 import { PipelineHead, type StepReport } from './pipeline-head.ts';
 import { RequestWriter } from './request-writer.ts';
+import { StageBusyTime } from './stage-busy-time.ts';
 import { StepDispatcher } from './step-dispatcher.ts';
 
 export interface HeadServiceOptions {
@@ -42,6 +43,7 @@ export class HeadService {
   private readonly writer: RequestWriter;
   private readonly intake: JobIntake;
   private readonly heartbeat: Heartbeat;
+  private readonly busy = new StageBusyTime();
   /** Sequences every stage can hold at once: the pipeline's capacity. */
   readonly capacity: number;
   private closing: Promise<void> | undefined;
@@ -62,7 +64,10 @@ export class HeadService {
       dispatcher: this.dispatcher,
       writer: this.writer,
       log: o.log,
-      ...(o.onStep && { onStep: o.onStep }),
+      onStep: (report) => {
+        this.busy.add(report.timings);
+        o.onStep?.(report);
+      },
     });
     this.intake = new JobIntake({
       redis: o.redis,
@@ -79,7 +84,8 @@ export class HeadService {
       registry: new PipelineRegistry(o.redis, new RedisKeys(o.redisPrefix)),
       pipelineId: o.pipelineId,
       serving: () => this.dispatcher.ready,
-      stats: () => ({ ...this.head.stats() }),
+      // statsAt: when these figures were taken, so that a reader can turn busy time into a share.
+      stats: () => ({ ...this.head.stats(), stageBusyMs: this.busy.snapshot(), statsAt: Date.now() }),
       log: o.log,
     });
   }

@@ -1,0 +1,226 @@
+// `pnpm bench cluster`: what serving through the whole cluster costs beside the engine in-process,
+// and how well a 2-stage pipeline keeps both stages busy (docs/performance.md, "Targets" 5 and 6).
+//
+// One random model at ChatGLM-6B width (int4 everywhere, as `--quantize int4` gives), converted for
+// 1 and for 2 stages, is measured three ways in one run, one after another:
+//   - in-process: one StageExecutor holding every layer (all threads): decode steps of 1 and of N
+//     streams;
+//   - the cluster as `chatglm up --model DIR` starts it, with 2 stages and with 1 (redis-server,
+//     gateway, BullMQ, the head and, with 2 stages, a second stage over gRPC; cores split between
+//     the stages), asked over HTTP with streamed OpenAI completions: the decode rate of one stream
+//     and of N concurrent streams (tokens counted as they arrive, over the window in which every
+//     stream is decoding), each stage's idle share meanwhile, and the time to first token of one
+//     request at a time beyond the prefill's compute. Compute times come from the head's heartbeat
+//     stats (each stage's time in its layers, summed from the steps' timings).
+//
+// `--quick` uses 3 layers at full width instead of 28 (its figures say so).
+import path from 'node:path';
+import { PipelineRegistry, RedisKeys, closeRedis, connectRedis } from '@chatglm/queue';
+import { StageExecutor } from '@chatglm/runtime';
+import { ChatGLMTokenizer, buildChatPrompt } from '@chatglm/tokenizer';
+import { LocalCluster } from '../services/cli/src/up/local-cluster.ts';
+import { parseBenchOptions } from './support/bench-options.ts';
+import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
+import { cachedPositionsFor, decodeStepMs } from './support/decode-timing.ts';
+import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
+import { randomConvertedModel, type RandomConvertedModel } from './support/random-converted-model.ts';
+import { streamChat, type StreamedTokens } from './support/streamed-tokens.ts';
+
+const QUICK_LAYERS = 3;
+/** The chat message every request sends (about 20 tokens with its chat template). */
+const QUERY = 'Hello, please tell me a little about yourself.';
+/** Serving must keep this share of the in-process engine's tokens/s (docs/performance.md, "Targets"). */
+const CLUSTER_SHARE = 0.95;
+/** Time to first token may exceed the prefill's compute by at most this (p50). */
+const TTFT_OVERHEAD_MS = 20;
+/** 2 stages must keep this share of one stage's tokens/s at N streams. */
+const PIPELINE_SHARE = 0.9;
+const PIPELINE_ID = 'local-0';
+const REDIS_PREFIX = 'bench';
+
+export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]> {
+  const { quick, quantization, threads, json, own } = parseBenchOptions(argv, { streams: '16', tokens: '48', ttft: '5', 'activation-dtype': '', 'stage-threads': '' });
+  const streams = Number(own.streams);
+  const tokens = Number(own.tokens);
+  const ttftRequests = Number(own.ttft);
+  const layers = quick ? QUICK_LAYERS : CHATGLM_6B.numLayers;
+  const note = quick ? `${QUICK_LAYERS} layers at full width` : undefined;
+  const started = performance.now();
+  console.log(`cluster benchmark: ChatGLM-6B width, ${layers} layers, linears ${quantization.linears}, lm_head ${quantization.embedding}, ${threads} threads in all; 1 and ${streams} streams of ${tokens} tokens`);
+  const one = await randomConvertedModel(layers, 1, quantization);
+  const two = await randomConvertedModel(layers, 2, quantization);
+  const tokenizer = await ChatGLMTokenizer.load(path.join(one.stageDirs[0]!, 'ice_text.model'));
+  const promptIds = tokenizer.encode(buildChatPrompt([], QUERY));
+  console.log(`  the chat prompt is ${promptIds.length} tokens`);
+
+  const engine = await measureInProcess(one, streams, threads);
+  console.log(`  in-process, one stage: ${engine[0].toFixed(2)} tokens/s (1 stream), ${engine[1].toFixed(2)} (${streams} streams)`);
+  const run = { streams, tokens, ttftRequests, promptTokens: promptIds.length, activationDtype: own['activation-dtype'], stageThreads: own['stage-threads'] ? Number(own['stage-threads']) : undefined };
+  const piped = await measureCluster(two, 2, run);
+  const single = await measureCluster(one, 1, run);
+
+  const figures: BenchFigure[] = [];
+  const add = (name: string, measured: number, unit: string, target?: BenchFigure['target']) => figures.push(figure('cluster', name, measured, unit, target, note));
+  add('in-process, 1 stream: tokens/s', engine[0], 'tokens/s');
+  add(`in-process, ${streams} streams: tokens/s`, engine[1], 'tokens/s');
+  add('2 stages, 1 stream: tokens/s', piped.tokensPerSecond[0], 'tokens/s', { value: CLUSTER_SHARE * engine[0], atMost: false, what: `${CLUSTER_SHARE * 100}% of in-process` });
+  add(`2 stages, ${streams} streams: tokens/s`, piped.tokensPerSecond[1], 'tokens/s', { value: CLUSTER_SHARE * engine[1], atMost: false, what: `${CLUSTER_SHARE * 100}% of in-process` });
+  add('1 stage, 1 stream: tokens/s', single.tokensPerSecond[0], 'tokens/s');
+  add(`1 stage, ${streams} streams: tokens/s`, single.tokensPerSecond[1], 'tokens/s');
+  add(`2 stages against 1 stage at ${streams} streams`, piped.tokensPerSecond[1] / single.tokensPerSecond[1], 'x', { value: PIPELINE_SHARE, atMost: false, what: `${PIPELINE_SHARE * 100}% of one stage` });
+  add('2 stages: time to first token beyond the prefill, p50', piped.ttftBeyondPrefillMs, 'ms', { value: TTFT_OVERHEAD_MS, atMost: true, what: 'prefill + 20 ms' });
+  add('1 stage: time to first token beyond the prefill, p50', single.ttftBeyondPrefillMs, 'ms', { value: TTFT_OVERHEAD_MS, atMost: true, what: 'prefill + 20 ms' });
+  for (const [i, idle] of piped.idleShare.entries()) add(`2 stages, ${streams} streams: stage ${i} idle`, idle * 100, '%');
+  printFigures(figures);
+  console.log(`\ncluster benchmark done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  if (json) writeFigures(json, figures);
+  return figures;
+}
+
+/** Decode tokens/s at [1 stream, N streams] of one stage holding every layer, in this process. */
+async function measureInProcess(one: RandomConvertedModel, streams: number, threads: number): Promise<[number, number]> {
+  const steps = 8;
+  const whole = await StageExecutor.create({ config: one.config, range: one.ranges[0]!, weights: { kind: 'bundle', dir: one.stageDirs[0]! }, maxSequences: streams, maxTokensPerSequence: cachedPositionsFor(steps), threads });
+  try {
+    await decodeStepMs(one.config, [whole], 1, 2); // the first runs of a session are slow
+    return [1000 / (await decodeStepMs(one.config, [whole], 1, steps)), (streams * 1000) / (await decodeStepMs(one.config, [whole], streams, steps))];
+  } finally {
+    await whole.close();
+  }
+}
+
+interface ClusterRun {
+  streams: number;
+  tokens: number;
+  ttftRequests: number;
+  promptTokens: number;
+  /** Passed to the workers when not empty. */
+  activationDtype: string;
+  /** ONNX Runtime threads of each stage (default the launcher's: the cores split between the stages). */
+  stageThreads: number | undefined;
+}
+
+interface ClusterFigures {
+  /** Decode tokens/s at [1 stream, N streams]. */
+  tokensPerSecond: [number, number];
+  /** p50 of one request at a time: time to first token less the stages' compute for its prefill. */
+  ttftBeyondPrefillMs: number;
+  /** Each stage's idle share while N streams decode. */
+  idleShare: number[];
+}
+
+async function measureCluster(model: RandomConvertedModel, stages: number, run: ClusterRun): Promise<ClusterFigures> {
+  const lines: string[] = [];
+  const cluster = new LocalCluster({
+    modelDir: model.dir,
+    port: 0,
+    host: '127.0.0.1',
+    redisPrefix: REDIS_PREFIX,
+    maxSequences: run.streams,
+    maxTokens: run.promptTokens + run.tokens + 8,
+    ...(run.stageThreads !== undefined && { threads: run.stageThreads }),
+    workerArgs: run.activationDtype ? ['--activation-dtype', run.activationDtype] : [],
+    onLine: (name, _stream, line) => lines.push(`[${name}] ${line}`),
+    onEvent: (message) => lines.push(`[launcher] ${message}`),
+  });
+  const t0 = performance.now();
+  try {
+    await cluster.start();
+  } catch (err) {
+    console.log(lines.slice(-30).join('\n'));
+    throw err;
+  }
+  console.log(`  cluster of ${stages} stage(s) ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const redis = connectRedis(cluster.redisUrl);
+  const registry = new PipelineRegistry(redis, new RedisKeys(REDIS_PREFIX));
+  try {
+    const ask = (seed: number, maxTokens: number) => streamChat(cluster.gatewayUrl, { messages: [{ role: 'user', content: QUERY }], seed, max_tokens: maxTokens });
+    await ask(1, 2);
+    // One token asked for: the request is its prefill alone, whose compute the head's stats show.
+    const ttft: number[] = [];
+    const beyond: number[] = [];
+    for (let i = 0; i < run.ttftRequests; i++) {
+      const before = await statsTakenAfter(registry, Date.now());
+      const r = await ask(10 + i, 1);
+      const after = await statsTakenAfter(registry, Date.now());
+      const compute = Object.keys(after.stageBusyMs).reduce((ms, stage) => ms + after.stageBusyMs[stage]! - (before.stageBusyMs[stage] ?? 0), 0);
+      ttft.push(r.tokenAt[0]! - r.sentAt);
+      beyond.push(r.tokenAt[0]! - r.sentAt - compute);
+    }
+    const alone = steadyRate([await ask(100, run.tokens)]);
+
+    const snapshots: BusySnapshot[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const s = await busyStats(registry);
+        if (s && snapshots.at(-1)?.at !== s.at) snapshots.push(s);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    const together = await Promise.all(Array.from({ length: run.streams }, (_, i) => ask(200 + i, run.tokens)));
+    polling = false;
+    await poller;
+    const batched = steadyRate(together);
+    const short = together.filter((s) => s.tokenAt.length < run.tokens).length;
+    console.log(
+      `  ${stages} stage(s): time to first token p50 ${median(ttft).toFixed(0)} ms, ${median(beyond).toFixed(1)} ms beyond the prefill's compute; 1 stream ${alone.tokensPerSecond.toFixed(2)} tokens/s; ${run.streams} streams ${batched.tokensPerSecond.toFixed(2)} tokens/s over ${(batched.windowMs / 1000).toFixed(1)} s` +
+        (short ? ` (${short} streams ended before ${run.tokens} tokens)` : ''),
+    );
+    return { tokensPerSecond: [alone.tokensPerSecond, batched.tokensPerSecond], ttftBeyondPrefillMs: median(beyond), idleShare: idleShares(snapshots, batched) };
+  } finally {
+    await closeRedis(redis);
+    await cluster.stop();
+  }
+}
+
+/**
+ * Decode tokens/s of streams running together: the tokens that arrived while every stream was
+ * decoding (after the last first token, up to the first last token), over that window.
+ */
+function steadyRate(streams: StreamedTokens[]): { tokensPerSecond: number; windowMs: number; from: number; to: number } {
+  const from = Math.max(...streams.map((s) => s.tokenAt[0]!));
+  const to = Math.min(...streams.map((s) => s.tokenAt.at(-1)!));
+  if (!(to > from)) throw new Error('the streams never decoded together: ask for more --tokens');
+  const count = streams.reduce((n, s) => n + s.tokenAt.filter((t) => t > from && t <= to).length, 0);
+  return { tokensPerSecond: (count * 1000) / (to - from), windowMs: to - from, from, to };
+}
+
+interface BusySnapshot {
+  /** Epoch ms the head took its stats at. */
+  at: number;
+  /** Each stage's compute time so far, by its layers. */
+  stageBusyMs: Record<string, number>;
+}
+
+async function busyStats(registry: PipelineRegistry): Promise<BusySnapshot | undefined> {
+  const s = (await registry.stats(PIPELINE_ID)) as { stageBusyMs?: Record<string, number>; statsAt?: number } | undefined;
+  return s?.stageBusyMs && s.statsAt ? { at: s.statsAt, stageBusyMs: s.stageBusyMs } : undefined;
+}
+
+/** The head's stats from its first heartbeat at or after `epochMs` (they come once a second). */
+async function statsTakenAfter(registry: PipelineRegistry, epochMs: number): Promise<BusySnapshot> {
+  for (;;) {
+    const s = await busyStats(registry);
+    if (s && s.at >= epochMs) return s;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Each stage's idle share over the heartbeat snapshots that fall inside the decode window. */
+function idleShares(snapshots: BusySnapshot[], window: { from: number; to: number }): number[] {
+  const epoch = Date.now() - performance.now();
+  const inside = snapshots.filter((s) => s.at >= window.from + epoch && s.at <= window.to + epoch);
+  if (inside.length < 2) {
+    console.log(`  stage idle time: fewer than 2 heartbeats inside the decode window (${inside.length}); not measured`);
+    return [];
+  }
+  const first = inside[0]!;
+  const last = inside.at(-1)!;
+  return Object.keys(last.stageBusyMs).map((stage) => 1 - (last.stageBusyMs[stage]! - (first.stageBusyMs[stage] ?? 0)) / (last.at - first.at));
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}

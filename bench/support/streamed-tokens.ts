@@ -1,0 +1,40 @@
+// One streamed chat completion as a client sees it: when it was sent, and when each generated token
+// arrived. Tokens are counted from each chunk's `logprobs` (one entry per token), since a chunk's
+// text may hold several tokens or none (the detokenizer holds back unfinished characters).
+
+export interface StreamedTokens {
+  sentAt: number;
+  /** performance.now() at which each token's chunk arrived, in order. */
+  tokenAt: number[];
+  finishReason: string | undefined;
+}
+
+export async function streamChat(gatewayUrl: string, body: Record<string, unknown>): Promise<StreamedTokens> {
+  const sentAt = performance.now();
+  const res = await fetch(`${gatewayUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...body, stream: true, logprobs: true }),
+  });
+  if (!res.ok || !res.body) throw new Error(`the gateway answered ${res.status}: ${await res.text()}`);
+  const tokenAt: number[] = [];
+  let finishReason: string | undefined;
+  let pending = '';
+  const decoder = new TextDecoder();
+  for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
+    const now = performance.now();
+    pending += decoder.decode(bytes, { stream: true });
+    const events = pending.split('\n\n');
+    pending = events.pop()!;
+    for (const event of events) {
+      const data = event.split('\n').find((l) => l.startsWith('data: '))?.slice(6);
+      if (!data || data === '[DONE]') continue;
+      const chunk = JSON.parse(data) as { error?: { message: string }; choices?: { logprobs?: { content?: unknown[] } | null; finish_reason?: string | null }[] };
+      if (chunk.error) throw new Error(`the stream failed: ${chunk.error.message}`);
+      const choice = chunk.choices?.[0];
+      for (let i = 0; i < (choice?.logprobs?.content?.length ?? 0); i++) tokenAt.push(now);
+      if (choice?.finish_reason) finishReason = choice.finish_reason;
+    }
+  }
+  return { sentAt, tokenAt, finishReason };
+}
