@@ -4,7 +4,7 @@
 // One random model at ChatGLM-6B width (int4 everywhere, as `--quantize int4` gives), converted for
 // 1 and for 2 stages, is measured three ways in one run, one after another:
 //   - in-process: one StageExecutor holding every layer (all threads): decode steps of 1 and of N
-//     streams;
+//     streams, before and after each cluster;
 //   - the cluster as `chatglm up --model DIR` starts it, with 2 stages and with 1 (redis-server,
 //     gateway, BullMQ, the head and, with 2 stages, a second stage over gRPC; cores split between
 //     the stages), asked over HTTP with streamed OpenAI completions: the decode rate of one stream
@@ -13,7 +13,8 @@
 //     request at a time beyond the prefill's compute. Compute times come from the head's heartbeat
 //     stats (each stage's time in its layers, summed from the steps' timings).
 //
-// `--quick` uses 3 layers at full width instead of 28 (its figures say so).
+// The engine in-process is measured right before and after each cluster, and each cluster is held
+// to the mean of the two. `--quick` uses 3 layers at full width instead of 28 (its figures say so).
 import path from 'node:path';
 import { PipelineRegistry, RedisKeys, closeRedis, connectRedis } from '@chatglm/queue';
 import { StageExecutor } from '@chatglm/runtime';
@@ -53,23 +54,32 @@ export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]
   const promptIds = tokenizer.encode(buildChatPrompt([], QUERY));
   console.log(`  the chat prompt is ${promptIds.length} tokens`);
 
-  const engine = await measureInProcess(one, streams, threads);
-  console.log(`  in-process, one stage: ${engine[0].toFixed(2)} tokens/s (1 stream), ${engine[1].toFixed(2)} (${streams} streams)`);
+  // The engine in-process stays loaded, and is measured right before and right after each cluster:
+  // this machine's memory bandwidth drifts within minutes, and the figures are ratios.
+  const engine = await InProcessEngine.open(one, streams, threads);
   const run = { streams, tokens, ttftRequests, promptTokens: promptIds.length, activationDtype: own['activation-dtype'], stageThreads: own['stage-threads'] ? Number(own['stage-threads']) : undefined };
-  const piped = await measureCluster(two, 2, run);
-  const single = await measureCluster(one, 1, run);
+  let piped: ClusterFigures & { reference: [number, number] };
+  let single: ClusterFigures & { reference: [number, number] };
+  try {
+    piped = await beside(engine, () => measureCluster(two, 2, run));
+    single = await beside(engine, () => measureCluster(one, 1, run));
+  } finally {
+    await engine.close();
+  }
 
   const figures: BenchFigure[] = [];
   const add = (name: string, measured: number, unit: string, target?: BenchFigure['target']) => figures.push(figure('cluster', name, measured, unit, target, note));
-  add('in-process, 1 stream: tokens/s', engine[0], 'tokens/s');
-  add(`in-process, ${streams} streams: tokens/s`, engine[1], 'tokens/s');
-  add('2 stages, 1 stream: tokens/s', piped.tokensPerSecond[0], 'tokens/s', { value: CLUSTER_SHARE * engine[0], atMost: false, what: `${CLUSTER_SHARE * 100}% of in-process` });
-  add(`2 stages, ${streams} streams: tokens/s`, piped.tokensPerSecond[1], 'tokens/s', { value: CLUSTER_SHARE * engine[1], atMost: false, what: `${CLUSTER_SHARE * 100}% of in-process` });
-  add('1 stage, 1 stream: tokens/s', single.tokensPerSecond[0], 'tokens/s');
-  add(`1 stage, ${streams} streams: tokens/s`, single.tokensPerSecond[1], 'tokens/s');
-  add(`2 stages against 1 stage at ${streams} streams`, piped.tokensPerSecond[1] / single.tokensPerSecond[1], 'x', { value: PIPELINE_SHARE, atMost: false, what: `${PIPELINE_SHARE * 100}% of one stage` });
-  add('2 stages: time to first token beyond the prefill, p50', piped.ttftBeyondPrefillMs, 'ms', { value: TTFT_OVERHEAD_MS, atMost: true, what: 'prefill + 20 ms' });
-  add('1 stage: time to first token beyond the prefill, p50', single.ttftBeyondPrefillMs, 'ms', { value: TTFT_OVERHEAD_MS, atMost: true, what: 'prefill + 20 ms' });
+  const share = (reference: number) => ({ value: CLUSTER_SHARE * reference, atMost: false, what: `${CLUSTER_SHARE * 100}% of in-process, measured beside it` });
+  for (const [stages, r] of [[2, piped], [1, single]] as const) {
+    add(`in-process beside ${stages} stage(s), 1 stream: tokens/s`, r.reference[0], 'tokens/s');
+    add(`in-process beside ${stages} stage(s), ${streams} streams: tokens/s`, r.reference[1], 'tokens/s');
+    add(`${stages} stage(s), 1 stream: tokens/s`, r.tokensPerSecond[0], 'tokens/s', stages === 2 ? share(r.reference[0]) : undefined);
+    add(`${stages} stage(s), ${streams} streams: tokens/s`, r.tokensPerSecond[1], 'tokens/s', stages === 2 ? share(r.reference[1]) : undefined);
+    add(`${stages} stage(s): time to first token beyond the prefill, p50`, r.ttftBeyondPrefillMs, 'ms', { value: TTFT_OVERHEAD_MS, atMost: true, what: 'prefill + 20 ms' });
+  }
+  // One stage's tokens/s scaled by the engine's drift between the two clusters' measurements.
+  const singleThen = single.tokensPerSecond[1] * (piped.reference[1] / single.reference[1]);
+  add(`2 stages against 1 stage at ${streams} streams`, piped.tokensPerSecond[1] / singleThen, 'x', { value: PIPELINE_SHARE, atMost: false, what: `${PIPELINE_SHARE * 100}% of one stage` });
   for (const [i, idle] of piped.idleShare.entries()) add(`2 stages, ${streams} streams: stage ${i} idle`, idle * 100, '%');
   printFigures(figures);
   console.log(`\ncluster benchmark done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
@@ -77,16 +87,41 @@ export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]
   return figures;
 }
 
-/** Decode tokens/s at [1 stream, N streams] of one stage holding every layer, in this process. */
-async function measureInProcess(one: RandomConvertedModel, streams: number, threads: number): Promise<[number, number]> {
-  const steps = 8;
-  const whole = await StageExecutor.create({ config: one.config, range: one.ranges[0]!, weights: { kind: 'bundle', dir: one.stageDirs[0]! }, maxSequences: streams, maxTokensPerSequence: cachedPositionsFor(steps), threads });
-  try {
-    await decodeStepMs(one.config, [whole], 1, 2); // the first runs of a session are slow
-    return [1000 / (await decodeStepMs(one.config, [whole], 1, steps)), (streams * 1000) / (await decodeStepMs(one.config, [whole], streams, steps))];
-  } finally {
-    await whole.close();
+/** One stage holding every layer, in this process: decode tokens/s at [1 stream, N streams]. */
+class InProcessEngine {
+  private static readonly STEPS = 8;
+
+  private constructor(
+    private readonly model: RandomConvertedModel,
+    private readonly stage: StageExecutor,
+    private readonly streams: number,
+  ) {}
+
+  static async open(model: RandomConvertedModel, streams: number, threads: number): Promise<InProcessEngine> {
+    const stage = await StageExecutor.create({ config: model.config, range: model.ranges[0]!, weights: { kind: 'bundle', dir: model.stageDirs[0]! }, maxSequences: streams, maxTokensPerSequence: cachedPositionsFor(InProcessEngine.STEPS), threads });
+    await decodeStepMs(model.config, [stage], 1, 2); // the first runs of a session are slow
+    return new InProcessEngine(model, stage, streams);
   }
+
+  async tokensPerSecond(): Promise<[number, number]> {
+    const { config } = this.model;
+    const one = 1000 / (await decodeStepMs(config, [this.stage], 1, InProcessEngine.STEPS));
+    const many = (this.streams * 1000) / (await decodeStepMs(config, [this.stage], this.streams, InProcessEngine.STEPS));
+    console.log(`  in-process: ${one.toFixed(2)} tokens/s (1 stream), ${many.toFixed(2)} (${this.streams} streams)`);
+    return [one, many];
+  }
+
+  close(): Promise<void> {
+    return this.stage.close();
+  }
+}
+
+/** A cluster's figures with the engine's tokens/s measured just before and just after (their mean). */
+async function beside(engine: InProcessEngine, measure: () => Promise<ClusterFigures>): Promise<ClusterFigures & { reference: [number, number] }> {
+  const before = await engine.tokensPerSecond();
+  const figures = await measure();
+  const after = await engine.tokensPerSecond();
+  return { ...figures, reference: [(before[0] + after[0]) / 2, (before[1] + after[1]) / 2] };
 }
 
 interface ClusterRun {
@@ -143,11 +178,18 @@ async function measureCluster(model: RandomConvertedModel, stages: number, run: 
       const before = await statsTakenAfter(registry, Date.now());
       const r = await ask(10 + i, 1);
       const after = await statsTakenAfter(registry, Date.now());
-      const compute = Object.keys(after.stageBusyMs).reduce((ms, stage) => ms + after.stageBusyMs[stage]! - (before.stageBusyMs[stage] ?? 0), 0);
+      const compute = busyBetween(before, after);
       ttft.push(r.tokenAt[0]! - r.sentAt);
       beyond.push(r.tokenAt[0]! - r.sentAt - compute);
     }
-    const alone = steadyRate([await ask(100, run.tokens)]);
+    // One stream: how much of its time per token the stages spend in their layers (the rest is the
+    // serving path: sampling, Redis, gRPC, the gateway).
+    const aloneBefore = await statsTakenAfter(registry, Date.now());
+    const aloneStream = await ask(100, run.tokens);
+    const aloneAfter = await statsTakenAfter(registry, Date.now());
+    const alone = steadyRate([aloneStream]);
+    const aloneComputeMs = busyBetween(aloneBefore, aloneAfter) / aloneStream.tokenAt.length;
+    console.log(`  ${stages} stage(s), 1 stream: ${(1000 / alone.tokensPerSecond).toFixed(0)} ms/token, of which the stages compute ${aloneComputeMs.toFixed(0)} ms`);
 
     const snapshots: BusySnapshot[] = [];
     let polling = true;
@@ -196,6 +238,11 @@ interface BusySnapshot {
 async function busyStats(registry: PipelineRegistry): Promise<BusySnapshot | undefined> {
   const s = (await registry.stats(PIPELINE_ID)) as { stageBusyMs?: Record<string, number>; statsAt?: number } | undefined;
   return s?.stageBusyMs && s.statsAt ? { at: s.statsAt, stageBusyMs: s.stageBusyMs } : undefined;
+}
+
+/** The stages' compute time between two snapshots, summed over the stages. */
+function busyBetween(before: BusySnapshot, after: BusySnapshot): number {
+  return Object.keys(after.stageBusyMs).reduce((ms, stage) => ms + after.stageBusyMs[stage]! - (before.stageBusyMs[stage] ?? 0), 0);
 }
 
 /** The head's stats from its first heartbeat at or after `epochMs` (they come once a second). */

@@ -2,7 +2,7 @@
 // serve exactly what the in-process engine computes with the same quantization, and the local
 // launcher given the conversion's folder starts each stage on its bundle.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,6 +91,9 @@ test('chatglm up on the folder chatglm convert wrote: each stage loads its bundl
   const cache = path.join(tmp, 'launcher-cache');
   process.env.CHATGLM_CACHE_DIR = cache;
   await assert.rejects(new LocalCluster({ modelDir: converted.out, stages: 3, redisUrl: redis.url }).start(), (err: unknown) => err instanceof ChatGlmError && /converted for 2 stages; 3 were asked for/.test(err.message));
+  const requantized = spawnSync(process.execPath, ['--import', 'tsx', 'services/cli/src/main.ts', 'up', '--model', converted.out, '--quantize', 'int4'], { cwd: ROOT, encoding: 'utf8' });
+  assert.notEqual(requantized.status, 0);
+  assert.match(requantized.stderr, /holds converted bundles, quantized when they were converted: drop --quantize/);
   const logs: string[] = [];
   const cluster = new LocalCluster({ modelDir: converted.out, port: 0, host: '127.0.0.1', redisUrl: redis.url, redisPrefix: 'launched', threads: 1, onLine: (name, _s, line) => logs.push(`[${name}] ${line}`), onEvent: (m) => logs.push(m) });
   t.after(() => cluster.stop());

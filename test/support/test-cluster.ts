@@ -53,6 +53,9 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     redisUrl: redisServer.url,
     redisPrefix: prefix,
     maxSequences: options.maxSequences ?? 16,
+    // As stages on machines of their own run (a micro-batch per stage in flight), not one at a time
+    // as the launcher runs stages that share one machine's cores: the harder path for the head.
+    microBatches: options.stages ?? 2,
     threads: 1,
     workerArgs: options.workerArgs ?? [],
     onLine: (name, _stream, line) => logs.push(`[${name}] ${line}`),

@@ -81,16 +81,34 @@ function phaseOf(request: StepRequest): Phase {
   return { kind: 'decode', entries: request.entries };
 }
 
-/** Runs a step's layers on the runtime; times it for the StepReply. */
-async function runLayers(runtime: StageRuntime, input: StageInput, phase: Phase): Promise<{ out: StageOutput; timing: () => StageTiming }> {
-  const started = performance.now();
+/**
+ * When the stage's runtime last finished a run. A runtime runs one step at a time: with several
+ * micro-batches in flight a step may wait behind another, and its compute starts when that one
+ * ends, not when it was called; timing from the call would count the wait as work (and a stage's
+ * busy time could exceed the wall time).
+ */
+class RuntimeClock {
+  private lastEnd = 0;
+
+  async run<T>(work: () => Promise<T>): Promise<{ value: T; computeStartedAt: number }> {
+    const called = performance.now();
+    const value = await work();
+    const computeStartedAt = Math.max(called, this.lastEnd);
+    this.lastEnd = performance.now();
+    return { value, computeStartedAt };
+  }
+}
+
+/** Runs a step's layers on the runtime; times it for the StepReply (up to when timing() is called). */
+async function runLayers(runtime: StageRuntime, clock: RuntimeClock, input: StageInput, phase: Phase): Promise<{ out: StageOutput; timing: () => StageTiming }> {
   const { range } = runtime.info;
-  const out = phase.kind === 'prefill' ? await runtime.prefill(input.prefill(phase.entry)) : await runtime.decode(input.decode(phase.entries));
-  return { out, timing: () => ({ layerStart: range.start, layerEnd: range.end, forwardMs: performance.now() - started }) };
+  const { value: out, computeStartedAt } = await clock.run(() => (phase.kind === 'prefill' ? runtime.prefill(input.prefill(phase.entry)) : runtime.decode(input.decode(phase.entries))));
+  return { out, timing: () => ({ layerStart: range.start, layerEnd: range.end, forwardMs: performance.now() - computeStartedAt }) };
 }
 
 class ForwardingStageStep implements ForwardingStep {
   readonly role = 'forward';
+  private readonly clock = new RuntimeClock();
 
   constructor(
     private readonly runtime: StageRuntime,
@@ -100,7 +118,7 @@ class ForwardingStageStep implements ForwardingStep {
 
   async run(request: StepRequest): Promise<{ next: StepRequest; timing: StageTiming }> {
     const phase = phaseOf(request);
-    const { out, timing } = await runLayers(this.runtime, this.input, phase);
+    const { out, timing } = await runLayers(this.runtime, this.clock, this.input, phase);
     const hidden = out.hidden;
     if (!hidden) throw new ChatGlmError('stage_internal', `layers ${this.runtime.info.range.start}-${this.runtime.info.range.end - 1} returned no activations`);
     const H = this.runtime.info.hiddenSize;
@@ -118,6 +136,7 @@ class ForwardingStageStep implements ForwardingStep {
 
 class LastStageStep implements SamplingStep {
   readonly role = 'sample';
+  private readonly clock = new RuntimeClock();
 
   constructor(
     private readonly runtime: StageRuntime,
@@ -130,7 +149,7 @@ class LastStageStep implements SamplingStep {
     // A prefill tells the last stage how to choose the sequence's tokens; check it before any work.
     const sampling = phase.kind === 'prefill' ? phase.entry.sampling : undefined;
     if (phase.kind === 'prefill' && !sampling) throw new ChatGlmError('invalid_step', `the PREFILL of ${phase.entry.seqId} carries no sampling parameters`);
-    const { out, timing } = await runLayers(this.runtime, this.input, phase);
+    const { out, timing } = await runLayers(this.runtime, this.clock, this.input, phase);
     const logits = out.logits;
     if (!logits) throw new ChatGlmError('stage_internal', 'the last stage returned no logits');
     const V = this.runtime.info.vocabSize;

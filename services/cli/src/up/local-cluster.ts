@@ -42,6 +42,14 @@ export interface LocalClusterOptions {
    * a core per stage, and 16 streams 1.4x.
    */
   threads?: number;
+  /**
+   * Decode micro-batches a head keeps in flight (default 1). Here every stage shares this machine's
+   * cores, each using all of its pipeline's share: two micro-batches would make the stages compete
+   * for the same cores and cut the batch in two (an int4 product costs less per row the more rows it
+   * has), so one step at a time goes through the stages in turn (`pnpm bench cluster` measures it).
+   * Stages on machines of their own want one micro-batch per stage, the workers' default.
+   */
+  microBatches?: number;
   /** Extra arguments for every worker and for the gateway. */
   workerArgs?: string[];
   gatewayArgs?: string[];
@@ -114,7 +122,7 @@ export class LocalCluster {
               ...common,
               ...stage,
               ...(i < stages - 1 ? ['--next', `127.0.0.1:${ports[i + 1] as number}`] : []),
-              ...(i > 0 ? ['--host', '127.0.0.1', '--port', String(ports[i])] : ['--pipeline-id', `local-${r}`]),
+              ...(i > 0 ? ['--host', '127.0.0.1', '--port', String(ports[i])] : ['--pipeline-id', `local-${r}`, ...(stages > 1 ? ['--micro-batches', String(this.o.microBatches ?? 1)] : [])]),
             ],
           });
           return proc;
