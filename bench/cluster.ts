@@ -40,10 +40,11 @@ const PIPELINE_ID = 'local-0';
 const REDIS_PREFIX = 'bench';
 
 export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]> {
-  const { quick, quantization, threads, json, own } = parseBenchOptions(argv, { streams: '16', tokens: '48', ttft: '5', 'activation-dtype': '', 'stage-threads': '' });
+  const { quick, quantization, threads, json, own } = parseBenchOptions(argv, { streams: '16', tokens: '', ttft: '', 'activation-dtype': '', 'stage-threads': '' });
   const streams = Number(own.streams);
-  const tokens = Number(own.tokens);
-  const ttftRequests = Number(own.ttft);
+  // --quick: fewer tokens and first-token probes, so that `pnpm bench all --quick` stays within minutes.
+  const tokens = Number(own.tokens || (quick ? 32 : 48));
+  const ttftRequests = Number(own.ttft || (quick ? 3 : 5));
   const layers = quick ? QUICK_LAYERS : CHATGLM_6B.numLayers;
   const note = quick ? `${QUICK_LAYERS} layers at full width` : undefined;
   const started = performance.now();
