@@ -55,18 +55,13 @@ export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]
   const promptIds = tokenizer.encode(buildChatPrompt([], QUERY));
   console.log(`  the chat prompt is ${promptIds.length} tokens`);
 
-  // The engine in-process stays loaded, and is measured right before and right after each cluster:
-  // this machine's memory bandwidth drifts within minutes, and the figures are ratios.
-  const engine = await InProcessEngine.open(one, streams, threads);
+  // The engine in-process is measured right before and right after each cluster (this machine's
+  // memory bandwidth drifts within minutes, and the figures are ratios), and is not loaded while a
+  // cluster runs (a 2-stage cluster's stream took 700 ms per token beside it, 430 ms alone).
+  const engine = () => inProcessTokensPerSecond(one, streams, threads);
   const run = { streams, tokens, ttftRequests, promptTokens: promptIds.length, activationDtype: own['activation-dtype'], stageThreads: own['stage-threads'] ? Number(own['stage-threads']) : undefined };
-  let piped: ClusterFigures & { reference: [number, number] };
-  let single: ClusterFigures & { reference: [number, number] };
-  try {
-    piped = await beside(engine, () => measureCluster(two, 2, run));
-    single = await beside(engine, () => measureCluster(one, 1, run));
-  } finally {
-    await engine.close();
-  }
+  const piped = await beside(engine, () => measureCluster(two, 2, run));
+  const single = await beside(engine, () => measureCluster(one, 1, run));
 
   const figures: BenchFigure[] = [];
   const add = (name: string, measured: number, unit: string, target?: BenchFigure['target']) => figures.push(figure('cluster', name, measured, unit, target, note));
@@ -88,40 +83,29 @@ export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]
   return figures;
 }
 
-/** One stage holding every layer, in this process: decode tokens/s at [1 stream, N streams]. */
-class InProcessEngine {
-  private static readonly STEPS = 8;
+/** Steps each in-process decode measurement times. */
+const IN_PROCESS_STEPS = 8;
 
-  private constructor(
-    private readonly model: RandomConvertedModel,
-    private readonly stage: StageExecutor,
-    private readonly streams: number,
-  ) {}
-
-  static async open(model: RandomConvertedModel, streams: number, threads: number): Promise<InProcessEngine> {
-    const stage = await StageExecutor.create({ config: model.config, range: model.ranges[0]!, weights: { kind: 'bundle', dir: model.stageDirs[0]! }, maxSequences: streams, maxTokensPerSequence: cachedPositionsFor(InProcessEngine.STEPS), threads });
-    await decodeStepMs(model.config, [stage], 1, 2); // the first runs of a session are slow
-    return new InProcessEngine(model, stage, streams);
-  }
-
-  async tokensPerSecond(): Promise<[number, number]> {
-    const { config } = this.model;
-    const one = 1000 / (await decodeStepMs(config, [this.stage], 1, InProcessEngine.STEPS));
-    const many = (this.streams * 1000) / (await decodeStepMs(config, [this.stage], this.streams, InProcessEngine.STEPS));
-    console.log(`  in-process: ${one.toFixed(2)} tokens/s (1 stream), ${many.toFixed(2)} (${this.streams} streams)`);
+/** One stage holding every layer, loaded in this process: decode tokens/s at [1 stream, N streams]. */
+async function inProcessTokensPerSecond(model: RandomConvertedModel, streams: number, threads: number): Promise<[number, number]> {
+  const { config } = model;
+  const stage = await StageExecutor.create({ config, range: model.ranges[0]!, weights: { kind: 'bundle', dir: model.stageDirs[0]! }, maxSequences: streams, maxTokensPerSequence: cachedPositionsFor(IN_PROCESS_STEPS), threads });
+  try {
+    await decodeStepMs(config, [stage], 1, 2); // the first runs of a session are slow
+    const one = 1000 / (await decodeStepMs(config, [stage], 1, IN_PROCESS_STEPS));
+    const many = (streams * 1000) / (await decodeStepMs(config, [stage], streams, IN_PROCESS_STEPS));
+    console.log(`  in-process: ${one.toFixed(2)} tokens/s (1 stream), ${many.toFixed(2)} (${streams} streams)`);
     return [one, many];
-  }
-
-  close(): Promise<void> {
-    return this.stage.close();
+  } finally {
+    await stage.close();
   }
 }
 
 /** A cluster's figures with the engine's tokens/s measured just before and just after (their mean). */
-async function beside(engine: InProcessEngine, measure: () => Promise<ClusterFigures>): Promise<ClusterFigures & { reference: [number, number] }> {
-  const before = await engine.tokensPerSecond();
+async function beside(engine: () => Promise<[number, number]>, measure: () => Promise<ClusterFigures>): Promise<ClusterFigures & { reference: [number, number] }> {
+  const before = await engine();
   const figures = await measure();
-  const after = await engine.tokensPerSecond();
+  const after = await engine();
   return { ...figures, reference: [(before[0] + after[0]) / 2, (before[1] + after[1]) / 2] };
 }
 
