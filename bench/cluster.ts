@@ -45,6 +45,9 @@ export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]
   // --quick: fewer tokens and first-token probes, so that `pnpm bench all --quick` stays within minutes.
   const tokens = Number(own.tokens || (quick ? 32 : 48));
   const ttftRequests = Number(own.ttft || (quick ? 3 : 5));
+  for (const [name, value, min] of [['streams', streams, 1], ['tokens', tokens, 2], ['ttft', ttftRequests, 1]] as const) {
+    if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer >= ${min}, got ${value}`);
+  }
   const layers = quick ? QUICK_LAYERS : CHATGLM_6B.numLayers;
   const note = quick ? `${QUICK_LAYERS} layers at full width` : undefined;
   const started = performance.now();
@@ -159,6 +162,7 @@ async function measureCluster(model: RandomConvertedModel, stages: number, run: 
     // One token asked for: the request is its prefill alone, whose compute the head's stats show.
     const ttft: number[] = [];
     const beyond: number[] = [];
+    const prefillCompute: number[] = [];
     for (let i = 0; i < run.ttftRequests; i++) {
       const before = await statsTakenAfter(registry, Date.now());
       const r = await ask(10 + i, 1);
@@ -166,6 +170,7 @@ async function measureCluster(model: RandomConvertedModel, stages: number, run: 
       const compute = busyBetween(before, after);
       ttft.push(r.tokenAt[0]! - r.sentAt);
       beyond.push(r.tokenAt[0]! - r.sentAt - compute);
+      prefillCompute.push(compute);
     }
     // One stream: how much of its time per token the stages spend in their layers (the rest is the
     // serving path: sampling, Redis, gRPC, the gateway).
@@ -173,7 +178,8 @@ async function measureCluster(model: RandomConvertedModel, stages: number, run: 
     const aloneStream = await ask(100, run.tokens);
     const aloneAfter = await statsTakenAfter(registry, Date.now());
     const alone = steadyRate([aloneStream]);
-    const aloneComputeMs = busyBetween(aloneBefore, aloneAfter) / aloneStream.tokenAt.length;
+    // Its first token comes from its prefill (the same prompt as the probes above); the rest from decode steps.
+    const aloneComputeMs = (busyBetween(aloneBefore, aloneAfter) - median(prefillCompute)) / (aloneStream.tokenAt.length - 1);
     console.log(`  ${stages} stage(s), 1 stream: ${(1000 / alone.tokensPerSecond).toFixed(0)} ms/token, of which the stages compute ${aloneComputeMs.toFixed(0)} ms`);
 
     const snapshots: BusySnapshot[] = [];
