@@ -42,9 +42,9 @@ const REDIS_PREFIX = 'bench';
 export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]> {
   const { quick, quantization, threads, json, own } = parseBenchOptions(argv, { streams: '16', tokens: '', ttft: '', 'activation-dtype': '', 'stage-threads': '' });
   const streams = Number(own.streams);
-  // --quick: fewer tokens and first-token probes, so that `pnpm bench all --quick` stays within minutes.
-  const tokens = Number(own.tokens || (quick ? 32 : 48));
-  const ttftRequests = Number(own.ttft || (quick ? 3 : 5));
+  // --quick: fewer tokens and first-token probes, so that `pnpm bench all --quick` stays within 4 minutes.
+  const tokens = Number(own.tokens || (quick ? 24 : 48));
+  const ttftRequests = Number(own.ttft || (quick ? 2 : 5));
   for (const [name, value, min] of [['streams', streams, 1], ['tokens', tokens, 2], ['ttft', ttftRequests, 1]] as const) {
     if (!Number.isInteger(value) || value < min) throw new Error(`--${name} must be an integer >= ${min}, got ${value}`);
   }
@@ -61,10 +61,16 @@ export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]
   // The engine in-process is measured right before and right after each cluster (this machine's
   // memory bandwidth drifts within minutes, and the figures are ratios), and is not loaded while a
   // cluster runs (a 2-stage cluster's stream took 700 ms per token beside it, 430 ms alone).
-  const engine = () => inProcessTokensPerSecond(one, streams, threads);
+  const engine = () => inProcessTokensPerSecond(one, streams, threads, quick);
   const run = { streams, tokens, ttftRequests, promptTokens: promptIds.length, activationDtype: own['activation-dtype'], stageThreads: own['stage-threads'] ? Number(own['stage-threads']) : undefined };
-  const piped = await beside(engine, () => measureCluster(two, 2, run));
-  const single = await beside(engine, () => measureCluster(one, 1, run));
+  // Engine, 2-stage cluster, engine, 1-stage cluster, engine: the middle measurement serves both.
+  const first = await engine();
+  const pipedAlone = await measureCluster(two, 2, run);
+  const between = await engine();
+  const singleAlone = await measureCluster(one, 1, run);
+  const last = await engine();
+  const piped = { ...pipedAlone, reference: meanOf(first, between) };
+  const single = { ...singleAlone, reference: meanOf(between, last) };
 
   const figures: BenchFigure[] = [];
   const add = (name: string, measured: number, unit: string, target?: BenchFigure['target']) => figures.push(figure('cluster', name, measured, unit, target, note));
@@ -86,17 +92,18 @@ export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]
   return figures;
 }
 
-/** Steps each in-process decode measurement times. */
-const IN_PROCESS_STEPS = 8;
+/** Steps each in-process decode measurement times (fewer with --quick). */
+const IN_PROCESS_STEPS = { full: 8, quick: 4 };
 
 /** One stage holding every layer, loaded in this process: decode tokens/s at [1 stream, N streams]. */
-async function inProcessTokensPerSecond(model: RandomConvertedModel, streams: number, threads: number): Promise<[number, number]> {
+async function inProcessTokensPerSecond(model: RandomConvertedModel, streams: number, threads: number, quick: boolean): Promise<[number, number]> {
   const { config } = model;
-  const stage = await StageExecutor.create({ config, range: model.ranges[0]!, weights: { kind: 'bundle', dir: model.stageDirs[0]! }, maxSequences: streams, maxTokensPerSequence: cachedPositionsFor(IN_PROCESS_STEPS), threads });
+  const steps = quick ? IN_PROCESS_STEPS.quick : IN_PROCESS_STEPS.full;
+  const stage = await StageExecutor.create({ config, range: model.ranges[0]!, weights: { kind: 'bundle', dir: model.stageDirs[0]! }, maxSequences: streams, maxTokensPerSequence: cachedPositionsFor(steps), threads });
   try {
     await decodeStepMs(config, [stage], 1, 2); // the first runs of a session are slow
-    const one = 1000 / (await decodeStepMs(config, [stage], 1, IN_PROCESS_STEPS));
-    const many = (streams * 1000) / (await decodeStepMs(config, [stage], streams, IN_PROCESS_STEPS));
+    const one = 1000 / (await decodeStepMs(config, [stage], 1, steps));
+    const many = (streams * 1000) / (await decodeStepMs(config, [stage], streams, steps));
     console.log(`  in-process: ${one.toFixed(2)} tokens/s (1 stream), ${many.toFixed(2)} (${streams} streams)`);
     return [one, many];
   } finally {
@@ -104,12 +111,9 @@ async function inProcessTokensPerSecond(model: RandomConvertedModel, streams: nu
   }
 }
 
-/** A cluster's figures with the engine's tokens/s measured just before and just after (their mean). */
-async function beside(engine: () => Promise<[number, number]>, measure: () => Promise<ClusterFigures>): Promise<ClusterFigures & { reference: [number, number] }> {
-  const before = await engine();
-  const figures = await measure();
-  const after = await engine();
-  return { ...figures, reference: [(before[0] + after[0]) / 2, (before[1] + after[1]) / 2] };
+/** The engine's tokens/s around a cluster: the mean of the measurements just before and just after. */
+function meanOf(before: [number, number], after: [number, number]): [number, number] {
+  return [(before[0] + after[0]) / 2, (before[1] + after[1]) / 2];
 }
 
 interface ClusterRun {
@@ -163,18 +167,19 @@ async function measureCluster(model: RandomConvertedModel, stages: number, run: 
     const ttft: number[] = [];
     const beyond: number[] = [];
     const prefillCompute: number[] = [];
+    let before = await statsTakenAfter(registry, Date.now());
     for (let i = 0; i < run.ttftRequests; i++) {
-      const before = await statsTakenAfter(registry, Date.now());
       const r = await ask(10 + i, 1);
       const after = await statsTakenAfter(registry, Date.now());
       const compute = busyBetween(before, after);
       ttft.push(r.tokenAt[0]! - r.sentAt);
       beyond.push(r.tokenAt[0]! - r.sentAt - compute);
       prefillCompute.push(compute);
+      before = after;
     }
     // One stream: how much of its time per token the stages spend in their layers (the rest is the
     // serving path: sampling, Redis, gRPC, the gateway).
-    const aloneBefore = await statsTakenAfter(registry, Date.now());
+    const aloneBefore = before; // taken after the last probe ended
     const aloneStream = await ask(100, run.tokens);
     const aloneAfter = await statsTakenAfter(registry, Date.now());
     const alone = steadyRate([aloneStream]);
