@@ -123,7 +123,7 @@ interface ClusterRun {
   promptTokens: number;
   /** Passed to the workers when not empty. */
   activationDtype: string;
-  /** ONNX Runtime threads of each stage (default the launcher's: the cores split between the stages). */
+  /** ONNX Runtime threads of each stage (default the launcher's: the cores split between the pipelines). */
   stageThreads: number | undefined;
 }
 
@@ -137,7 +137,12 @@ interface ClusterFigures {
 }
 
 async function measureCluster(model: RandomConvertedModel, stages: number, run: ClusterRun): Promise<ClusterFigures> {
+  // The children's last lines, printed if the cluster does not start.
   const lines: string[] = [];
+  const keep = (line: string) => {
+    lines.push(line);
+    if (lines.length > 30) lines.shift();
+  };
   const cluster = new LocalCluster({
     modelDir: model.dir,
     port: 0,
@@ -147,14 +152,14 @@ async function measureCluster(model: RandomConvertedModel, stages: number, run: 
     maxTokens: run.promptTokens + run.tokens + 8,
     ...(run.stageThreads !== undefined && { threads: run.stageThreads }),
     workerArgs: run.activationDtype ? ['--activation-dtype', run.activationDtype] : [],
-    onLine: (name, _stream, line) => lines.push(`[${name}] ${line}`),
-    onEvent: (message) => lines.push(`[launcher] ${message}`),
+    onLine: (name, _stream, line) => keep(`[${name}] ${line}`),
+    onEvent: (message) => keep(`[launcher] ${message}`),
   });
   const t0 = performance.now();
   try {
     await cluster.start();
   } catch (err) {
-    console.log(lines.slice(-30).join('\n'));
+    console.log(lines.join('\n'));
     throw err;
   }
   console.log(`  cluster of ${stages} stage(s) ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -170,6 +175,7 @@ async function measureCluster(model: RandomConvertedModel, stages: number, run: 
     let before = await statsTakenAfter(registry, Date.now());
     for (let i = 0; i < run.ttftRequests; i++) {
       const r = await ask(10 + i, 1);
+      if (r.tokenAt.length === 0) throw new Error(`a first-token probe got no token (finish reason ${r.finishReason})`);
       const after = await statsTakenAfter(registry, Date.now());
       const compute = busyBetween(before, after);
       ttft.push(r.tokenAt[0]! - r.sentAt);

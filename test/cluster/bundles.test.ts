@@ -109,5 +109,11 @@ test('chatglm up on the folder chatglm convert wrote: each stage loads its bundl
   const r = await postJson(`${cluster.gatewayUrl}/v1/chat/completions`, { messages: [{ role: 'user', content: '你好' }], seed: 3, max_tokens: 24 });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.choices[0].message.content, converted.text);
+  const client = connectRedis(redis.url);
+  try {
+    assert.deepEqual((await new RequestStore(client, 'launched').read(r.body.id))?.tokenIds, converted.tokenIds);
+  } finally {
+    await closeRedis(client);
+  }
   assert.ok(!fs.existsSync(path.join(cache, 'bundles')), `the stages converted again into ${cache}`);
 });

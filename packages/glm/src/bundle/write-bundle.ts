@@ -32,11 +32,6 @@ export interface BundleSource {
   sourceId: string;
 }
 
-/**
- * Writes the bundle of `range` into `outDir` (replacing what is there). It is written into a
- * temporary folder first and renamed into place, so a reader never sees half a bundle and two
- * processes converting the same stage do not clash.
- */
 /** What a conversion has written so far, after each weight tensor. */
 export interface BundleProgress {
   /** The tensor just written (a Hugging Face name, with a suffix for its stored form). */
@@ -47,6 +42,11 @@ export interface BundleProgress {
   bytes: number;
 }
 
+/**
+ * Writes the bundle of `range` into `outDir` (replacing what is there). It is written into a
+ * temporary folder first and renamed into place, so a reader never sees half a bundle and two
+ * processes converting the same stage do not clash.
+ */
 export function writeStageBundle(source: BundleSource, range: LayerRange, outDir: string, options: BundleOptions = {}, onProgress?: (p: BundleProgress) => void): BundleManifest {
   const parent = path.dirname(path.resolve(outDir));
   fs.mkdirSync(parent, { recursive: true });

@@ -5,9 +5,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, portIsFree } from '@chatglm/common';
+import { ChatGlmError, freePort, portIsFree } from '@chatglm/common';
 import { SupervisedProcess, type ProcessSpec } from './supervised-process.ts';
-import { ChatGlmError } from '@chatglm/common';
 import { readConvertedStages, readModelDirectory, splitLayers } from '@chatglm/glm';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..', '..', '..');
