@@ -31,3 +31,9 @@ export async function enqueueGenerate(queue: GenerateQueue, data: GenerateJobDat
 export async function queuedJobs(queue: GenerateQueue): Promise<number> {
   return queue.getJobCountByTypes('waiting', 'prioritized', 'delayed');
 }
+
+/** How long the oldest job no head has taken yet has waited, in ms (0 when none waits). */
+export async function oldestQueuedJobAgeMs(queue: GenerateQueue, now: number): Promise<number> {
+  const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
+  return oldest ? Math.max(0, now - oldest.timestamp) : 0;
+}

@@ -4,15 +4,18 @@
 import express, { type Express } from 'express';
 import { createLogger, type Logger } from '@chatglm/common';
 import type { GlmConfig } from '@chatglm/glm';
-import { Cancellations, PipelineRegistry, RequestStore, createGenerateQueue } from '@chatglm/queue';
+import { Cancellations, PipelineRegistry, RequestStore, createGenerateQueue, oldestQueuedJobAgeMs, queuedJobs } from '@chatglm/queue';
 import type { Redis } from 'ioredis';
 import { errorHandler, notFound } from './error-handler.ts';
 import { EventFollower } from './event-follower.ts';
 import type { GatewayContext, PromptTokenizer } from './gateway-context.ts';
 import { DEFAULT_GATEWAY_OPTIONS, type GatewayOptions } from './gateway-options.ts';
+import { GatewayMetrics } from './gateway-metrics.ts';
+import { httpMetrics } from './http-metrics.ts';
 import { apiChatRoutes } from './routes/api-chat.ts';
 import { chatCompletionRoutes } from './routes/chat-completions.ts';
 import { healthRoutes } from './routes/health.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { modelRoutes } from './routes/models.ts';
 import { streamApiRoutes } from './routes/stream-api.ts';
 
@@ -42,6 +45,12 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   const store = new RequestStore(deps.redis, options.prefix);
   const queue = createGenerateQueue(deps.redis, options.prefix);
   queue.on('error', (err) => logger.error('queue error', { err }));
+  const registry = new PipelineRegistry(deps.redis, store.keys);
+  const metrics = new GatewayMetrics({
+    queued: () => queuedJobs(queue),
+    oldestWaitSeconds: async () => (await oldestQueuedJobAgeMs(queue, Date.now())) / 1000,
+    livePipelines: async () => (await registry.live()).length,
+  });
   const context: GatewayContext = {
     options,
     modelMaxLength: deps.config.maxSequenceLength,
@@ -49,24 +58,27 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     redis: deps.redis,
     store,
     queue,
-    registry: new PipelineRegistry(deps.redis, store.keys),
+    registry,
     cancellations: new Cancellations(deps.redis, store.keys),
     events: new EventFollower(deps.redis, store, options.pollSliceMs, logger),
     logger,
+    metrics,
     startedAt: Math.floor(Date.now() / 1000),
   };
 
   const app = express();
   app.disable('x-powered-by');
+  app.use(httpMetrics(metrics));
   // api.py reads the body as JSON whatever its content type (curl -d sends a form type), so do we.
   app.use(express.json({ limit: options.bodyLimitBytes, type: () => true }));
   app.use(healthRoutes(context));
+  app.use(metricsRoutes(context));
   app.use(modelRoutes(context));
   app.use(apiChatRoutes(context));
   app.use(streamApiRoutes(context));
   app.use(chatCompletionRoutes(context));
   app.use(notFound);
-  app.use(errorHandler(logger));
+  app.use(errorHandler(logger, metrics));
 
   let closing: Promise<void> | undefined;
   const close = () => {

@@ -4,6 +4,7 @@ import type { TokenLogprobs } from '@chatglm/queue';
 import type { GatewayContext } from './gateway-context.ts';
 import { GatewayError, generationFailed } from './errors.ts';
 import { cancelRequest } from './client-abort.ts';
+import type { ReplyObserver } from './reply-observer.ts';
 
 export interface CompletedRequest {
   text: string;
@@ -19,7 +20,7 @@ export interface CompletedRequest {
  * is cancelled). A timeout cancels the request and throws request_timeout; a pipeline's error
  * event throws its code.
  */
-export async function awaitCompletion(ctx: GatewayContext, id: string, signal: AbortSignal): Promise<CompletedRequest | undefined> {
+export async function awaitCompletion(ctx: GatewayContext, id: string, signal: AbortSignal, observer: ReplyObserver): Promise<CompletedRequest | undefined> {
   let text = '';
   const tokens: TokenLogprobs[] = [];
   try {
@@ -27,8 +28,11 @@ export async function awaitCompletion(ctx: GatewayContext, id: string, signal: A
       if (e.type === 'delta') {
         text += e.text;
         if (e.tokens) tokens.push(...e.tokens);
-      } else if (e.type === 'final') return { text, finishReason: e.finishReason, promptTokens: e.promptTokens, completionTokens: e.completionTokens, tokens };
-      else if (e.type === 'error') throw generationFailed(e.code, e.message);
+        observer.event(e);
+      } else if (e.type === 'final') {
+        observer.event(e);
+        return { text, finishReason: e.finishReason, promptTokens: e.promptTokens, completionTokens: e.completionTokens, tokens };
+      } else if (e.type === 'error') throw generationFailed(e.code, e.message);
     }
   } catch (err) {
     if (err instanceof GatewayError && err.code === 'request_timeout') cancelRequest(ctx, id, 'timeout');

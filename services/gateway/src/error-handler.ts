@@ -6,6 +6,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ChatGlmError, type Logger } from '@chatglm/common';
 import { GatewayError } from './errors.ts';
+import type { GatewayMetrics } from './gateway-metrics.ts';
 
 /** Paths of the original stream API, whose errors keep its numeric `{code, msg}` shape. */
 export const STREAM_API_PATHS: ReadonlySet<string> = new Set(['/chat', '/get_response']);
@@ -42,9 +43,10 @@ export function toGatewayError(err: unknown): GatewayError {
   return new GatewayError('internal_error', 'internal error; the gateway log has the details');
 }
 
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+export function errorHandler(logger: Logger, metrics: GatewayMetrics): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const e = toGatewayError(err);
+    metrics.errors.inc({ code: e.code });
     if (e.status >= 500) logger.error('request failed', { method: req.method, path: req.path, code: e.code, err });
     else logger.debug('request refused', { method: req.method, path: req.path, code: e.code, message: e.message });
     if (res.headersSent) {

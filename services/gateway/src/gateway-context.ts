@@ -4,6 +4,7 @@ import type { Logger } from '@chatglm/common';
 import type { Cancellations, GenerateQueue, PipelineRegistry, RequestStore } from '@chatglm/queue';
 import type { Redis } from 'ioredis';
 import type { EventFollower } from './event-follower.ts';
+import type { GatewayMetrics } from './gateway-metrics.ts';
 import type { GatewayOptions } from './gateway-options.ts';
 
 /** The part of ChatGLMTokenizer the gateway uses. */
@@ -28,6 +29,7 @@ export interface GatewayContext {
   cancellations: Cancellations;
   events: EventFollower;
   logger: Logger;
+  metrics: GatewayMetrics;
   /** Epoch seconds when this replica started (the `created` of /v1/models). */
   startedAt: number;
 }

@@ -5,6 +5,7 @@ import { enqueueGenerate, queuedJobs } from '@chatglm/queue';
 import { buildChatPrompt, type ChatTurn } from '@chatglm/tokenizer';
 import { contextLengthExceeded, duplicateRequestId, invalidRequest, noPipeline, queueFull } from './errors.ts';
 import type { GatewayContext } from './gateway-context.ts';
+import type { Endpoint } from './gateway-metrics.ts';
 
 /**
  * No piece of ChatGLM's vocabulary covers more than 80 characters (`<|blank_80|>`); with NFKC
@@ -14,6 +15,8 @@ import type { GatewayContext } from './gateway-context.ts';
 export const MAX_CHARS_PER_TOKEN = 256;
 
 export interface ChatSubmission {
+  /** The API it came through (the metrics' label). */
+  endpoint: Endpoint;
   /** Internal request id: Redis keys and the BullMQ job id. */
   id: string;
   /** The id as the caller knows it, for error messages. Default `id`. */
@@ -47,8 +50,14 @@ export async function submitChat(ctx: GatewayContext, s: ChatSubmission): Promis
 
   // Both checks in one round trip's time: each costs the time to first token a round trip to Redis.
   const [queued, live] = await Promise.all([queuedJobs(ctx.queue), ctx.registry.live()]);
-  if (queued >= ctx.options.maxQueued) throw queueFull(queued, ctx.options.maxQueued);
-  if (live.length === 0) throw noPipeline();
+  if (queued >= ctx.options.maxQueued) {
+    ctx.metrics.refused.inc({ endpoint: s.endpoint, reason: 'queue_full' });
+    throw queueFull(queued, ctx.options.maxQueued);
+  }
+  if (live.length === 0) {
+    ctx.metrics.refused.inc({ endpoint: s.endpoint, reason: 'no_pipeline' });
+    throw noPipeline();
+  }
 
   const acceptedAt = Date.now();
   if (!(await ctx.store.create(s.id, promptIds.length, acceptedAt))) throw duplicateRequestId(s.displayId ?? s.id);
@@ -58,6 +67,8 @@ export async function submitChat(ctx: GatewayContext, s: ChatSubmission): Promis
     await ctx.store.remove(s.id).catch(() => undefined);
     throw err;
   }
+  ctx.metrics.admitted.inc({ endpoint: s.endpoint });
+  ctx.metrics.promptTokens.inc({ endpoint: s.endpoint }, promptIds.length);
   ctx.logger.debug('request accepted', { id: s.id, promptTokens: promptIds.length, queued });
   return { id: s.id, promptTokens: promptIds.length, params, acceptedAt };
 }

@@ -4,7 +4,9 @@ import { Router } from 'express';
 import { awaitCompletion } from '../await-completion.ts';
 import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../gateway-context.ts';
+import { receivedAt } from '../http-metrics.ts';
 import { formatLocalTime } from '../local-time.ts';
+import { ReplyObserver } from '../reply-observer.ts';
 import { newRequestId } from '../request-ids.ts';
 import { submitChat } from '../submission.ts';
 import { legacyChatSchema } from '../validation/api-schemas.ts';
@@ -17,13 +19,14 @@ export function apiChatRoutes(ctx: GatewayContext): Router {
     const body = parseBody(schema, req.body);
     const signal = abortOnClientClose(res);
     const { id } = await submitChat(ctx, {
+      endpoint: 'api',
       id: newRequestId(),
       history: body.history,
       query: body.prompt,
       sampling: { maxLength: body.max_length, topP: body.top_p, temperature: body.temperature, seed: body.seed },
       fieldNames: { maxLength: 'max_length' },
     });
-    const done = await awaitCompletion(ctx, id, signal);
+    const done = await awaitCompletion(ctx, id, signal, new ReplyObserver(ctx.metrics, 'api', receivedAt(res)));
     if (!done) return;
     res.json({
       response: done.text,

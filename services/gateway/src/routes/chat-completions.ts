@@ -7,9 +7,11 @@ import { awaitCompletion } from '../await-completion.ts';
 import { abortOnClientClose, cancelRequest } from '../client-abort.ts';
 import { toGatewayError } from '../error-handler.ts';
 import { GatewayError } from '../errors.ts';
+import { receivedAt } from '../http-metrics.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import { messagesToHistory } from '../messages-to-history.ts';
 import { openAiLogprobs } from '../openai-logprobs.ts';
+import { ReplyObserver } from '../reply-observer.ts';
 import { newRequestId } from '../request-ids.ts';
 import { SseWriter } from '../sse-writer.ts';
 import { submitChat } from '../submission.ts';
@@ -36,6 +38,7 @@ export function chatCompletionRoutes(ctx: GatewayContext): Router {
     const { history, query } = messagesToHistory(body.messages);
     const signal = abortOnClientClose(res);
     const submitted = await submitChat(ctx, {
+      endpoint: 'openai',
       id: newRequestId(),
       history,
       query,
@@ -49,12 +52,13 @@ export function chatCompletionRoutes(ctx: GatewayContext): Router {
       fieldNames: { maxNewTokens: body.max_tokens !== undefined ? 'max_tokens' : 'max_completion_tokens' },
       ...(body.logprobs && { logprobs: body.top_logprobs ?? 0 }),
     });
+    const observer = new ReplyObserver(ctx.metrics, 'openai', receivedAt(res));
     const meta = { id: submitted.id, created: Math.floor(submitted.acceptedAt / 1000), model: ctx.options.modelName };
     if (body.stream) {
-      await streamCompletion(ctx, res, signal, meta, submitted.promptTokens, { includeUsage: body.stream_options.includeUsage, logprobs: body.logprobs });
+      await streamCompletion(ctx, res, signal, observer, meta, submitted.promptTokens, { includeUsage: body.stream_options.includeUsage, logprobs: body.logprobs });
       return;
     }
-    const done = await awaitCompletion(ctx, submitted.id, signal);
+    const done = await awaitCompletion(ctx, submitted.id, signal, observer);
     if (!done) return;
     res.json({
       ...meta,
@@ -70,6 +74,7 @@ async function streamCompletion(
   ctx: GatewayContext,
   res: Response,
   signal: AbortSignal,
+  observer: ReplyObserver,
   meta: { id: string; created: number; model: string },
   promptTokens: number,
   options: { includeUsage: boolean; logprobs: boolean },
@@ -84,24 +89,28 @@ async function streamCompletion(
   sse.data(chunk({ role: 'assistant', content: '' }, null));
   try {
     for await (const e of ctx.events.follow(meta.id, { signal, timeoutMs: ctx.options.requestTimeoutMs })) {
-      if (e.type === 'idle') sse.comment('keep-alive');
-      else if (e.type === 'delta') sse.data(chunk({ content: e.text }, null, e.tokens));
+      if (e.type === 'idle') {
+        sse.comment('keep-alive');
+        continue;
+      }
+      if (e.type === 'delta') sse.data(chunk({ content: e.text }, null, e.tokens));
       else if (e.type === 'final') {
         sse.data(chunk({}, e.finishReason));
         if (options.includeUsage) sse.data({ ...meta, object: 'chat.completion.chunk', choices: [], usage: usage(promptTokens, e.completionTokens) });
         sse.done();
-        return;
       } else {
         sse.data({ error: { code: e.code, message: `generation failed: ${e.message}`, retryable: e.retryable } });
         sse.end();
-        return;
       }
+      observer.event(e);
+      if (e.type !== 'delta') return;
     }
     // The follower ends without a final event only when the client went away.
     cancelRequest(ctx, meta.id, 'client disconnected');
   } catch (err) {
     // Headers are sent: report the error in the stream (OpenAI's clients raise it), then end.
     const e = toGatewayError(err);
+    ctx.metrics.errors.inc({ code: e.code });
     if (e.code === 'request_timeout') cancelRequest(ctx, meta.id, 'timeout');
     if (e.status >= 500) ctx.logger.error('stream failed', { id: meta.id, err });
     sse.data({ error: { code: e.code, message: e.message, retryable: e.retryable } });

@@ -19,6 +19,7 @@ export function streamApiRoutes(ctx: GatewayContext): Router {
   router.post('/chat', async (req, res) => {
     const body = parseBody(chatSchema, req.body);
     await submitChat(ctx, {
+      endpoint: 'stream_api',
       id: callerRequestKey(body.request_id),
       displayId: body.request_id,
       history: body.history,

@@ -1,0 +1,46 @@
+// `GET /metrics` on a port of its own, for processes that serve no HTTP otherwise: a stage worker's
+// port speaks gRPC (HTTP/2 with gRPC framing), which Prometheus cannot scrape.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export class MetricsServer {
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly server: http.Server,
+    /** The port it listens on (the one asked for, or the one the OS chose for 0). */
+    readonly port: number,
+  ) {}
+
+  static async listen(registry: Registry, host: string, port: number): Promise<MetricsServer> {
+    const server = http.createServer((req, res) => {
+      const path = (req.url ?? '').split('?')[0];
+      if (req.method !== 'GET' || path !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics is served here\n');
+        return;
+      }
+      registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`cannot collect metrics: ${String(err)}\n`),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return new MetricsServer(server, (server.address() as AddressInfo).port);
+  }
+
+  /** Stops listening and ends open scrapes. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    return this.closing;
+  }
+}
