@@ -3,4 +3,6 @@
  * This package produces only those two; callers report "cancelled" (client went away, Ctrl-C)
  * and "error" (a stage failed) through the same type.
  */
-export type FinishReason = 'stop' | 'length' | 'cancelled' | 'error';
+export const FINISH_REASONS = ['stop', 'length', 'cancelled', 'error'] as const;
+
+export type FinishReason = (typeof FINISH_REASONS)[number];

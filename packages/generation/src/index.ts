@@ -46,7 +46,7 @@ export { createSampler, greedySampler, multinomialSampler, type SampledToken, ty
 export { createTokenSelector, type SelectionContext, type TokenSelector, type TokenSelectorOptions } from './token-selector.ts';
 export { MAX_TOP_LOGPROBS, topLogprobs, type TokenLogprob } from './top-logprobs.ts';
 
-export type { FinishReason } from './finish-reason.ts';
+export { FINISH_REASONS, type FinishReason } from './finish-reason.ts';
 export {
   anyCriterion,
   createStoppingCriteria,

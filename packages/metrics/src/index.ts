@@ -1,6 +1,6 @@
 // Prometheus metrics for every process of the cluster (README, "Metrics").
 //
-//   const registry = createProcessRegistry({ service: 'stage', pipeline: 'p0', stage: 1 });
+//   const registry = createProcessRegistry({ service: 'stage', pipeline: 'p0', stage: '14-27' });
 //   const server = await MetricsServer.listen(registry, '0.0.0.0', 9100);
 //   ...
 //   await server.close();

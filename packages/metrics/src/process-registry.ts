@@ -10,15 +10,15 @@ export interface ProcessLabels {
   service: string;
   /** The pipeline a worker serves (its --pipeline-id); absent on gateways. */
   pipeline?: string;
-  /** A worker's stage index in its pipeline, 0 for the head; absent on gateways. */
-  stage?: number;
+  /** A worker's layers, as "first-last" (e.g. "0-13"): which stage it is; absent on gateways. */
+  stage?: string;
 }
 
 export function createProcessRegistry(labels: ProcessLabels): Registry {
   const registry = new Registry();
   const defaults: Record<string, string> = { service: labels.service };
   if (labels.pipeline !== undefined) defaults.pipeline = labels.pipeline;
-  if (labels.stage !== undefined) defaults.stage = String(labels.stage);
+  if (labels.stage !== undefined) defaults.stage = labels.stage;
   registry.setDefaultLabels(defaults);
   collectDefaultMetrics({ register: registry });
   return registry;

@@ -69,6 +69,13 @@ export class KvCache {
     return this.slotOf.size;
   }
 
+  /** Positions the active sequences have cached, not counting the P-tuning prefix each slot holds. */
+  get cachedTokens(): number {
+    let total = 0;
+    for (const slot of this.slotOf.values()) total += this.length(slot) - this.prefixLength;
+    return total;
+  }
+
   /** Gives a new sequence the lowest free slot (keeping batches' slot ranges compact). */
   allocate(seqId: string): number {
     if (this.slotOf.has(seqId)) throw new ChatGlmError('duplicate_sequence', `sequence ${seqId} already holds a KV slot; release it first`);

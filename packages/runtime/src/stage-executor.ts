@@ -109,7 +109,7 @@ export class StageExecutor implements StageRuntime {
   // Async only to meet StageRuntime, so that an in-thread stage chains like a threaded one.
   async capacity(): Promise<KvCapacity> {
     const { maxSequences, maxTokensPerSequence, prefixLength } = this.info;
-    return { maxSequences, maxTokensPerSequence, activeSequences: this.cache.activeSequences, prefixLength };
+    return { maxSequences, maxTokensPerSequence, activeSequences: this.cache.activeSequences, cachedTokens: this.cache.cachedTokens, prefixLength };
   }
 
   async release(seqId: string): Promise<void> {

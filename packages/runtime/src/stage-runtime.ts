@@ -141,6 +141,8 @@ export interface KvCapacity {
   /** As in StageRuntimeInfo: tokens per sequence, not counting the prefix. */
   maxTokensPerSequence: number;
   activeSequences: number;
+  /** Positions the active sequences have cached (prompt and generated tokens, not the prefix). */
+  cachedTokens: number;
   prefixLength: number;
 }
 

@@ -61,7 +61,7 @@ test('the stage reports the prefix and counts it in its capacity', async () => {
   const stage = await create(8);
   try {
     assert.equal(stage.info.maxTokensPerSequence, 3);
-    assert.deepEqual(await stage.capacity(), { maxSequences: 2, maxTokensPerSequence: 3, activeSequences: 0, prefixLength: 5 });
+    assert.deepEqual(await stage.capacity(), { maxSequences: 2, maxTokensPerSequence: 3, activeSequences: 0, cachedTokens: 0, prefixLength: 5 });
     await assert.rejects(
       stage.prefill({ seqId: 'long', tokens: [0, 1, 2, 3], positions: [0, 1, 2, 2], blockPositions: [0, 0, 0, 1], contextLength: 3 }),
       /needs 9 cached positions \(5 of them the P-tuning prefix\) but this stage holds 8/,

@@ -98,6 +98,7 @@ export async function up(argv: string[]): Promise<void> {
   console.error(`[launcher] starting the cluster on ${modelDir}${values.model ? '' : ' (embedded default model: random weights, gibberish replies)'}`);
   await cluster.start();
   const lines = cluster.describe().map((p) => `  ${p.name.padEnd(22)} pid ${String(p.pid ?? '-').padEnd(8)} ${p.detail}`);
-  console.log(`chatglm-cluster is up:\n${lines.join('\n')}\n\nTry:\n  curl -s ${cluster.gatewayUrl}/ -H 'Content-Type: application/json' -d '{"prompt": "你好", "history": []}'\n\nCtrl-C stops everything.`);
+  const metrics = cluster.metricsTargets().map((t) => `  ${t.name.padEnd(22)} ${t.url}`);
+  console.log(`chatglm-cluster is up:\n${lines.join('\n')}\n\nPrometheus metrics:\n${metrics.join('\n')}\n\nTry:\n  curl -s ${cluster.gatewayUrl}/ -H 'Content-Type: application/json' -d '{"prompt": "你好", "history": []}'\n\nCtrl-C stops everything.`);
   await new Promise(() => undefined); // serve until a signal arrives
 }

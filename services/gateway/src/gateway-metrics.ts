@@ -1,10 +1,15 @@
 // The gateway's Prometheus metrics (README, "Metrics"): what clients see. Time to first token and
 // inter-token latency are measured here, when the text leaves for the client, because only here
 // do they include the queue, Redis and HTTP; the heads' and stages' metrics say where the time went.
+import { FINISH_REASONS } from '@chatglm/generation';
 import { Counter, Gauge, HTTP_SECONDS, Histogram, REQUEST_SECONDS, STEP_SECONDS, createProcessRegistry, type Registry } from '@chatglm/metrics';
 
 /** Which API a request came through: a bounded label on every request metric. */
-export type Endpoint = 'api' | 'stream_api' | 'openai';
+export const ENDPOINTS = ['api', 'stream_api', 'openai'] as const;
+export type Endpoint = (typeof ENDPOINTS)[number];
+
+/** Why admission refuses a request. */
+export const REFUSAL_REASONS = ['queue_full', 'no_pipeline'] as const;
 
 /** What the scrape-time gauges read from Redis (queue depth, ready pipelines). */
 export interface QueueProbe {
@@ -43,6 +48,16 @@ export class GatewayMetrics {
     this.completionTokens = new Counter({ name: 'chatglm_gateway_completion_tokens_total', help: 'Tokens generated for requests the gateway followed to their end', labelNames: ['endpoint'], registers });
     this.finished = new Counter({ name: 'chatglm_gateway_finished_requests_total', help: 'Requests the gateway followed to their end, by finish reason (stop, length, cancelled, ...)', labelNames: ['endpoint', 'finish_reason'], registers });
     this.errors = new Counter({ name: 'chatglm_gateway_errors_total', help: 'Error answers sent to clients (as a status, or inside an open stream), by error code', labelNames: ['code'], registers });
+    // Every endpoint's series are exported from the start (at 0), so that rates over them have data at once.
+    for (const endpoint of ENDPOINTS) {
+      for (const c of [this.admitted, this.promptTokens, this.completionTokens]) c.inc({ endpoint }, 0);
+      for (const h of [this.timeToFirstToken, this.interTokenLatency]) h.zero({ endpoint });
+      for (const reason of REFUSAL_REASONS) this.refused.inc({ endpoint, reason }, 0);
+      for (const reason of FINISH_REASONS) {
+        this.finished.inc({ endpoint, finish_reason: reason }, 0);
+        this.requestDuration.zero({ endpoint, finish_reason: reason });
+      }
+    }
     new Gauge({ name: 'chatglm_gateway_queue_depth', help: 'Generation jobs waiting for a head (read from BullMQ at scrape time)', registers, async collect() { this.set(await probe.queued()); } });
     new Gauge({ name: 'chatglm_gateway_queue_oldest_wait_seconds', help: 'How long the oldest waiting job has waited (0 when none waits)', registers, async collect() { this.set(await probe.oldestWaitSeconds()); } });
     new Gauge({ name: 'chatglm_gateway_ready_pipelines', help: 'Pipelines whose head sent a heartbeat recently', registers, async collect() { this.set(await probe.livePipelines()); } });

@@ -4,12 +4,14 @@
 import os from 'node:os';
 import { announceReady, closeAll, createLogger } from '@chatglm/common';
 import { checkpointId, formatLayers, readPrefixCheckpoint } from '@chatglm/glm';
+import { MetricsServer, createProcessRegistry } from '@chatglm/metrics';
 import { PROTOCOL_VERSION, StageClient, createStageServer, type ActivationDtype, type StageInfo } from '@chatglm/protocol';
 import { closeRedis, connectRedis } from '@chatglm/queue';
 import { ThreadedStageRuntime } from '@chatglm/runtime';
 import { ChatGLMTokenizer, processResponse } from '@chatglm/tokenizer';
 import { DownstreamLink } from './downstream-link.ts';
 import { HeadService } from './head/head-service.ts';
+import { StageMetrics } from './metrics/stage-metrics.ts';
 import { resolveStage, type ResolvedStage } from './stage-bundle.ts';
 import { StageService } from './stage-service.ts';
 import { createStageStep } from './stage-step.ts';
@@ -57,6 +59,22 @@ if (!isLast && !opts.next) {
   process.exit(2);
 }
 
+// Metrics are served before the layers load (tens of seconds at full size), so that a scrape sees
+// the process meanwhile, and the time it took once they have.
+const pipelineId = opts.pipelineId ?? `${os.hostname()}-${process.pid}`;
+const metricsRegistry = createProcessRegistry({ service: isHead ? 'head' : 'stage', pipeline: pipelineId, stage: `${range.start}-${range.end - 1}` });
+const stageMetrics = new StageMetrics(metricsRegistry);
+let metricsServer: MetricsServer | undefined;
+if (opts.metricsPort !== undefined) {
+  try {
+    metricsServer = await MetricsServer.listen(metricsRegistry, opts.host, opts.metricsPort);
+  } catch (err) {
+    console.error(`chatglm worker: cannot serve metrics on ${opts.host}:${opts.metricsPort}: ${(err as Error).message}`);
+    process.exit(2);
+  }
+}
+const metricsReady = metricsServer ? { metricsPort: metricsServer.port } : {};
+
 const dtype: ActivationDtype = opts.activationDtype === 'float16' ? 'ACTIVATION_DTYPE_FLOAT16' : 'ACTIVATION_DTYPE_FLOAT32';
 const tokenizer = await ChatGLMTokenizer.load(stage.tokenizerFile);
 log.info('loading stage', { bundle: stage.bundleDir, modelId: id, layers: [range.start, range.end], device: opts.device, ...(opts.ptuningDir !== undefined && { ptuning: opts.ptuningDir, prefixLength }) });
@@ -75,8 +93,10 @@ const runtime = await ThreadedStageRuntime.create({
   console.error(`chatglm worker: cannot load ${formatLayers(range)} on ${opts.device}: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(2);
 });
-const step = createStageStep(runtime, { inputDtype: dtype, outputDtype: dtype, vocab: tokenizer.vocab });
-const cleanups: (() => unknown)[] = [];
+// performance.now() counts from the process's start: a first start's conversion is included.
+stageMetrics.loaded(runtime, performance.now() / 1000);
+const step = createStageStep(runtime, { inputDtype: dtype, outputDtype: dtype, vocab: tokenizer.vocab, observer: stageMetrics });
+const cleanups: (() => unknown)[] = [() => metricsServer?.close()];
 
 if (isHead) {
   const redis = connectRedis(opts.redis);
@@ -109,7 +129,7 @@ if (isHead) {
     }
   }
   head = await HeadService.start({
-    pipelineId: opts.pipelineId ?? `${os.hostname()}-${process.pid}`,
+    pipelineId,
     runtime,
     step,
     downstream: link,
@@ -122,6 +142,7 @@ if (isHead) {
     lockDurationMs: opts.lockDurationMs,
     maxStalledCount: WORKER_DEFAULTS.maxStalledCount,
     onStep: (report) => log.debug('step', { ...report }),
+    metrics: metricsRegistry,
     log,
   });
   const started = head;
@@ -130,7 +151,7 @@ if (isHead) {
     () => link?.close(),
     () => closeRedis(redis),
   );
-  announceReady({ service: 'head', layers: [range.start, range.end], stages: 1 + downstream.length, capacity: head.capacity });
+  announceReady({ service: 'head', layers: [range.start, range.end], stages: 1 + downstream.length, capacity: head.capacity, ...metricsReady });
 } else {
   const next = opts.next ? new StageClient(opts.next) : null;
   const info: StageInfo = {
@@ -155,7 +176,7 @@ if (isHead) {
     () => next?.close(),
   );
   log.info('stage serving', { port });
-  announceReady({ service: 'stage', port, layers: [range.start, range.end] });
+  announceReady({ service: 'stage', port, layers: [range.start, range.end], ...metricsReady });
 }
 
 let stopping = false;

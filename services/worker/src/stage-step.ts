@@ -33,13 +33,26 @@ export interface StageStepOptions {
   outputDtype: ActivationDtype;
   /** The tokenizer's facts for sampling; used on the last stage. */
   vocab: VocabInfo;
+  /** Told every step's compute time and the activation bytes it took and gave (the stage's metrics). */
+  observer?: StepObserver;
 }
+
+/** What a stage's steps tell whoever watches the stage. */
+export interface StepObserver {
+  /** One run of the stage's layers: `seconds` of compute, not counting a wait behind another micro-batch. */
+  forward(phase: 'prefill' | 'decode', seconds: number): void;
+  /** Activation bytes this stage took from the previous stage or handed to the next one. */
+  activations(direction: 'received' | 'sent', bytes: number): void;
+}
+
+const NO_OBSERVER: StepObserver = { forward: () => undefined, activations: () => undefined };
 
 /** The step of the stage `runtime` runs, for its place in the pipeline. */
 export function createStageStep(runtime: StageRuntime, o: StageStepOptions): StageStep {
   const { info } = runtime;
   const input = info.isFirst ? tokenInput() : activationInput(o.inputDtype, info.hiddenSize);
-  return info.isLast ? new LastStageStep(runtime, input, new SequenceSampler(o.vocab)) : new ForwardingStageStep(runtime, input, o.outputDtype);
+  const layers = new LayerRunner(runtime, input, o.observer ?? NO_OBSERVER);
+  return info.isLast ? new LastStageStep(runtime, layers, new SequenceSampler(o.vocab)) : new ForwardingStageStep(runtime, layers, o.outputDtype, o.observer ?? NO_OBSERVER);
 }
 
 /** Where a step's result goes: the pipeline head and the stage servers each wire their own. */
@@ -82,43 +95,47 @@ function phaseOf(request: StepRequest): Phase {
 }
 
 /**
- * When the stage's runtime last finished a run. A runtime runs one step at a time: with several
- * micro-batches in flight a step may wait behind another, and its compute starts when that one
- * ends, not when it was called; timing from the call would count the wait as work (and a stage's
- * busy time could exceed the wall time).
+ * Runs a step's layers on the runtime and times them for the StepReply (up to when timing() is
+ * called). A runtime runs one step at a time: with several micro-batches in flight a step may wait
+ * behind another, and its compute starts when that one ends, not when it was called; timing from
+ * the call would count the wait as work (and a stage's busy time could exceed the wall time).
  */
-class RuntimeClock {
+class LayerRunner {
+  /** When the runtime last finished a run. */
   private lastEnd = 0;
-
-  async run<T>(work: () => Promise<T>): Promise<{ value: T; computeStartedAt: number }> {
-    const called = performance.now();
-    const value = await work();
-    const computeStartedAt = Math.max(called, this.lastEnd);
-    this.lastEnd = performance.now();
-    return { value, computeStartedAt };
-  }
-}
-
-/** Runs a step's layers on the runtime; times it for the StepReply (up to when timing() is called). */
-async function runLayers(runtime: StageRuntime, clock: RuntimeClock, input: StageInput, phase: Phase): Promise<{ out: StageOutput; timing: () => StageTiming }> {
-  const { range } = runtime.info;
-  const { value: out, computeStartedAt } = await clock.run(() => (phase.kind === 'prefill' ? runtime.prefill(input.prefill(phase.entry)) : runtime.decode(input.decode(phase.entries))));
-  return { out, timing: () => ({ layerStart: range.start, layerEnd: range.end, forwardMs: performance.now() - computeStartedAt }) };
-}
-
-class ForwardingStageStep implements ForwardingStep {
-  readonly role = 'forward';
-  private readonly clock = new RuntimeClock();
 
   constructor(
     private readonly runtime: StageRuntime,
     private readonly input: StageInput,
+    private readonly observer: StepObserver,
+  ) {}
+
+  async run(phase: Phase): Promise<{ out: StageOutput; timing: () => StageTiming }> {
+    const { range } = this.runtime.info;
+    const received = phase.kind === 'prefill' ? phase.entry.activations.byteLength : phase.entries.reduce((sum, e) => sum + e.activations.byteLength, 0);
+    if (received > 0) this.observer.activations('received', received);
+    const called = performance.now();
+    const out = await (phase.kind === 'prefill' ? this.runtime.prefill(this.input.prefill(phase.entry)) : this.runtime.decode(this.input.decode(phase.entries)));
+    const computeStartedAt = Math.max(called, this.lastEnd);
+    this.lastEnd = performance.now();
+    this.observer.forward(phase.kind, (this.lastEnd - computeStartedAt) / 1000);
+    return { out, timing: () => ({ layerStart: range.start, layerEnd: range.end, forwardMs: performance.now() - computeStartedAt }) };
+  }
+}
+
+class ForwardingStageStep implements ForwardingStep {
+  readonly role = 'forward';
+
+  constructor(
+    private readonly runtime: StageRuntime,
+    private readonly layers: LayerRunner,
     private readonly outputDtype: ActivationDtype,
+    private readonly observer: StepObserver,
   ) {}
 
   async run(request: StepRequest): Promise<{ next: StepRequest; timing: StageTiming }> {
     const phase = phaseOf(request);
-    const { out, timing } = await runLayers(this.runtime, this.clock, this.input, phase);
+    const { out, timing } = await this.layers.run(phase);
     const hidden = out.hidden;
     if (!hidden) throw new ChatGlmError('stage_internal', `layers ${this.runtime.info.range.start}-${this.runtime.info.range.end - 1} returned no activations`);
     const H = this.runtime.info.hiddenSize;
@@ -126,6 +143,7 @@ class ForwardingStageStep implements ForwardingStep {
     const entries = phase.kind === 'prefill'
       ? [{ ...phase.entry, activations: encodeActivations(hidden, this.outputDtype) }]
       : phase.entries.map((e, r) => ({ ...e, activations: encodeActivations(hidden.subarray(r * H, (r + 1) * H), this.outputDtype) }));
+    this.observer.activations('sent', entries.reduce((sum, e) => sum + e.activations.byteLength, 0));
     return { next: { stepId: request.stepId, entries }, timing: timing() };
   }
 
@@ -136,11 +154,10 @@ class ForwardingStageStep implements ForwardingStep {
 
 class LastStageStep implements SamplingStep {
   readonly role = 'sample';
-  private readonly clock = new RuntimeClock();
 
   constructor(
     private readonly runtime: StageRuntime,
-    private readonly input: StageInput,
+    private readonly layers: LayerRunner,
     private readonly sampler: SequenceSampler,
   ) {}
 
@@ -149,7 +166,7 @@ class LastStageStep implements SamplingStep {
     // A prefill tells the last stage how to choose the sequence's tokens; check it before any work.
     const sampling = phase.kind === 'prefill' ? phase.entry.sampling : undefined;
     if (phase.kind === 'prefill' && !sampling) throw new ChatGlmError('invalid_step', `the PREFILL of ${phase.entry.seqId} carries no sampling parameters`);
-    const { out, timing } = await runLayers(this.runtime, this.clock, this.input, phase);
+    const { out, timing } = await this.layers.run(phase);
     const logits = out.logits;
     if (!logits) throw new ChatGlmError('stage_internal', 'the last stage returned no logits');
     const V = this.runtime.info.vocabSize;

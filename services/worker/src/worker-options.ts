@@ -41,11 +41,12 @@ const OPTION_HELP: readonly (readonly [string, string])[] = [
   ['--layers A-B', 'hold layers A..B inclusive (default: all layers)'],
   ['--stage I --stages N', 'or: stage I of N, split like load_model_on_gpus'],
   ['--next HOST:PORT', 'the next stage (required unless this stage holds the last layer)'],
-  ['--host HOST', `listen address of a non-head stage (default ${d.host})`],
+  ['--host HOST', `listen address of a non-head stage's gRPC server and of /metrics (default ${d.host})`],
   ['--port PORT', `listen port of a non-head stage (default ${d.port}: any free port)`],
   ['--redis URL', 'Redis for the head (default $REDIS_URL or redis://127.0.0.1:6379)'],
   ['--redis-prefix P', `Redis key prefix, the same as the gateways' (default ${d.redisPrefix})`],
-  ['--pipeline-id ID', "the head's name in heartbeats and logs (default host-pid)"],
+  ['--pipeline-id ID', "the pipeline's name in the head's heartbeats, in logs and in every worker's metrics (default host-pid)"],
+  ['--metrics-port PORT', 'serve Prometheus metrics at GET /metrics on this port (0: any free port, announced in the ready line; default: not served)'],
   ['--max-sequences N', `KV cache slots: sequences served at once (default ${d.maxSequences})`],
   ['--ptuning DIR', 'a P-tuning v2 checkpoint (config.json with pre_seq_len, and the transformer.prefix_encoder.* weights): every sequence attends to its prefix; give every stage of the pipeline the same one'],
   ['--max-tokens N', "cached positions per sequence, counting a P-tuning prefix (default the model's max_sequence_length, plus the prefix's pre_seq_len)"],
@@ -101,6 +102,8 @@ export interface WorkerOptions {
   /** A P-tuning v2 checkpoint directory. */
   ptuningDir?: string;
   pipelineId?: string;
+  /** Serve /metrics on this port (0: any free one); undefined: not served. */
+  metricsPort?: number;
   maxSequences: number;
   maxTokens?: number;
   microBatches?: number;
@@ -127,6 +130,7 @@ export const PARSE_OPTIONS = {
   redis: { type: 'string' },
   'redis-prefix': { type: 'string' },
   'pipeline-id': { type: 'string' },
+  'metrics-port': { type: 'string' },
   'max-sequences': { type: 'string' },
   'max-tokens': { type: 'string' },
   'micro-batches': { type: 'string' },
@@ -183,6 +187,8 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
     const microBatches = int('micro-batches', values['micro-batches'], 1);
     const threads = int('threads', values.threads, 1);
     const connectTimeoutMs = int('connect-timeout-ms', values['connect-timeout-ms'], 0);
+    const metricsPort = int('metrics-port', values['metrics-port'], 0);
+    if (metricsPort !== undefined && metricsPort > 65535) throw new Error(`--metrics-port must be a port number (0-65535), got "${metricsPort}"`);
     const options: WorkerOptions = {
       model: values.model,
       range,
@@ -204,6 +210,7 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
       ...(microBatches !== undefined && { microBatches }),
       ...(threads !== undefined && { threads }),
       ...(connectTimeoutMs !== undefined && { connectTimeoutMs }),
+      ...(metricsPort !== undefined && { metricsPort }),
     };
     return { kind: 'ok', options };
   } catch (err) {

@@ -113,6 +113,8 @@ export class LocalCluster {
       // and no two processes write the same bundle.
       const startPipeline = async (r: number) => {
         const ports = await Promise.all(plan.stages.map((_, i) => (i > 0 ? freePort() : Promise.resolve(0))));
+        // Fixed per worker, so that a restarted one is scraped where it was.
+        const metricsPorts = await Promise.all(plan.stages.map(() => freePort()));
         const procs = plan.stages.map((stage, i) => {
           const proc: SupervisedProcess = this.add({
             name: `pipeline ${r} stage ${i}`,
@@ -121,7 +123,10 @@ export class LocalCluster {
               ...common,
               ...stage,
               ...(i < stages - 1 ? ['--next', `127.0.0.1:${ports[i + 1] as number}`] : []),
-              ...(i > 0 ? ['--host', '127.0.0.1', '--port', String(ports[i])] : ['--pipeline-id', `local-${r}`, ...(stages > 1 ? ['--micro-batches', String(this.o.microBatches ?? 1)] : [])]),
+              '--host', '127.0.0.1',
+              '--pipeline-id', `local-${r}`,
+              '--metrics-port', String(metricsPorts[i]),
+              ...(i > 0 ? ['--port', String(ports[i])] : stages > 1 ? ['--micro-batches', String(this.o.microBatches ?? 1)] : []),
             ],
           });
           return proc;
@@ -153,6 +158,18 @@ export class LocalCluster {
     );
     if (this.gatewayProcess) out.push({ name: 'gateway', pid: this.gatewayProcess.pid, detail: this.gatewayUrl });
     return out;
+  }
+
+  /** Where each process serves its Prometheus metrics: the gateway on its own port, each worker on one of its own. */
+  metricsTargets(): { name: string; url: string }[] {
+    const targets = this.gatewayUrl ? [{ name: 'gateway', url: `${this.gatewayUrl}/metrics` }] : [];
+    this.pipelineStages.forEach((procs, r) =>
+      procs.forEach((p, i) => {
+        const port = p.lastReady?.metricsPort;
+        if (typeof port === 'number') targets.push({ name: `pipeline ${r} stage ${i}`, url: `http://127.0.0.1:${port}/metrics` });
+      }),
+    );
+    return targets;
   }
 
   stage(pipeline: number, stage: number): SupervisedProcess | undefined {

@@ -9,6 +9,8 @@ import type { StageRuntime } from '@chatglm/runtime';
 import type { SchedulerOptions } from '@chatglm/scheduler';
 import type { Redis } from 'ioredis';
 import type { StageStep } from '../stage-step.ts';
+import type { Registry } from '@chatglm/metrics';
+import { HeadMetrics } from '../metrics/head-metrics.ts';
 import type { Downstream } from './downstream.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { JobIntake } from './job-intake.ts';
@@ -34,6 +36,8 @@ export interface HeadServiceOptions {
   lockDurationMs: number;
   maxStalledCount: number;
   onStep?: (report: StepReport) => void;
+  /** Where the head's metrics go (the process's registry); none: not measured. */
+  metrics?: Registry;
   log: Logger;
 }
 
@@ -52,6 +56,7 @@ export class HeadService {
     const stages = [{ maxSequences: o.runtime.info.maxSequences, maxTokensPerSequence: o.runtime.info.maxTokensPerSequence }, ...o.downstreamStages];
     this.capacity = Math.min(...stages.map((s) => s.maxSequences));
     this.writer = new RequestWriter(new RequestStore(o.redis, o.redisPrefix), o.log);
+    const metrics = o.metrics ? new HeadMetrics(o.metrics, () => this.head.stats(), this.capacity) : undefined;
     this.dispatcher = new StepDispatcher({ step: o.step, downstream: o.downstream, onReply: (reply) => this.head.onReply(reply), log: o.log });
     this.head = new PipelineHead({
       scheduler: {
@@ -64,6 +69,7 @@ export class HeadService {
       dispatcher: this.dispatcher,
       writer: this.writer,
       log: o.log,
+      ...(metrics && { observer: metrics }),
       onStep: (report) => {
         this.busy.add(report.timings);
         o.onStep?.(report);
@@ -78,6 +84,7 @@ export class HeadService {
       maxStalledCount: o.maxStalledCount,
       submit: (job) => this.head.submit(job),
       cancel: (id) => this.head.cancel(id),
+      ...(metrics && { observer: metrics }),
       log: o.log,
     });
     this.heartbeat = new Heartbeat({

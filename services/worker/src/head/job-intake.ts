@@ -10,6 +10,17 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { HeadJob } from './pipeline-head.ts';
 
+/** What the intake tells whoever watches it (the head's metrics). */
+export interface IntakeObserver {
+  /**
+   * A job was taken: `waitedSeconds` since the gateway admitted it (first attempts only; a later
+   * attempt's wait includes the earlier attempts), `resumed` when an earlier attempt streamed tokens.
+   */
+  taken(waitedSeconds: number | undefined, resumed: boolean): void;
+  /** An attempt went back to the queue to run again. */
+  handedBack(): void;
+}
+
 export interface JobIntakeOptions {
   redis: Redis;
   prefix: string;
@@ -24,6 +35,7 @@ export interface JobIntakeOptions {
   submit: (job: HeadJob) => void;
   /** Where cancellations go. */
   cancel: (requestId: string) => void;
+  observer?: IntakeObserver;
   log: Logger;
 }
 
@@ -111,6 +123,7 @@ export class JobIntake {
       throw new UnrecoverableError((err as Error).message);
     }
     const resumeFrom = state?.tokenIds ?? [];
+    this.o.observer?.taken(job.attemptsMade === 0 ? Math.max(0, Date.now() - job.data.acceptedAt) / 1000 : undefined, resumeFrom.length > 0);
     await this.store.start(id, this.o.pipelineId);
     if (resumeFrom.length > 0) this.o.log.info('resuming request', { requestId: id, attempt: job.attemptsMade + 1, tokens: resumeFrom.length });
     const settled = new Promise<void>((resolve, reject) => {
@@ -125,7 +138,10 @@ export class JobIntake {
           maxAttempts: job.opts.attempts ?? 1,
           done: () => resolve(),
           // A plain error: BullMQ runs the job again (after its backoff).
-          retry: (failure: StepFailure) => reject(new Error(`${failure.code}: ${failure.message}`)),
+          retry: (failure: StepFailure) => {
+            this.o.observer?.handedBack();
+            reject(new Error(`${failure.code}: ${failure.message}`));
+          },
           // UnrecoverableError: no more attempts; the failure is already in the request's record.
           fail: (failure: StepFailure) => reject(new UnrecoverableError(`${failure.code}: ${failure.message}`)),
         },

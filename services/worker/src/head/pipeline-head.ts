@@ -9,7 +9,7 @@
 // already streamed, so the client sees neither repeated text nor a gap. Other failures are recorded.
 import { toErrorCode, type Logger } from '@chatglm/common';
 import { SequencePositions, type PromptMarkerIds } from '@chatglm/glm';
-import type { SamplingParams } from '@chatglm/generation';
+import type { FinishReason, SamplingParams } from '@chatglm/generation';
 import type { StageTiming, StepReply } from '@chatglm/protocol';
 import type { RequestProgress } from '@chatglm/queue';
 import { Scheduler, type SchedulerOptions, type SchedulerStats, type SequenceUpdate, type StepFailure } from '@chatglm/scheduler';
@@ -40,6 +40,18 @@ export interface StepReport {
   timings: readonly StageTiming[];
 }
 
+/** What the head tells whoever watches it (its metrics). */
+export interface HeadObserver {
+  prefillSent(): void;
+  decodeSent(sequences: number): void;
+  /** Tokens that steps' replies brought (resumed tokens are not generated again). */
+  generated(tokens: number): void;
+  /** A sequence left the scheduler. */
+  finished(reason: FinishReason): void;
+}
+
+const NO_OBSERVER: HeadObserver = { prefillSent: () => undefined, decodeSent: () => undefined, generated: () => undefined, finished: () => undefined };
+
 export interface PipelineHeadOptions {
   scheduler: SchedulerOptions;
   /** The prompt's marker ids, which fix each sequence's positions. */
@@ -50,14 +62,17 @@ export interface PipelineHeadOptions {
   log: Logger;
   /** Gets every completed step's per-stage timings (metrics, logs). */
   onStep?: (report: StepReport) => void;
+  observer?: HeadObserver;
 }
 
 export class PipelineHead {
   private readonly scheduler: Scheduler<HeadSequence>;
+  private readonly observer: HeadObserver;
   private closing = false;
 
   constructor(private readonly o: PipelineHeadOptions) {
     this.scheduler = new Scheduler<HeadSequence>(o.scheduler);
+    this.observer = o.observer ?? NO_OBSERVER;
   }
 
   stats(): SchedulerStats {
@@ -129,12 +144,17 @@ export class PipelineHead {
 
   private pump(): void {
     if (!this.o.dispatcher.ready) return;
-    for (const step of this.scheduler.schedule()) void this.o.dispatcher.dispatch(toStepRequest(step));
+    for (const step of this.scheduler.schedule()) {
+      if (step.kind === 'prefill') this.observer.prefillSent();
+      else this.observer.decodeSent(step.entries.length);
+      void this.o.dispatcher.dispatch(toStepRequest(step));
+    }
   }
 
   /** Writes updates in order, settles ended jobs, releases their caches. */
   private apply(updates: readonly SequenceUpdate<HeadSequence>[]): void {
     if (updates.length === 0) return;
+    this.observer.generated(updates.reduce((sum, u) => sum + u.newTokens.length, 0));
     this.o.writer.progress(updates.filter((u) => !u.finish).map(progressOf));
     const released = updates.filter((u) => u.finish?.release).map((u) => u.id);
     if (released.length > 0) void this.o.dispatcher.release(released);
@@ -143,6 +163,7 @@ export class PipelineHead {
 
   private settle(u: SequenceUpdate<HeadSequence>, finish: NonNullable<SequenceUpdate<HeadSequence>['finish']>): void {
     const { job } = u.context;
+    this.observer.finished(finish.reason);
     if (finish.reason === 'error') {
       const failure = finish.error ?? { code: 'internal_error', message: 'the request ended with an error but no cause' };
       if (failureOutcome(failure, job, this.closing) === 'retry') {
