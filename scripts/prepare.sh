@@ -48,3 +48,16 @@ ensure_swiftshader() {
     say "  sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium libvulkan1"
   fi
 }
+
+# The monitoring tests run a real Prometheus (and promtool) from Debian's prometheus package against a
+# local cluster. Only the tests need it.
+ensure_prometheus() {
+  if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing prometheus with apt-get, for the monitoring tests"
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
+  else
+    say "the monitoring tests need Prometheus; without it they are skipped. Install with:"
+    say "  sudo apt-get update && sudo apt-get install -y --no-install-recommends prometheus"
+  fi
+}
