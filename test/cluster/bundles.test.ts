@@ -2,7 +2,7 @@
 // serve exactly what the in-process engine computes with the same quantization, and the local
 // launcher given the conversion's folder starts each stage on its bundle.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,8 +51,13 @@ test('workers and gateway on converted int8 bundles (linears, embedding and lm_h
   fs.mkdirSync(model);
   await writeTinyModel(model, { replies: 'random' });
   const out = path.join(tmp, 'bundles');
-  const printed = execFileSync(process.execPath, ['--import', 'tsx', 'services/cli/src/main.ts', 'convert', '--model', model, '--out', out, '--stages', '2', '--quantize', 'int8'], { cwd: ROOT, encoding: 'utf8' });
-  console.log(printed.trim());
+  const conversion = spawnSync(process.execPath, ['--import', 'tsx', 'services/cli/src/main.ts', 'convert', '--model', model, '--out', out, '--stages', '2', '--quantize', 'int8'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(conversion.status, 0, conversion.stderr);
+  console.log(conversion.stdout.trim());
+  // Not a terminal: progress comes as lines, each stage's last one at 100% with its pace.
+  for (const [i, last] of [[1, 'layer 1 \\(2 of 2\\)'], [2, 'lm_head']] as const) {
+    assert.match(conversion.stderr, new RegExp(`^stage ${i} of 2: 100% · ${last} · \\d+ tensors · [\\d.]+ [KM]iB at [\\d.]+ [KM]iB/s · 0s left$`, 'm'));
+  }
   const stage0 = path.join(out, 'stage-0-of-2');
   const stage1 = path.join(out, 'stage-1-of-2');
   assert.deepEqual(readBundleManifest(stage1).layers, { start: 2, end: 4 });

@@ -41,6 +41,7 @@ export { readConvertedStages, stageBundleName, type ConvertedStage } from './bun
 export { DEFAULT_MAX_FILE_BYTES, FileSink, type WrittenFile } from './bundle/file-sink.ts';
 export { bundleVariant, writeStageBundle, type BundleOptions, type BundleProgress, type BundleSource } from './bundle/write-bundle.ts';
 export { checkpointStorage, checkpointTensors } from './bundle/checkpoint-tensors.ts';
+export { ConversionProgress, describeConversion, formatBytes, formatDuration, type ConversionSnapshot } from './bundle/conversion-progress.ts';
 export { RAW_DTYPE_BYTES, type RawDtype, type RawTensorInfo, type RawTensorSource } from './checkpoint/raw-tensor-source.ts';
 export { detectCheckpointFormat, openCheckpoint, type CheckpointFormat } from './checkpoint/open-checkpoint.ts';
 export { FloatWeightSource, floatWeights } from './checkpoint/float-weights.ts';

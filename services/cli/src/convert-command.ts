@@ -3,7 +3,8 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
-import { checkpointId, checkpointStorage, checkpointTensors, quantizationFromFlags, readModelDirectory, splitLayers, stageBundleName, writeStageBundle, type BundleOptions } from '@chatglm/glm';
+import { ConversionProgress, checkpointId, checkpointStorage, checkpointTensors, quantizationFromFlags, readModelDirectory, splitLayers, stageBundleName, writeStageBundle, type BundleOptions } from '@chatglm/glm';
+import { ProgressDisplay } from './progress-display.ts';
 
 export const CONVERT_USAGE = `usage: chatglm convert --model DIR --out DIR [--stages N] [--quantize int8|int4] [options]
 
@@ -52,7 +53,14 @@ export async function convert(argv: string[]): Promise<void> {
   for (const [i, range] of splitLayers(model.config.numLayers, stages).entries()) {
     const out = path.join(values.out, stageBundleName(i, stages));
     const t0 = performance.now();
-    const manifest = writeStageBundle({ dir: model.dir, config: model.config, tensors, sourceId }, range, out, options);
+    const progress = new ConversionProgress(model.config, range, { quantization: options.quantization, startedAt: t0 });
+    const display = new ProgressDisplay(`stage ${i + 1} of ${stages}`);
+    let manifest;
+    try {
+      manifest = writeStageBundle({ dir: model.dir, config: model.config, tensors, sourceId }, range, out, options, (p) => display.show(progress.update(p)));
+    } finally {
+      display.end();
+    }
     const bytes = manifest.files.reduce((a, f) => a + f.bytes, 0);
     total += bytes;
     console.log(`${out}: layers ${range.start}-${range.end - 1}, ${(bytes / 2 ** 20).toFixed(1)} MiB in ${manifest.files.length} files, ${((performance.now() - t0) / 1000).toFixed(1)} s`);

@@ -19,6 +19,8 @@ import {
   checkpointTensors,
   TOKENIZER_FILE,
   writeStageBundle,
+  ConversionProgress,
+  describeConversion,
   type BundleOptions,
   type BundleProgress,
   type GlmConfig,
@@ -67,7 +69,7 @@ export function resolveStage(modelDir: string, layers: (numLayers: number) => La
     const started = performance.now();
     log.info('converting the checkpoint into a bundle (first start)', { dir, layers: [range.start, range.end] });
     const tensors = checkpointTensors(model, withStorage.quantization ?? {});
-    writeStageBundle({ dir: model.dir, config: model.config, tensors, sourceId }, range, dir, withStorage, conversionProgress(range, started, log));
+    writeStageBundle({ dir: model.dir, config: model.config, tensors, sourceId }, range, dir, withStorage, conversionProgress(new ConversionProgress(model.config, range, { quantization: withStorage.quantization, startedAt: started }), started, log));
     log.info('bundle written', { dir, seconds: ((performance.now() - started) / 1000).toFixed(1) });
   }
   return { bundleDir: dir, config: model.config, range, tokenizerFile: model.tokenizerFile, modelId: sourceId };
@@ -76,14 +78,21 @@ export function resolveStage(modelDir: string, layers: (numLayers: number) => La
 /** How often a first-start conversion says how far it is (it takes minutes at full size). */
 const PROGRESS_EVERY_MS = 5000;
 
-/** Logs the conversion's progress at most every few seconds: the layer it is on, bytes written, time. */
-function conversionProgress(range: LayerRange, started: number, log: Logger): (p: BundleProgress) => void {
+/** Logs the conversion's progress at most every few seconds: where it is, what is written, its pace, the time left. */
+function conversionProgress(progress: ConversionProgress, started: number, log: Logger): (p: BundleProgress) => void {
   let lastLog = started;
   return (p) => {
     const now = performance.now();
+    const s = progress.update(p, now);
     if (now - lastLog < PROGRESS_EVERY_MS) return;
     lastLog = now;
-    const at = p.layer === undefined ? p.tensor : `layer ${p.layer} (${p.layer - range.start + 1} of ${range.end - range.start})`;
-    log.info('converting', { at, tensors: p.tensors, writtenMiB: Math.round(p.bytes / 2 ** 20), seconds: Math.round((now - started) / 1000) });
+    log.info(`converting: ${describeConversion(s)}`, {
+      percent: Math.floor(s.fraction * 100),
+      at: s.at,
+      tensors: s.tensors,
+      writtenMiB: Math.round(s.bytes / 2 ** 20),
+      seconds: Math.round(s.elapsedSeconds),
+      ...(s.secondsLeft !== undefined && { secondsLeft: Math.round(s.secondsLeft) }),
+    });
   };
 }
