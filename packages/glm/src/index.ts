@@ -39,7 +39,7 @@ export { BUNDLE_FORMAT_VERSION, BUNDLE_GRAPH, BUNDLE_MANIFEST, BundleError, isBu
 export { checkpointId } from './bundle/checkpoint-id.ts';
 export { readConvertedStages, stageBundleName, type ConvertedStage } from './bundle/converted-stages.ts';
 export { DEFAULT_MAX_FILE_BYTES, FileSink, type WrittenFile } from './bundle/file-sink.ts';
-export { bundleVariant, writeStageBundle, type BundleOptions, type BundleProgress, type BundleSource } from './bundle/write-bundle.ts';
+export { bundleMatches, bundleVariant, writeStageBundle, type BundleOptions, type BundleProgress, type BundleSource } from './bundle/write-bundle.ts';
 export { checkpointStorage, checkpointTensors } from './bundle/checkpoint-tensors.ts';
 export { ConversionProgress, describeConversion, formatBytes, formatDuration, type ConversionSnapshot } from './bundle/conversion-progress.ts';
 export { RAW_DTYPE_BYTES, type RawDtype, type RawTensorInfo, type RawTensorSource } from './checkpoint/raw-tensor-source.ts';

@@ -74,7 +74,6 @@ export function writeStageBundle(source: BundleSource, range: LayerRange, outDir
     for (const f of ['config.json', TOKENIZER_FILE]) fs.copyFileSync(path.join(source.dir, f), path.join(tmp, f));
     const content = createHash('sha256');
     for (const f of files) content.update(`${f.name}:${f.sha256}\n`);
-    const q = options.quantization ?? {};
     const manifest: BundleManifest = {
       format: 'chatglm-cluster-bundle',
       formatVersion: BUNDLE_FORMAT_VERSION,
@@ -82,7 +81,7 @@ export function writeStageBundle(source: BundleSource, range: LayerRange, outDir
       layers: { start: range.start, end: range.end },
       numLayers: source.config.numLayers,
       storage,
-      quantization: { linears: q.linears ?? 'as-stored', embedding: q.embedding ?? 'none', blockSize: q.blockSize ?? DEFAULT_BLOCK_SIZE, accuracyLevel },
+      quantization: manifestQuantization(options),
       contentHash: content.digest('hex'),
       files,
       createdAt: new Date().toISOString(),
@@ -95,6 +94,23 @@ export function writeStageBundle(source: BundleSource, range: LayerRange, outDir
     fs.rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** How a bundle written with `options` records its quantization. */
+function manifestQuantization(options: BundleOptions): BundleManifest['quantization'] {
+  const q = options.quantization ?? {};
+  return { linears: q.linears ?? 'as-stored', embedding: q.embedding ?? 'none', blockSize: q.blockSize ?? DEFAULT_BLOCK_SIZE, accuracyLevel: options.accuracyLevel ?? 4 };
+}
+
+/** Whether `manifest` is what writeStageBundle would write for this checkpoint, range and options (so converting again is needless). */
+export function bundleMatches(manifest: BundleManifest, sourceId: string, range: LayerRange, options: BundleOptions): boolean {
+  return (
+    manifest.sourceId === sourceId &&
+    manifest.layers.start === range.start &&
+    manifest.layers.end === range.end &&
+    manifest.storage === (options.storage ?? 'float16') &&
+    JSON.stringify(manifest.quantization) === JSON.stringify(manifestQuantization(options))
+  );
 }
 
 /** A short name for how a bundle was made, for cache keys and model ids. */
