@@ -68,6 +68,17 @@ test('head and stage metrics agree with the replies and with each other', async 
   assert.equal(stage.find('chatglm_stage_activation_bytes_total', { direction: 'sent' }).reduce((a, s) => a + s.value, 0), 0, 'the last stage sends tokens, not activations');
 });
 
+test('the metrics port answers probes: /healthz while the process runs, /readyz once a stage serves and while a head\'s pipeline is whole', async () => {
+  const t = targets();
+  for (const url of [t.head, t.stage]) {
+    for (const probe of ['/healthz', '/readyz']) {
+      const res = await fetch(url.replace('/metrics', probe));
+      assert.equal(res.status, 200, `${url} ${probe}`);
+    }
+  }
+  assert.equal((await fetch(t.stage.replace('/metrics', '/nothing'))).status, 404);
+});
+
 test('while a request runs, its KV slot and cached positions show on both stages', async () => {
   const t = targets();
   const controller = new AbortController();

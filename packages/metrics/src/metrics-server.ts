@@ -1,5 +1,6 @@
 // `GET /metrics` on a port of its own, for processes that serve no HTTP otherwise: a stage worker's
-// port speaks gRPC (HTTP/2 with gRPC framing), which Prometheus cannot scrape.
+// port speaks gRPC (HTTP/2 with gRPC framing), which Prometheus cannot scrape. The same port answers
+// the probes of an orchestrator: `/healthz` (the process serves) and `/readyz` (it can do its work).
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -13,11 +14,21 @@ export class MetricsServer {
     readonly port: number,
   ) {}
 
-  static async listen(registry: Registry, host: string, port: number): Promise<MetricsServer> {
+  /** `ready` answers /readyz (default: always ready). */
+  static async listen(registry: Registry, host: string, port: number, ready: () => boolean = () => true): Promise<MetricsServer> {
     const server = http.createServer((req, res) => {
       const path = (req.url ?? '').split('?')[0];
+      if (req.method === 'GET' && path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}\n');
+        return;
+      }
+      if (req.method === 'GET' && path === '/readyz') {
+        const ok = ready();
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(ok ? '{"status":"ready"}\n' : '{"status":"not_ready"}\n');
+        return;
+      }
       if (req.method !== 'GET' || path !== '/metrics') {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /metrics is served here\n');
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('GET /metrics, /healthz and /readyz are served here\n');
         return;
       }
       registry.metrics().then(

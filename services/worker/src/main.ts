@@ -65,9 +65,11 @@ const pipelineId = opts.pipelineId ?? `${os.hostname()}-${process.pid}`;
 const metricsRegistry = createProcessRegistry({ service: isHead ? 'head' : 'stage', pipeline: pipelineId, stage: `${range.start}-${range.end - 1}` });
 const stageMetrics = new StageMetrics(metricsRegistry);
 let metricsServer: MetricsServer | undefined;
+// /readyz on the metrics port: a stage once its layers serve, a head while its whole pipeline is connected.
+let ready = (): boolean => false;
 if (opts.metricsPort !== undefined) {
   try {
-    metricsServer = await MetricsServer.listen(metricsRegistry, opts.host, opts.metricsPort);
+    metricsServer = await MetricsServer.listen(metricsRegistry, opts.host, opts.metricsPort, () => ready());
   } catch (err) {
     console.error(`chatglm worker: cannot serve metrics on ${opts.host}:${opts.metricsPort}: ${(err as Error).message}`);
     process.exit(2);
@@ -146,6 +148,7 @@ if (isHead) {
     log,
   });
   const started = head;
+  ready = () => started.serving;
   cleanups.push(
     () => started.close(),
     () => link?.close(),
@@ -171,6 +174,7 @@ if (isHead) {
   const port = await server.listen(opts.host, opts.port);
   info.address = `${opts.host === '0.0.0.0' ? os.hostname() : opts.host}:${port}`;
   server.setServing(true);
+  ready = () => true;
   cleanups.push(
     () => server.close(),
     () => next?.close(),

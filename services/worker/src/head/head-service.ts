@@ -105,6 +105,11 @@ export class HeadService {
     return service;
   }
 
+  /** Whether the whole pipeline is connected, so that jobs taken now would run. */
+  get serving(): boolean {
+    return this.dispatcher.ready && !this.closing;
+  }
+
   /** A reply from the last stage (through the link). */
   onReply(reply: StepReply): void {
     this.dispatcher.fromDownstream(reply);
