@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { modelRoutes } from './routes/models.ts';
 import { streamApiRoutes } from './routes/stream-api.ts';
+import { webPageRoutes } from './routes/web-page.ts';
 
 export interface GatewayDeps {
   /**
@@ -77,6 +78,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   app.use(apiChatRoutes(context));
   app.use(streamApiRoutes(context));
   app.use(chatCompletionRoutes(context));
+  app.use(webPageRoutes());
   app.use(notFound);
   app.use(errorHandler(logger, metrics));
 
