@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { EngineReference } from '../support/engine-reference.ts';
+import { Scrape } from '../support/prometheus-text.ts';
 import { postJson, startTestCluster, waitUntil, type TestCluster } from '../support/test-cluster.ts';
 
 let c: TestCluster;
@@ -39,10 +40,16 @@ async function survives(kill: () => void, seed: number): Promise<void> {
   const streamed = events.filter((e) => e.type === 'delta').map((e) => (e as { text: string }).text).join('');
   assert.equal(streamed, ref.text, 'the streamed deltas show every piece of text exactly once');
   await c.store.remove(id);
+  // The head that finished the request shows it as resumed.
+  const head = c.cluster.metricsTargets().find((t) => t.name === 'pipeline 0 stage 0')!;
+  assert.ok((await Scrape.fetch(head.url)).value('chatglm_head_resumed_requests_total') >= 1, 'the resume is visible in the head\'s metrics');
 }
 
 test('killing a middle stage mid-reply: the launcher restarts it, the head reconnects, the job resumes', async () => {
   await survives(() => c.cluster.stage(0, 1)!.kill('SIGKILL'), 77);
+  // The head outlived the kill: it handed the attempt back to the queue.
+  const head = c.cluster.metricsTargets().find((t) => t.name === 'pipeline 0 stage 0')!;
+  assert.ok((await Scrape.fetch(head.url)).value('chatglm_head_job_retries_total') >= 1);
 });
 
 test('killing the head mid-reply: its job is taken over after the lock expires and resumes', async () => {
