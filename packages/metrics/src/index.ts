@@ -1,4 +1,4 @@
-// Prometheus metrics for every process of the cluster (README, "Metrics").
+// Prometheus metrics for every process of the cluster (README, "Metrics and monitoring").
 //
 //   const registry = createProcessRegistry({ service: 'stage', pipeline: 'p0', stage: '14-27' });
 //   const server = await MetricsServer.listen(registry, '0.0.0.0', 9100);

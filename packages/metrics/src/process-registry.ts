@@ -1,4 +1,4 @@
-// One Prometheus registry per process (README, "Metrics"): the process's own metrics and Node's
+// One Prometheus registry per process (README, "Metrics and monitoring"): the process's own metrics and Node's
 // defaults (CPU, memory, event-loop lag, start time), every series labelled with what identifies
 // the process in the cluster (its service, and for workers the pipeline and stage), so that
 // dashboards can group by them without relying on how Prometheus names its scrape targets.

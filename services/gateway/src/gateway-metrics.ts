@@ -1,8 +1,9 @@
-// The gateway's Prometheus metrics (README, "Metrics"): what clients see. Time to first token and
+// The gateway's Prometheus metrics (README, "Metrics and monitoring"): what clients see. Time to first token and
 // inter-token latency are measured here, when the text leaves for the client, because only here
 // do they include the queue, Redis and HTTP; the heads' and stages' metrics say where the time went.
 import { FINISH_REASONS } from '@chatglm/generation';
 import { Counter, Gauge, HTTP_SECONDS, Histogram, REQUEST_SECONDS, STEP_SECONDS, createProcessRegistry, type Registry } from '@chatglm/metrics';
+import { withTimeout } from './with-timeout.ts';
 
 /** Which API a request came through: a bounded label on every request metric. */
 export const ENDPOINTS = ['api', 'stream_api', 'openai'] as const;
@@ -20,6 +21,9 @@ export interface QueueProbe {
   /** Pipelines with a recent heartbeat. */
   livePipelines(): Promise<number>;
 }
+
+/** How long a scrape waits for Redis before reporting its figures as unknown. */
+export const PROBE_TIMEOUT_MS = 1000;
 
 export class GatewayMetrics {
   readonly registry: Registry;
@@ -58,8 +62,11 @@ export class GatewayMetrics {
         this.requestDuration.zero({ endpoint, finish_reason: reason });
       }
     }
-    new Gauge({ name: 'chatglm_gateway_queue_depth', help: 'Generation jobs waiting for a head (read from BullMQ at scrape time)', registers, async collect() { this.set(await probe.queued()); } });
-    new Gauge({ name: 'chatglm_gateway_queue_oldest_wait_seconds', help: 'How long the oldest waiting job has waited (0 when none waits)', registers, async collect() { this.set(await probe.oldestWaitSeconds()); } });
-    new Gauge({ name: 'chatglm_gateway_ready_pipelines', help: 'Pipelines whose head sent a heartbeat recently', registers, async collect() { this.set(await probe.livePipelines()); } });
+    // Read from Redis at scrape time. A Redis that does not answer must not fail (or hang) the whole
+    // scrape: the queue's figures become NaN (unknown), and no pipeline is ready through this gateway.
+    const read = (f: () => Promise<number>, unknown: number) => withTimeout(f(), PROBE_TIMEOUT_MS).catch(() => unknown);
+    new Gauge({ name: 'chatglm_gateway_queue_depth', help: 'Generation jobs waiting for a head (read from BullMQ at scrape time; NaN when Redis does not answer)', registers, async collect() { this.set(await read(probe.queued, Number.NaN)); } });
+    new Gauge({ name: 'chatglm_gateway_queue_oldest_wait_seconds', help: 'How long the oldest waiting job has waited (0 when none waits; NaN when Redis does not answer)', registers, async collect() { this.set(await read(probe.oldestWaitSeconds, Number.NaN)); } });
+    new Gauge({ name: 'chatglm_gateway_ready_pipelines', help: 'Pipelines whose head sent a heartbeat recently (0 when Redis does not answer)', registers, async collect() { this.set(await read(probe.livePipelines, 0)); } });
   }
 }

@@ -1,9 +1,13 @@
 // GET /metrics: what the gateway reports about the requests it served, scraped as Prometheus would.
 import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import { createLogger } from '@chatglm/common';
+import { connectRedis } from '@chatglm/queue';
+import { createGatewayApp } from '../src/index.ts';
 import { Scrape } from '../../../test/support/prometheus-text.ts';
 import { DEFAULT_SCRIPT } from './support/fake-head.ts';
-import { Harness, useHarness, waitFor } from './support/harness.ts';
+import { Harness, testModel, useHarness, waitFor } from './support/harness.ts';
 
 const env = useHarness();
 const scrape = () => Scrape.fetch(`${env.h.base}/metrics`);
@@ -98,5 +102,27 @@ test('admission refusals are counted by reason', async () => {
     assert.equal(s.value('chatglm_gateway_ready_pipelines'), 0);
   } finally {
     await h.close();
+  }
+});
+
+test('a Redis that does not answer leaves the scrape working: the queue unknown, no pipeline ready', async () => {
+  const { tokenizer, config } = await testModel();
+  // Nothing listens on port 1: every command waits for a connection that never comes.
+  const redis = connectRedis('redis://127.0.0.1:1', { maxRetriesPerRequest: null });
+  redis.on('error', () => undefined);
+  const gateway = createGatewayApp({ redis, tokenizer, config, logger: createLogger('gateway', {}, () => undefined) });
+  const server = gateway.app.listen(0, '127.0.0.1');
+  try {
+    await new Promise<void>((resolve) => server.once('listening', resolve));
+    const started = Date.now();
+    const s = await Scrape.fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`);
+    assert.ok(Date.now() - started < 5000, 'the scrape answered without waiting for Redis');
+    assert.ok(Number.isNaN(s.value('chatglm_gateway_queue_depth')));
+    assert.equal(s.value('chatglm_gateway_ready_pipelines'), 0);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+    await gateway.close();
+    redis.disconnect();
   }
 });

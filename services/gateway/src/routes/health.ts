@@ -3,6 +3,7 @@
 import { Router, type Response } from 'express';
 import { GatewayError } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
+import { withTimeout } from '../with-timeout.ts';
 
 /** How long /readyz waits for Redis before calling it unreachable. */
 export const READINESS_REDIS_TIMEOUT_MS = 1000;
@@ -38,12 +39,4 @@ export function healthRoutes(ctx: GatewayContext): Router {
 /** Readiness answers in its own shape (a status and a reason), with the usual error object beside them. */
 function notReady(res: Response, e: GatewayError): void {
   res.status(e.status).json({ status: 'not_ready', reason: e.message, error: { code: e.code, message: e.message, retryable: e.retryable } });
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,4 +1,4 @@
-// `GET /metrics`: the gateway's Prometheus metrics (README, "Metrics"), on the API port.
+// `GET /metrics`: the gateway's Prometheus metrics (README, "Metrics and monitoring"), on the API port.
 import { Router } from 'express';
 import type { GatewayContext } from '../gateway-context.ts';
 

@@ -1,4 +1,4 @@
-// The pipeline head's Prometheus metrics (README, "Metrics"): what its scheduler holds, how full its
+// The pipeline head's Prometheus metrics (README, "Metrics and monitoring"): what its scheduler holds, how full its
 // decode steps are, how long jobs waited for it, what it generated and how requests ended here,
 // and the queue's retries and resumes (a request taken over after a crash is visible as one).
 import { FINISH_REASONS, type FinishReason } from '@chatglm/generation';

@@ -1,4 +1,4 @@
-// Every stage's Prometheus metrics (README, "Metrics"), the head's own layers included: compute
+// Every stage's Prometheus metrics (README, "Metrics and monitoring"), the head's own layers included: compute
 // time per run of the layers, activation bytes over gRPC, the KV cache's use, the model's load time.
 import { Counter, Gauge, Histogram, STEP_SECONDS, type Registry } from '@chatglm/metrics';
 import type { StageRuntime } from '@chatglm/runtime';
