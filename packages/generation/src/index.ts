@@ -22,6 +22,7 @@ export { GenerationParamsError } from './errors.ts';
 export {
   DEFAULT_SAMPLING,
   isGreedy,
+  MIN_SAMPLING_TEMPERATURE,
   randomSeed,
   resolveSamplingParams,
   type SamplingParams,

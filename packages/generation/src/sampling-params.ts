@@ -60,9 +60,16 @@ export const DEFAULT_SAMPLING: SamplingParams = Object.freeze({
   stop: Object.freeze([]) as readonly string[],
 });
 
-/** True when decoding takes the argmax: sampling off, or temperature 0. */
+/**
+ * Temperatures below this decode greedily. Dividing logits by a tiny temperature overflows to
+ * infinities (and the softmax to NaN) long before 0, while the distribution it asks for is already
+ * the argmax's; vLLM draws the line at the same place.
+ */
+export const MIN_SAMPLING_TEMPERATURE = 1e-5;
+
+/** True when decoding takes the argmax: sampling off, or a temperature of 0 (or below MIN_SAMPLING_TEMPERATURE). */
 export function isGreedy(params: SelectionParams): boolean {
-  return !params.doSample || params.temperature === 0;
+  return !params.doSample || params.temperature < MIN_SAMPLING_TEMPERATURE;
 }
 
 const MAX_U64 = (1n << 64n) - 1n;

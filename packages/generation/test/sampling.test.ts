@@ -5,7 +5,9 @@ import {
   createSampler,
   createTokenSelector,
   greedySampler,
+  isGreedy,
   logSoftmaxAt,
+  MIN_SAMPLING_TEMPERATURE,
   multinomialSampler,
   resolveSamplingParams,
   splitMix64At,
@@ -160,6 +162,17 @@ describe('createSampler / createTokenSelector', () => {
       }
       assert.equal(createSampler(params)(f32([0, 2, 1]), 0).tokenId, 1);
     }
+  });
+
+  it('is greedy below MIN_SAMPLING_TEMPERATURE, where dividing the logits would overflow to NaN', () => {
+    const logits = f32([0, 1, 1.1, 0.9, 50]);
+    for (const temperature of [1e-40, Number.MIN_VALUE, MIN_SAMPLING_TEMPERATURE / 2]) {
+      const chosen = createTokenSelector(resolveSamplingParams({ temperature, seed: 5 }), vocab)(Float32Array.from(logits), { tokenIds: [], tokenIndex: 0 });
+      assert.equal(chosen.tokenId, 2, `temperature ${temperature}`);
+      assert.ok(Number.isFinite(chosen.logprob));
+    }
+    // At the threshold it samples again (a distribution this sharp still picks the argmax).
+    assert.equal(isGreedy(resolveSamplingParams({ temperature: MIN_SAMPLING_TEMPERATURE })), false);
   });
 
   it('samples the same token ids for the same seed and token indices, whatever ran before', () => {

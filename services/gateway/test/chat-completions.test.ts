@@ -196,3 +196,19 @@ test('logprobs: the official openai client gets each token with its logprob, byt
   const refused = await env.h.post('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], top_logprobs: 2 });
   assert.deepEqual([refused.status, refused.body.error.message], [400, 'top_logprobs needs logprobs: true']);
 });
+
+test('content parts of text are read in order; empty tools, tool_choice "none" and a text response_format are accepted', async () => {
+  const r = await env.h.post('/v1/chat/completions', {
+    messages: [{ role: 'user', content: [{ type: 'text', text: '晚上睡不着' }, { type: 'text', text: '应该怎么办' }] }],
+    tools: [],
+    tool_choice: 'none',
+    response_format: { type: 'text' },
+    temperature: 1e-40,
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const job = env.h.fakeHead.jobs.at(-1)!;
+  const { tokenizer } = await testModel();
+  // Without history ChatGLM-6B's prompt is the query itself.
+  assert.deepEqual(job.promptIds, tokenizer.encode('晚上睡不着应该怎么办'));
+  assert.equal(job.params.temperature, 1e-40, 'a tiny temperature is passed on; the pipeline decodes it greedily');
+});

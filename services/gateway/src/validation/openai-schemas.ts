@@ -11,10 +11,48 @@ export const MAX_STOP_SEQUENCES = 4;
 /** `developer` is OpenAI's newer name for `system`; both are dropped (ChatGLM-6B v1 has no system prompt). */
 export const MESSAGE_ROLES = ['system', 'developer', 'user', 'assistant'] as const;
 
+/**
+ * A message's content: a string, or OpenAI's content parts, of which ChatGLM-6B reads text only
+ * (`[{type: "text", text}]`, joined in order); an image or audio part is refused by name.
+ */
+const content = z.unknown().transform((v, ctx): string => {
+  if (typeof v === 'string') return v;
+  if (v === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'is required' });
+    return z.NEVER;
+  }
+  if (!Array.isArray(v)) {
+    ctx.addIssue({ code: 'custom', message: `must be a string or an array of {type: "text", text} parts, got ${describeValue(v)}` });
+    return z.NEVER;
+  }
+  const texts: string[] = [];
+  for (const [i, part] of v.entries()) {
+    const p = part as { type?: unknown; text?: unknown } | null;
+    if (p && typeof p === 'object' && p.type === 'text' && typeof p.text === 'string') texts.push(p.text);
+    else if (p && typeof p === 'object' && typeof p.type === 'string') {
+      ctx.addIssue({ code: 'custom', path: [i, 'type'], message: `"${p.type}" parts are not supported: ChatGLM-6B reads text only` });
+      return z.NEVER;
+    } else {
+      ctx.addIssue({ code: 'custom', path: [i], message: `must be a {type: "text", text: string} part, got ${describeValue(part)}` });
+      return z.NEVER;
+    }
+  }
+  return texts.join('');
+});
+
 const message = z.object({
   role: z.enum(MESSAGE_ROLES),
-  content: z.string(),
+  content,
 });
+
+/** A field of OpenAI's API that asks for something this model cannot do: refused by name, not ignored. */
+function unsupported(why: string, harmless: (v: unknown) => boolean) {
+  return z.unknown().superRefine((v, ctx) => {
+    if (v === undefined || v === null || harmless(v)) return;
+    ctx.addIssue({ code: 'custom', message: `is not supported: ${why}` });
+  }).optional();
+}
+const emptyList = (v: unknown) => Array.isArray(v) && v.length === 0;
 export type ChatMessage = z.output<typeof message>;
 
 /** OpenAI's limit on top_logprobs (the pipeline's too: @chatglm/generation MAX_TOP_LOGPROBS). */
@@ -40,6 +78,11 @@ export const chatCompletionSchema = z.object({
   /** With logprobs: also the most likely alternatives per token, 0..20. */
   top_logprobs: optionalNumberIn({ min: 0, max: MAX_TOP_LOGPROBS, integer: true }),
   stream: z.boolean().nullish().transform((v) => v ?? false),
+  tools: unsupported('ChatGLM-6B has no tool calling', emptyList),
+  tool_choice: unsupported('ChatGLM-6B has no tool calling', (v) => v === 'none'),
+  functions: unsupported('ChatGLM-6B has no function calling', emptyList),
+  function_call: unsupported('ChatGLM-6B has no function calling', (v) => v === 'none'),
+  response_format: unsupported('ChatGLM-6B cannot be held to a JSON format; only {"type": "text"} is served', (v) => (v as { type?: unknown } | null)?.type === 'text'),
   stream_options: z
     .object({ include_usage: z.boolean().nullish() })
     .nullish()
