@@ -119,6 +119,9 @@ for (const [label, args, expected] of [
 
     const gateway = named(objects, 'Deployment', 'glm-chatglm-cluster-gateway').spec.template.spec.containers[0];
     assert.doesNotThrow(() => parseGatewayArgs(gateway.args.slice(1), {}));
+    const keys = gateway.env.find((e: { name: string }) => e.name === 'CHATGLM_API_KEYS');
+    if (expected.gpu) assert.deepEqual(keys.valueFrom.secretKeyRef, { name: 'chatglm-api-keys', key: 'api-keys' }, 'the example turns API keys on from a Secret');
+    else assert.equal(keys, undefined, 'no authentication by default');
     assert.ok(gateway.env.some((e: { name: string }) => e.name === 'REDIS_URL'));
     assert.deepEqual([gateway.livenessProbe.httpGet.path, gateway.readinessProbe.httpGet.path], ['/healthz', '/readyz']);
     named(objects, 'PodDisruptionBudget', 'glm-chatglm-cluster-gateway');

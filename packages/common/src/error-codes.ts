@@ -15,7 +15,9 @@ export type GrpcStatusName =
   | 'OUT_OF_RANGE'
   | 'UNIMPLEMENTED'
   | 'INTERNAL'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'UNAUTHENTICATED'
+  | 'PERMISSION_DENIED';
 
 export interface ErrorCodeInfo {
   /** The HTTP status a client gets for it. */
@@ -38,12 +40,16 @@ export const ERROR_CODES = Object.freeze({
   invalid_sampling_params: code(400, 'INVALID_ARGUMENT', false, 'sampling parameters out of range'),
   invalid_prompt: code(400, 'INVALID_ARGUMENT', false, 'prompt ids lack [gMASK]/[MASK] or <sop>'),
   payload_too_large: code(413, 'RESOURCE_EXHAUSTED', false, 'the body is larger than the limit'),
+  unsupported_media_type: code(415, 'INVALID_ARGUMENT', false, 'the body is not sent as JSON (Content-Type: application/json)'),
+  unauthorized: code(401, 'UNAUTHENTICATED', false, 'API keys are on and the request has none, or one that is not accepted'),
+  origin_not_allowed: code(403, 'PERMISSION_DENIED', false, 'a browser asked from an origin that is not on the CORS allow-list'),
   not_found: code(404, 'NOT_FOUND', false, 'no such route'),
   model_not_found: code(404, 'NOT_FOUND', false, 'the model asked for is not served here'),
   request_not_found: code(404, 'NOT_FOUND', false, 'no request with that id (unknown, or expired)'),
   duplicate_request_id: code(409, 'ALREADY_EXISTS', false, 'the caller-chosen request id is in use'),
   // Admission and the gateway's own limits.
   queue_full: code(429, 'RESOURCE_EXHAUSTED', true, 'too many requests wait in the queue'),
+  rate_limited: code(429, 'RESOURCE_EXHAUSTED', true, 'the API key sent more requests this minute than its limit'),
   no_pipeline: code(503, 'UNAVAILABLE', true, 'no pipeline has sent a heartbeat recently'),
   redis_unavailable: code(503, 'UNAVAILABLE', true, 'Redis does not answer'),
   shutting_down: code(503, 'UNAVAILABLE', true, 'the gateway is stopping while the request waits'),

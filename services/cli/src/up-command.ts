@@ -1,4 +1,5 @@
 // `chatglm up` (and ./scripts/start): the whole cluster on this machine.
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
 import { quantizationFromFlags, readConvertedStages } from '@chatglm/glm';
@@ -18,7 +19,10 @@ options:
   --stages N             stages per pipeline (default 2; for converted bundles, their number)
   --pipelines P          pipelines consuming the one queue (default 1)
   --port PORT            gateway port (default 8000)
-  --host HOST            gateway address (default 0.0.0.0)
+  --host HOST            gateway address (default 127.0.0.1: this machine only; 0.0.0.0 serves
+                         every network, best with --api-keys)
+  --api-keys FILE        API keys the gateway asks generation requests for, one per line
+                         (or CHATGLM_API_KEYS=k1,k2; default: none, no authentication)
   --max-sequences N      sequences each pipeline runs at once (default 8)
   --threads N            ONNX Runtime threads per stage (default: cores / pipelines; a
                          pipeline's stages mostly take turns, and idle ones do not spin)
@@ -54,6 +58,7 @@ export async function up(argv: string[]): Promise<void> {
       pipelines: { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
+      'api-keys': { type: 'string' },
       'max-sequences': { type: 'string' },
       threads: { type: 'string' },
       'redis-port': { type: 'string' },
@@ -76,11 +81,12 @@ export async function up(argv: string[]): Promise<void> {
     ...(values.stages !== undefined && { stages: positiveInt('stages', values.stages) }),
     pipelines: positiveInt('pipelines', values.pipelines) ?? 1,
     port: positiveInt('port', values.port, 0) ?? 8000,
-    host: values.host ?? '0.0.0.0',
+    host: values.host ?? '127.0.0.1',
     ...(process.env.REDIS_URL && { redisUrl: process.env.REDIS_URL }),
     ...(values['max-sequences'] && { maxSequences: positiveInt('max-sequences', values['max-sequences']) }),
     ...(values.threads && { threads: positiveInt('threads', values.threads) }),
     ...(values['redis-port'] && { redisPort: positiveInt('redis-port', values['redis-port']) }),
+    ...(values['api-keys'] !== undefined && { gatewayArgs: ['--api-keys', path.resolve(values['api-keys'])] }),
     workerArgs: [...quantizationArgs(values.quantize, values['quantize-embedding']), ...(values.device ? ['--device', parseStageDevice(values.device)] : [])],
   });
   let stopping = false;

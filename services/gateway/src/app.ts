@@ -6,12 +6,16 @@ import { createLogger, type Logger } from '@chatglm/common';
 import type { GlmConfig } from '@chatglm/glm';
 import { Cancellations, PipelineRegistry, RequestStore, createGenerateQueue, oldestQueuedJobAgeMs, queuedJobs } from '@chatglm/queue';
 import type { Redis } from 'ioredis';
+import { authenticate } from './auth/authenticate.ts';
+import { RateLimiter } from './auth/rate-limiter.ts';
+import { cors } from './cors.ts';
 import { errorHandler, notFound } from './error-handler.ts';
 import { EventFollower } from './event-follower.ts';
 import type { GatewayContext, PromptTokenizer } from './gateway-context.ts';
 import { DEFAULT_GATEWAY_OPTIONS, type GatewayOptions } from './gateway-options.ts';
 import { GatewayMetrics } from './gateway-metrics.ts';
 import { httpMetrics } from './http-metrics.ts';
+import { requireJson } from './require-json.ts';
 import { apiChatRoutes } from './routes/api-chat.ts';
 import { chatCompletionRoutes } from './routes/chat-completions.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -64,13 +68,17 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     events: new EventFollower(deps.redis, store, options.pollSliceMs, logger),
     logger,
     metrics,
+    authenticate: authenticate(options.apiKeys),
+    rateLimiter: new RateLimiter(deps.redis, options.prefix, options.rateLimitPerMinute),
     startedAt: Math.floor(Date.now() / 1000),
   };
 
   const app = express();
   app.disable('x-powered-by');
   app.use(httpMetrics(metrics));
-  // api.py reads the body as JSON whatever its content type (curl -d sends a form type), so do we.
+  app.use(cors(options.corsOrigins));
+  // Bodies declared as anything but JSON are refused before they are read (cross-site form posts).
+  app.use(requireJson);
   app.use(express.json({ limit: options.bodyLimitBytes, type: () => true }));
   app.use(healthRoutes(context));
   app.use(metricsRoutes(context));

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
 import { DEFAULT_REDIS_URL } from '@chatglm/queue';
+import { ApiKeys } from './auth/api-keys.ts';
 import { DEFAULT_GATEWAY_OPTIONS, type GatewayOptions } from './gateway-options.ts';
 
 export const USAGE = `usage: chatglm-gateway --model DIR [options]
@@ -18,6 +19,10 @@ options:
   --model-name NAME         model id of the OpenAI API (default "${DEFAULT_GATEWAY_OPTIONS.modelName}")
   --max-queued N            queued jobs at which requests get 429 (default ${DEFAULT_GATEWAY_OPTIONS.maxQueued})
   --request-timeout-ms MS   how long blocking and streaming requests wait (default ${DEFAULT_GATEWAY_OPTIONS.requestTimeoutMs})
+  --api-keys FILE           API keys, one per line (or comma-separated in $CHATGLM_API_KEYS): generation
+                            requests must send Authorization: Bearer <key> (default: no authentication)
+  --rate-limit N            generation requests per API key and minute (default 0: no limit)
+  --cors-origins LIST       comma-separated origins whose browser pages may call the API (default: none)
   -h, --help                this text`;
 
 export interface GatewayCommandLine {
@@ -41,6 +46,9 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       'model-name': { type: 'string' },
       'max-queued': { type: 'string' },
       'request-timeout-ms': { type: 'string' },
+      'api-keys': { type: 'string' },
+      'rate-limit': { type: 'string' },
+      'cors-origins': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -57,6 +65,9 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       modelName: nonEmpty('model-name', values['model-name']) ?? DEFAULT_GATEWAY_OPTIONS.modelName,
       maxQueued: integer('max-queued', values['max-queued'], 0) ?? DEFAULT_GATEWAY_OPTIONS.maxQueued,
       requestTimeoutMs: integer('request-timeout-ms', values['request-timeout-ms'], 1) ?? DEFAULT_GATEWAY_OPTIONS.requestTimeoutMs,
+      apiKeys: ApiKeys.load(values['api-keys'], env),
+      rateLimitPerMinute: integer('rate-limit', values['rate-limit'], 0) ?? DEFAULT_GATEWAY_OPTIONS.rateLimitPerMinute,
+      corsOrigins: origins(values['cors-origins']),
     },
   };
 }
@@ -66,6 +77,16 @@ function integer(name: string, v: string | undefined, min: number, max = Number.
   const n = Number(v);
   if (!/^\d+$/.test(v) || n < min || n > max) throw new ChatGlmError('invalid_argument', `--${name} must be an integer in [${min}, ${max}], got "${v}"`);
   return n;
+}
+
+/** `https://a.example,http://localhost:3000` -> the origins, each checked to be scheme://host[:port]. */
+function origins(v: string | undefined): readonly string[] {
+  if (v === undefined) return DEFAULT_GATEWAY_OPTIONS.corsOrigins;
+  const list = v.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const o of list) {
+    if (!/^https?:\/\/[^/\s]+$/.test(o)) throw new ChatGlmError('invalid_argument', `--cors-origins: "${o}" is not an origin (scheme://host[:port], no path)`);
+  }
+  return list;
 }
 
 function nonEmpty(name: string, v: string | undefined): string | undefined {

@@ -54,7 +54,8 @@ export function errorHandler(logger: Logger, metrics: GatewayMetrics): ErrorRequ
       res.end();
       return;
     }
-    if (e.status === 429 || e.status === 503) res.setHeader('Retry-After', '1');
+    if (e.status === 429 || e.status === 503) res.setHeader('Retry-After', String(e.retryAfterSeconds ?? 1));
+    if (e.status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
     const error = { code: e.code, message: e.message, retryable: e.retryable };
     if (STREAM_API_PATHS.has(req.path)) res.status(e.status).json({ code: streamApiCode(e), msg: e.message, error });
     else res.status(e.status).json({ error });

@@ -4,6 +4,14 @@
 import { ChatGlmError, errorCodeInfo, type ErrorCode } from '@chatglm/common';
 
 export class GatewayError extends ChatGlmError {
+  /** Seconds a refused client should wait before trying again (the Retry-After of a 429 or 503); default 1. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(code, message, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds;
+  }
+
   /** HTTP status of the response, from the registry. */
   get status(): number {
     return errorCodeInfo(this.code).http;

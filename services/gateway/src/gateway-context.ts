@@ -2,7 +2,9 @@
 // the options. Built once per app by createGatewayApp.
 import type { Logger } from '@chatglm/common';
 import type { Cancellations, GenerateQueue, PipelineRegistry, RequestStore } from '@chatglm/queue';
+import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
+import type { RateLimiter } from './auth/rate-limiter.ts';
 import type { EventFollower } from './event-follower.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import type { GatewayOptions } from './gateway-options.ts';
@@ -30,6 +32,9 @@ export interface GatewayContext {
   events: EventFollower;
   logger: Logger;
   metrics: GatewayMetrics;
+  /** Every generation route's first handler: checks the API key (when keys are on). */
+  authenticate: RequestHandler;
+  rateLimiter: RateLimiter;
   /** Epoch seconds when this replica started (the `created` of /v1/models). */
   startedAt: number;
 }

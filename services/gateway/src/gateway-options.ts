@@ -1,5 +1,6 @@
 // What a gateway replica is configured with; every option has its default and unit here.
 import { DEFAULT_PREFIX } from '@chatglm/queue';
+import type { ApiKeys } from './auth/api-keys.ts';
 
 export interface GatewayOptions {
   /** Redis key prefix shared with the pipeline heads. Default "chatglm". */
@@ -17,6 +18,12 @@ export interface GatewayOptions {
    * the gateway checks that the request still exists and sends SSE keep-alive comments. Default 10000.
    */
   pollSliceMs: number;
+  /** API keys a generation request must show (Authorization: Bearer); undefined: no authentication. Default undefined. */
+  apiKeys: ApiKeys | undefined;
+  /** Generation requests per API key and minute; 0: no limit. Only with API keys. Default 0. */
+  rateLimitPerMinute: number;
+  /** Origins whose browser pages may call the API (CORS); empty: none but the gateway's own page. Default []. */
+  corsOrigins: readonly string[];
 }
 
 export const DEFAULT_GATEWAY_OPTIONS: GatewayOptions = Object.freeze({
@@ -26,4 +33,7 @@ export const DEFAULT_GATEWAY_OPTIONS: GatewayOptions = Object.freeze({
   requestTimeoutMs: 600_000,
   bodyLimitBytes: 1024 * 1024,
   pollSliceMs: 10_000,
+  apiKeys: undefined,
+  rateLimitPerMinute: 0,
+  corsOrigins: Object.freeze([]) as readonly string[],
 });

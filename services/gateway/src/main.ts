@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     server.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
-  logger.info('listening', { host: cli.host, port, redis: cli.redisUrl.replace(/\/\/[^@]*@/, '//***@'), prefix: cli.options.prefix, modelMaxLength: model.config.maxSequenceLength });
+  logger.info('listening', { host: cli.host, port, apiKeys: cli.options.apiKeys ? cli.options.apiKeys.size : 'off', redis: cli.redisUrl.replace(/\/\/[^@]*@/, '//***@'), prefix: cli.options.prefix, modelMaxLength: model.config.maxSequenceLength });
   announceReady({ service: 'gateway', port });
 
   let stopping = false;

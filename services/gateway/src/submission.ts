@@ -6,6 +6,7 @@ import { buildChatPrompt, type ChatTurn } from '@chatglm/tokenizer';
 import { contextLengthExceeded, duplicateRequestId, invalidRequest, noPipeline, queueFull } from './errors.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import type { Endpoint } from './gateway-metrics.ts';
+import type { ApiClient } from './auth/api-keys.ts';
 
 /**
  * No piece of ChatGLM's vocabulary covers more than 80 characters (`<|blank_80|>`); with NFKC
@@ -17,6 +18,8 @@ export const MAX_CHARS_PER_TOKEN = 256;
 export interface ChatSubmission {
   /** The API it came through (the metrics' label). */
   endpoint: Endpoint;
+  /** Whose API key sent it (its rate limit); undefined with API keys off. */
+  client: ApiClient | undefined;
   /** Internal request id: Redis keys and the BullMQ job id. */
   id: string;
   /** The id as the caller knows it, for error messages. Default `id`. */
@@ -40,6 +43,12 @@ export interface SubmittedRequest {
 
 export async function submitChat(ctx: GatewayContext, s: ChatSubmission): Promise<SubmittedRequest> {
   const limit = ctx.modelMaxLength;
+  try {
+    await ctx.rateLimiter.admit(s.client);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'rate_limited') ctx.metrics.refused.inc({ endpoint: s.endpoint, reason: 'rate_limited' });
+    throw err;
+  }
   const prompt = buildChatPrompt(s.history, s.query);
   if (prompt.length > limit * MAX_CHARS_PER_TOKEN) {
     throw contextLengthExceeded(`the prompt (history + query) has ${prompt.length} characters, far more than the model's context of ${limit} tokens holds; shorten it`);

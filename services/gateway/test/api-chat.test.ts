@@ -66,10 +66,16 @@ test('POST / follows api.py: a falsy max_length, top_p or temperature (0, null, 
   assert.equal(bad.status, 400, 'the string "0" is truthy in Python: it is a value, and not a number');
 });
 
-test('POST / reads JSON whatever the content type (curl -d sends a form type), like api.py', async () => {
-  const r = await env.h.post('/', JSON.stringify({ prompt: 'hi' }), { headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-  assert.equal(r.status, 200);
-  assert.equal(r.body.response, REPLY);
+test('POST / takes JSON only (api.py read any type, which let any web page post from a visitor\'s browser): a form or text body gets 415 naming the header', async () => {
+  for (const type of ['application/x-www-form-urlencoded', 'text/plain', 'multipart/form-data; boundary=x']) {
+    const r = await env.h.post('/', JSON.stringify({ prompt: 'hi' }), { headers: { 'content-type': type } });
+    assert.equal(r.status, 415, type);
+    assert.equal(r.body.error.code, 'unsupported_media_type');
+    assert.match(r.body.error.message, /Content-Type: application\/json \(got [a-z/-]+\)$/);
+  }
+  const json = await env.h.post('/', JSON.stringify({ prompt: 'hi' }), { headers: { 'content-type': 'application/json; charset=utf-8' } });
+  assert.equal(json.status, 200);
+  assert.equal(json.body.response, REPLY);
 });
 
 test('a pipeline error reaches the blocking caller with its code, its registry status and whether to retry', async () => {

@@ -99,6 +99,7 @@ test('stream: role chunk, content deltas, finish_reason chunk, usage chunk, [DON
 test('stream_options.include_usage false leaves the usage chunk out', async () => {
   const res = await fetch(`${env.h.base}/v1/chat/completions`, {
     method: 'POST',
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: false } }),
   });
   const events = await readSse(res);

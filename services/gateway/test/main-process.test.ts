@@ -56,7 +56,7 @@ test('announces its port, serves POST / through Redis, and exits 0 on SIGTERM', 
     assert.ok(ready.port > 0);
     const base = `http://127.0.0.1:${ready.port}`;
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
-    const r = await fetch(base, { method: 'POST', body: JSON.stringify({ prompt: 'hi' }) });
+    const r = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'hi' }) });
     assert.equal(r.status, 200);
     assert.equal(((await r.json()) as { response: string }).response, DEFAULT_SCRIPT.deltas.join(''));
     const models = (await (await fetch(`${base}/v1/models`)).json()) as { data: { id: string }[] };

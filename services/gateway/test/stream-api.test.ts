@@ -51,7 +51,7 @@ test('the documented bodies verbatim: query with a prior round of history, calle
   const { tokenizer } = await testModel();
   assert.deepEqual(job.promptIds, tokenizer.encode('[Round 0]\n问：你是谁？\n答：我是智能机器人\n[Round 1]\n问：你好\n答：'));
   await waitFor(async () => (await env.h.post('/get_response', { request_id: '73' })).body.response.is_finished, 5000, '73 to finish');
-  const raw = await fetch(`${env.h.base}/get_response`, { method: 'POST', body: '{"request_id": "73"}' });
+  const raw = await fetch(`${env.h.base}/get_response`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"request_id": "73"}' });
   const text = await raw.text();
   assert.match(text, /"timestamp":\d{10}\.\d+[,}]/, 'the timestamp is written as a float');
   const body = JSON.parse(text);

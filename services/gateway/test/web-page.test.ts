@@ -8,8 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { Script } from './support/fake-head.ts';
-import { useHarness, waitFor } from './support/harness.ts';
+import { DEFAULT_SCRIPT, type Script } from './support/fake-head.ts';
+import { ApiKeys } from '../src/auth/api-keys.ts';
+import { Harness, useHarness, waitFor } from './support/harness.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const missing = fs.existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (Debian: apt-get install -y --no-install-recommends chromium; scripts/test installs it when run as root)`;
@@ -148,6 +149,27 @@ test('on a phone-width screen nothing overflows sideways, long code scrolls insi
   await page.screenshot({ path: path.join(ARTIFACTS, 'web-chat-phone.png'), fullPage: true });
   console.log(`# screenshot: ${path.join(ARTIFACTS, 'web-chat-phone.png')}`);
   await page.close();
+});
+
+test('with API keys on, the page asks for a key, then sends it', { skip: missing }, async () => {
+  const key = 'web-page-key-0123456789';
+  const h = await Harness.start(env.redisUrl, { options: { apiKeys: ApiKeys.parse(key, 'test') } });
+  const page = await browser!.newPage();
+  try {
+    await page.goto(`${h.base}/`);
+    await sendMessage(page, 'hello');
+    await idle(page);
+    assert.match((await lastReply(page).locator('.status').textContent()) ?? '', /needs an API key.*enter it under Parameters/);
+    assert.ok(await page.locator('#parameters').evaluate((d) => (d as unknown as { open: boolean }).open), 'Parameters opened');
+    await page.locator('#api-key').fill(key);
+    await page.locator('#api-key').dispatchEvent('change');
+    await sendMessage(page, 'hello again');
+    await idle(page);
+    assert.equal(await lastReply(page).locator('.content').textContent(), DEFAULT_SCRIPT.deltas.join(''));
+  } finally {
+    await page.close();
+    await h.close();
+  }
 });
 
 test('GET / serves the page only to browsers; the page\'s files carry a strict Content-Security-Policy', async () => {

@@ -22,6 +22,7 @@ export interface LocalClusterOptions {
   pipelines?: number;
   /** Gateway port (default 8000; 0 = any free port). */
   port?: number;
+  /** Gateway address (default 127.0.0.1: this machine only). */
   host?: string;
   /** Use this Redis instead of starting redis-server. */
   redisUrl?: string;
@@ -98,7 +99,7 @@ export class LocalCluster {
           '--model', plan.gatewayModel,
           '--redis', this.redisUrl,
           '--port', String(this.gatewayProcess?.lastReady?.port ?? this.o.port ?? 8000),
-          '--host', this.o.host ?? '0.0.0.0',
+          '--host', this.o.host ?? '127.0.0.1',
           ...(this.o.redisPrefix ? ['--redis-prefix', this.o.redisPrefix] : []),
           ...(this.o.gatewayArgs ?? []),
         ],

@@ -2,6 +2,7 @@
 // `{response, history: [...history, [prompt, response]], status: 200, time}`.
 import { Router } from 'express';
 import { awaitCompletion } from '../await-completion.ts';
+import { clientOf } from '../auth/authenticate.ts';
 import { abortOnClientClose } from '../client-abort.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import { receivedAt } from '../http-metrics.ts';
@@ -15,11 +16,12 @@ import { parseBody } from '../validation/parse-body.ts';
 export function apiChatRoutes(ctx: GatewayContext): Router {
   const schema = legacyChatSchema(ctx.modelMaxLength);
   const router = Router();
-  router.post('/', async (req, res) => {
+  router.post('/', ctx.authenticate, async (req, res) => {
     const body = parseBody(schema, req.body);
     const signal = abortOnClientClose(res);
     const { id } = await submitChat(ctx, {
       endpoint: 'api',
+      client: clientOf(res),
       id: newRequestId(),
       history: body.history,
       query: body.prompt,

@@ -4,6 +4,7 @@
 import type { TokenLogprobs } from '@chatglm/queue';
 import { Router, type Response } from 'express';
 import { awaitCompletion } from '../await-completion.ts';
+import { clientOf } from '../auth/authenticate.ts';
 import { abortOnClientClose, cancelRequest } from '../client-abort.ts';
 import { toGatewayError } from '../error-handler.ts';
 import { GatewayError } from '../errors.ts';
@@ -30,7 +31,7 @@ function usage(promptTokens: number, completionTokens: number): Usage {
 
 export function chatCompletionRoutes(ctx: GatewayContext): Router {
   const router = Router();
-  router.post('/v1/chat/completions', async (req, res) => {
+  router.post('/v1/chat/completions', ctx.authenticate, async (req, res) => {
     const body = parseBody(chatCompletionSchema, req.body);
     if (body.model != null && body.model !== ctx.options.modelName) {
       throw new GatewayError('model_not_found', `model "${body.model}" is not served here; use "${ctx.options.modelName}" (see GET /v1/models) or omit model`);
@@ -39,6 +40,7 @@ export function chatCompletionRoutes(ctx: GatewayContext): Router {
     const signal = abortOnClientClose(res);
     const submitted = await submitChat(ctx, {
       endpoint: 'openai',
+      client: clientOf(res),
       id: newRequestId(),
       history,
       query,

@@ -3,6 +3,7 @@
 // or, with `cursor` (code points already received), only the text after it plus the next cursor.
 import { Router } from 'express';
 import { isTerminal, type RequestState } from '@chatglm/queue';
+import { clientOf } from '../auth/authenticate.ts';
 import { STREAM_API_CODES } from '../error-handler.ts';
 import { invalidRequest, requestNotFound } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
@@ -16,11 +17,12 @@ export function streamApiRoutes(ctx: GatewayContext): Router {
   const chatSchema = streamChatSchema(ctx.modelMaxLength);
   const router = Router();
 
-  router.post('/chat', async (req, res) => {
+  router.post('/chat', ctx.authenticate, async (req, res) => {
     const body = parseBody(chatSchema, req.body);
     await submitChat(ctx, {
       endpoint: 'stream_api',
-      id: callerRequestKey(body.request_id),
+      client: clientOf(res),
+      id: callerRequestKey(body.request_id, clientOf(res)),
       displayId: body.request_id,
       history: body.history,
       query: body.query,
@@ -30,9 +32,9 @@ export function streamApiRoutes(ctx: GatewayContext): Router {
     res.json({ code: STREAM_API_CODES.success, msg: 'start process' });
   });
 
-  router.post('/get_response', async (req, res) => {
+  router.post('/get_response', ctx.authenticate, async (req, res) => {
     const body = parseBody(getResponseSchema, req.body);
-    const state = await ctx.store.read(callerRequestKey(body.request_id));
+    const state = await ctx.store.read(callerRequestKey(body.request_id, clientOf(res)));
     if (!state) throw requestNotFound(body.request_id);
     res.json({ code: STREAM_API_CODES.success, msg: 'success', response: pollResponse(state, body.cursor) });
   });

@@ -9,6 +9,11 @@ const input = $('input');
 const send = $('send');
 const stop = $('stop');
 const sliders = { maxLength: $('max-length'), topP: $('top-p'), temperature: $('temperature') };
+const apiKey = $('api-key');
+/** Where the key is kept: this tab's session only. */
+const API_KEY_ITEM = 'chatglm-api-key';
+apiKey.value = sessionStorage.getItem(API_KEY_ITEM) ?? '';
+apiKey.addEventListener('change', () => sessionStorage.setItem(API_KEY_ITEM, apiKey.value.trim()));
 
 /** Finished turns, [query, reply], as the original demo keeps them. */
 let history = [];
@@ -81,9 +86,16 @@ async function ask(query) {
     reply.el.scrollIntoView({ block: 'end' });
   };
   try {
-    const res = await fetch('/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: controller.signal });
+    const key = apiKey.value.trim();
+    const headers = { 'content-type': 'application/json', ...(key && { authorization: `Bearer ${key}` }) };
+    const res = await fetch('/v1/chat/completions', { method: 'POST', headers, body: JSON.stringify(body), signal: controller.signal });
     if (!res.ok) {
       const error = await res.json().catch(() => ({}));
+      if (res.status === 401) {
+        $('parameters').open = true;
+        apiKey.focus();
+        throw new Error(`${error.error?.message ?? 'an API key is needed'}; enter it under Parameters`);
+      }
       throw new Error(error.error?.message ?? `the server answered ${res.status}`);
     }
     reply.status.textContent = '';
@@ -117,7 +129,7 @@ async function ask(query) {
     }
   } finally {
     setRunning(null);
-    input.focus();
+    if (document.activeElement !== apiKey) input.focus();
   }
 }
 

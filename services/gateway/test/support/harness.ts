@@ -57,6 +57,8 @@ export class Harness {
     readonly server: Server,
     readonly base: string,
     readonly head: FakeHead | undefined,
+    /** Every line the gateway logged. */
+    readonly logs: readonly string[],
   ) {}
 
   static async start(redisUrl: string, o: HarnessOptions = {}): Promise<Harness> {
@@ -75,7 +77,7 @@ export class Harness {
     await new Promise<void>((resolve) => server.once('listening', resolve));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const head = o.head === false ? undefined : await FakeHead.start({ url: redisUrl, prefix, ...o.head });
-    return new Harness(redisUrl, prefix, redis, gateway, server, base, head);
+    return new Harness(redisUrl, prefix, redis, gateway, server, base, head, logs);
   }
 
   /** The fake head (the test asked for one). */
