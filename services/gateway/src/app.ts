@@ -26,7 +26,7 @@ import { webPageRoutes } from './routes/web-page.ts';
 
 export interface GatewayDeps {
   /**
-   * The shared command connection (create it with `connectRedis`). The app never closes it;
+   * The shared command connection (create it with `connectGatewayRedis`, whose commands have a deadline). The app never closes it;
    * blocking reads use connections duplicated from it, which the app does close.
    */
   redis: Redis;

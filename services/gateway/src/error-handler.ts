@@ -6,6 +6,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ChatGlmError, type Logger } from '@chatglm/common';
 import { GatewayError } from './errors.ts';
+import { isRedisUnavailable } from './gateway-redis.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 
 /** Paths of the original stream API, whose errors keep its numeric `{code, msg}` shape. */
@@ -31,6 +32,7 @@ export function streamApiCode(e: GatewayError): number {
 /** Any thrown value -> a GatewayError (what the client sees). */
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
+  if (isRedisUnavailable(err)) return new GatewayError('redis_unavailable', 'Redis does not answer; retry later', { cause: err });
   // Another part of the cluster raised it (the tokenizer, the sampling parameters): its code says it all.
   if (err instanceof ChatGlmError) return new GatewayError(err.code, err.message, { cause: err });
   // body-parser's errors carry `type` and `status`.

@@ -6,6 +6,7 @@ import type { Logger } from '@chatglm/common';
 import type { RequestStore, StreamedEvent } from '@chatglm/queue';
 import type { Redis } from 'ioredis';
 import { GatewayError, requestTimeout } from './errors.ts';
+import { REDIS_COMMAND_TIMEOUT_MS } from './gateway-redis.ts';
 
 /** No event for one poll slice: a chance to send a keep-alive. */
 export interface IdleTick {
@@ -37,7 +38,8 @@ export class EventFollower {
    */
   async *follow(id: string, { signal, timeoutMs }: FollowOptions): AsyncGenerator<StreamedEvent | IdleTick> {
     if (this.#closed) throw new GatewayError('shutting_down', 'the gateway is shutting down; retry');
-    const conn = this.redis.duplicate();
+    // Its reads block for up to a slice, so its deadline is a slice longer than other commands'.
+    const conn = this.redis.duplicate({ commandTimeout: this.sliceMs + REDIS_COMMAND_TIMEOUT_MS });
     conn.on('error', (err: Error) => this.logger.debug('event reader connection error', { id, err }));
     this.#connections.add(conn);
     const onAbort = () => conn.disconnect();

@@ -3,8 +3,9 @@
 // accepting, let in-flight responses finish for a moment, close Redis and exit 0.
 import type { AddressInfo } from 'node:net';
 import { ChatGlmError, announceReady, createLogger } from '@chatglm/common';
-import { closeRedis, connectRedis } from '@chatglm/queue';
+import { closeRedis } from '@chatglm/queue';
 import { createGatewayApp } from './app.ts';
+import { connectGatewayRedis } from './gateway-redis.ts';
 import { USAGE, parseGatewayArgs } from './cli-options.ts';
 import { loadGatewayModel } from './model-files.ts';
 
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
     return;
   }
   const model = await loadGatewayModel(cli.modelDir);
-  const redis = connectRedis(cli.redisUrl);
+  const redis = connectGatewayRedis(cli.redisUrl);
   redis.on('error', (err: Error) => logger.warn('redis connection error', { err }));
   const gateway = createGatewayApp({ redis, tokenizer: model.tokenizer, config: model.config, options: cli.options, logger });
 

@@ -8,10 +8,10 @@ import path from 'node:path';
 import { after, before } from 'node:test';
 import { createLogger } from '@chatglm/common';
 import { TOKENIZER_FILE, toHfConfigJson } from '@chatglm/glm';
-import { closeRedis, connectRedis } from '@chatglm/queue';
+import { closeRedis } from '@chatglm/queue';
 import { buildTestTokenizerModel } from '@chatglm/tokenizer/test-model';
 import type { Redis } from 'ioredis';
-import { createGatewayApp, loadGatewayModel, type GatewayApp, type GatewayModel, type GatewayOptions } from '../../src/index.ts';
+import { connectGatewayRedis, createGatewayApp, loadGatewayModel, type GatewayApp, type GatewayModel, type GatewayOptions } from '../../src/index.ts';
 import { tinyConfig } from '../../../../test/support/models.ts';
 import { startTestRedis, type TestRedis } from '../../../../test/support/redis-server.ts';
 import { FakeHead, type FakeHeadOptions } from './fake-head.ts';
@@ -64,7 +64,7 @@ export class Harness {
   static async start(redisUrl: string, o: HarnessOptions = {}): Promise<Harness> {
     const prefix = `gw${process.pid}x${n++}`;
     const { tokenizer, config } = await testModel();
-    const redis = connectRedis(redisUrl);
+    const redis = connectGatewayRedis(redisUrl);
     const logs: string[] = [];
     const gateway = createGatewayApp({
       redis,
