@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -17,6 +18,18 @@ function readmeCurlCommands(): string[] {
   const section = readme.slice(readme.indexOf('## Using the cluster'));
   const block = /```bash\n([^]*?)```/.exec(section)?.[1] ?? '';
   return block.split('\n').filter((l) => l.startsWith('curl '));
+}
+
+/** One inline command's raw reply from the Redis on `port`. */
+function redisReply(port: number, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(`${command}\r\n`));
+    socket.setEncoding('utf8').once('data', (d: string) => {
+      socket.destroy();
+      resolve(d);
+    });
+    socket.once('error', reject);
+  });
 }
 
 function alive(pid: number): boolean {
@@ -50,6 +63,9 @@ test('the README curl commands work against `chatglm up`, and Ctrl-C stops the w
     }
     console.log(out.split('\n').slice(0, 6).join('\n'));
     for (const name of ['redis-server', 'pipeline 0 stage 0', 'pipeline 0 stage 1', 'gateway']) assert.match(out, new RegExp(`${name}\\s+pid \\d+`));
+    // The launcher's Redis has a password: a client without it gets nothing done.
+    assert.match(await redisReply(redisPort, 'PING'), /^-NOAUTH/);
+    assert.doesNotMatch(out, /redis:\/\/:[^*]/, 'the banner masks the password');
     for (const command of commands) {
       const { stdout } = await run('bash', ['-c', command.replaceAll('localhost:8000', `localhost:${port}`)], { timeout: 60_000 });
       assert.ok(stdout.trim().length > 0, `no output from: ${command}`);

@@ -2,6 +2,7 @@
 // stage workers, and the gateway, each a supervised child process. The model is a checkpoint (each
 // stage converts its layers on first start) or the output of `chatglm convert` (each stage loads its
 // bundle). A crashed child is restarted (a stage on its old port, so its upstream reconnects).
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,8 +72,11 @@ export class LocalCluster {
   private gatewayProcess: SupervisedProcess | undefined;
   private readonly pipelineStages: SupervisedProcess[][] = [];
   private tempDirs: string[] = [];
+  /** Redis's URL, with the password of a redis-server started here. */
   redisUrl = '';
   gatewayUrl = '';
+  /** The config file of a redis-server started here (it holds the password). */
+  private redisConfig = '';
 
   constructor(private readonly o: LocalClusterOptions) {}
 
@@ -85,7 +89,6 @@ export class LocalCluster {
     try {
       this.redisUrl = this.o.redisUrl ?? (await this.startRedis());
       const common = [
-        '--redis', this.redisUrl,
         '--threads', String(threads),
         ...(workers > 1 ? ['--no-spin'] : []),
         ...(this.o.redisPrefix ? ['--redis-prefix', this.o.redisPrefix] : []),
@@ -97,7 +100,6 @@ export class LocalCluster {
         name: 'gateway',
         args: () => [
           '--model', plan.gatewayModel,
-          '--redis', this.redisUrl,
           '--port', String(this.gatewayProcess?.lastReady?.port ?? this.o.port ?? 8000),
           '--host', this.o.host ?? '127.0.0.1',
           ...(this.o.redisPrefix ? ['--redis-prefix', this.o.redisPrefix] : []),
@@ -148,8 +150,9 @@ export class LocalCluster {
   /** What runs where, for the launcher's banner and for tests. */
   describe(): RunningProcess[] {
     const out: RunningProcess[] = [];
-    if (this.redisProcess) out.push({ name: 'redis-server', pid: this.redisProcess.pid, detail: this.redisUrl });
-    else out.push({ name: 'redis', pid: undefined, detail: `${this.redisUrl} (not started here)` });
+    const url = this.redisUrl.replace(/\/\/[^@/]*@/, '//***@');
+    if (this.redisProcess) out.push({ name: 'redis-server', pid: this.redisProcess.pid, detail: `${url} (password in ${this.redisConfig})` });
+    else out.push({ name: 'redis', pid: undefined, detail: `${url} (not started here)` });
     this.pipelineStages.forEach((procs, r) =>
       procs.forEach((p, i) => {
         const layers = p.ready?.layers as [number, number] | undefined;
@@ -192,7 +195,8 @@ export class LocalCluster {
   }
 
   private add(spec: { name: string; script: string; args: () => string[] }): SupervisedProcess {
-    const full: ProcessSpec = { name: spec.name, command: process.execPath, args: () => ['--import', 'tsx', spec.script, ...spec.args()] };
+    // Redis's URL (and its password) goes in the environment: a command line is visible to every user of the machine.
+    const full: ProcessSpec = { name: spec.name, command: process.execPath, args: () => ['--import', 'tsx', spec.script, ...spec.args()], env: { REDIS_URL: this.redisUrl } };
     return this.track(full);
   }
 
@@ -211,16 +215,21 @@ export class LocalCluster {
       this.tempDirs.push(dir);
     }
     fs.mkdirSync(dir, { recursive: true });
+    // A random password, so that other users of this machine cannot command the cluster's Redis; it
+    // lives in a config file only its owner reads, not on a command line.
+    const password = randomBytes(24).toString('base64url');
+    this.redisConfig = path.join(dir, 'redis.conf');
+    fs.writeFileSync(this.redisConfig, `requirepass ${password}\n`, { mode: 0o600 });
     const proc = this.track({
       name: 'redis-server',
       command: 'redis-server',
       // Append-only persistence: accepted requests survive a restart of Redis itself.
-      args: () => ['--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'no', '--save', '', '--appendonly', 'yes', '--dir', dir],
+      args: () => [this.redisConfig, '--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'no', '--save', '', '--appendonly', 'yes', '--dir', dir],
       readyLine: /Ready to accept connections/,
     });
     this.redisProcess = proc;
     await proc.start();
-    return `redis://127.0.0.1:${port}`;
+    return `redis://:${password}@127.0.0.1:${port}`;
   }
 }
 
