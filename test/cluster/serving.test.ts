@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
+import { ChatGlmError } from '@chatglm/common';
+import { StageClient } from '@chatglm/protocol';
 import { EngineReference } from '../support/engine-reference.ts';
 import { postJson, startTestCluster, waitUntil, type TestCluster } from '../support/test-cluster.ts';
 
@@ -217,3 +219,14 @@ describe('cancellation', () => {
   });
 });
 
+
+test("a stage serves only this cluster's stages: a client without the launcher's stage secret is refused, probes are not", async () => {
+  const port = c.cluster.stage(0, 1)!.ready!.port as number;
+  const stranger = new StageClient(`127.0.0.1:${port}`);
+  try {
+    await assert.rejects(stranger.info(), (e: unknown) => e instanceof ChatGlmError && e.code === 'unauthorized');
+    assert.equal(await stranger.check(), 'SERVING');
+  } finally {
+    stranger.close();
+  }
+});

@@ -101,6 +101,9 @@ for (const [label, args, expected] of [
         assert.deepEqual(worker.readinessProbe.grpc, { port: 50051 });
       }
       assert.equal(worker.livenessProbe.httpGet.path, '/healthz');
+      const secretEnv = worker.env.find((e: { name: string }) => e.name === 'CHATGLM_STAGE_SECRET');
+      if (expected.gpu) assert.equal(secretEnv.valueFrom.secretKeyRef.name, 'chatglm-stage-secret', 'every stage gets the shared secret');
+      else assert.equal(secretEnv, undefined);
       if (expected.gpu) {
         assert.equal(worker.resources.limits['nvidia.com/gpu'], 1);
         assert.equal(env.NVIDIA_DRIVER_CAPABILITIES, 'compute,utility,graphics', 'Vulkan needs graphics');

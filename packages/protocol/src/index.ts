@@ -52,6 +52,7 @@ export {
 } from './messages.ts';
 export { PROTO_ROOT } from './proto-definitions.ts';
 export { DEFAULT_DEADLINE_MS, StageClient, type StageClientOptions } from './stage-client.ts';
+export { StageSecret, secretMetadata } from './stage-secret.ts';
 export { StageServer, createStageServer, type StageHandlers, type StageServerOptions } from './stage-server.ts';
 export { StepChannel, type StepChannelOptions } from './step-channel.ts';
 export { MAX_BUFFERED_REQUESTS, type StepStream } from './step-stream.ts';

@@ -8,6 +8,7 @@ import {
   type ClientDuplexStream,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type Metadata,
   type ServiceError,
 } from '@grpc/grpc-js';
 import { ProtocolError, StageRpcError } from './errors.ts';
@@ -15,6 +16,7 @@ import { fromServiceError } from './grpc-status.ts';
 import type { InfoReply, ServingStatus, StepMessage, StepReply } from './messages.ts';
 import { protoServices } from './proto-definitions.ts';
 import { KEEPALIVE_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES } from './limits.ts';
+import { secretMetadata } from './stage-secret.ts';
 import { StepChannel, type StepChannelOptions } from './step-channel.ts';
 
 /** Default deadline of Info, Check and waitForReady, in ms. */
@@ -27,13 +29,15 @@ export interface StageClientOptions {
   keepaliveMs?: number;
   /** Keepalive ping timeout in ms. Default KEEPALIVE_TIMEOUT_MS (5 s). */
   keepaliveTimeoutMs?: number;
+  /** The shared secret the stage asks for (see stage-secret.ts); undefined: none. Default undefined. */
+  secret?: string;
 }
 
 type Callback<T> = (error: ServiceError | null, value?: T) => void;
 // The dynamic methods that @grpc/proto-loader puts on the generated client classes.
 interface StageStub extends Client {
-  info(request: object, options: CallOptions, callback: Callback<InfoReply>): ClientUnaryCall;
-  step(options?: CallOptions): ClientDuplexStream<StepMessage, StepReply>;
+  info(request: object, metadata: Metadata, options: CallOptions, callback: Callback<InfoReply>): ClientUnaryCall;
+  step(metadata: Metadata, options?: CallOptions): ClientDuplexStream<StepMessage, StepReply>;
 }
 interface HealthStub extends Client {
   check(request: { service: string }, options: CallOptions, callback: Callback<{ status: ServingStatus }>): ClientUnaryCall;
@@ -46,6 +50,7 @@ export class StageClient {
   private readonly channels = new Set<StepChannel>();
   private readonly watches = new Set<ClientReadableStream<unknown>>();
   private closedHere = false;
+  private readonly secret: string | undefined;
 
   /** Dials `address` (host:port) lazily: nothing connects until the first call or waitForReady. */
   constructor(
@@ -54,6 +59,7 @@ export class StageClient {
   ) {
     const maxBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     const keepalive = options.keepaliveMs ?? KEEPALIVE_MS;
+    this.secret = options.secret;
     const { Stage, Health } = protoServices();
     this.stage = new Stage(address, credentials.createInsecure(), {
       'grpc.max_receive_message_length': maxBytes,
@@ -73,7 +79,7 @@ export class StageClient {
   info(deadlineMs = DEFAULT_DEADLINE_MS): Promise<InfoReply> {
     this.checkOpen();
     return new Promise((resolve, reject) => {
-      this.stage.info({}, { deadline: Date.now() + deadlineMs }, (error, reply) => {
+      this.stage.info({}, secretMetadata(this.secret), { deadline: Date.now() + deadlineMs }, (error, reply) => {
         if (error) reject(fromServiceError(error, this.address, 'Info'));
         else resolve(reply as InfoReply);
       });
@@ -133,7 +139,7 @@ export class StageClient {
   /** Opens a Step stream. Hold it for the life of the pipeline; reopen it when `closed` settles. */
   openStep(options?: StepChannelOptions): StepChannel {
     this.checkOpen();
-    const channel = new StepChannel(this.stage.step(), this.address, options);
+    const channel = new StepChannel(this.stage.step(secretMetadata(this.secret)), this.address, options);
     this.channels.add(channel);
     void channel.closed.then(() => this.channels.delete(channel));
     return channel;

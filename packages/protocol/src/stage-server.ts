@@ -8,6 +8,7 @@ import { HealthState } from './health-service.ts';
 import { KEEPALIVE_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES } from './limits.ts';
 import { STAGE_SERVICE_NAME, type InfoReply, type ServingStatus, type StepMessage, type StepReply } from './messages.ts';
 import { protoServices } from './proto-definitions.ts';
+import { StageSecret } from './stage-secret.ts';
 import { ServerStepStream, type StepStream } from './step-stream.ts';
 
 export interface StageHandlers {
@@ -30,12 +31,15 @@ export interface StageServerOptions {
   keepaliveMs?: number;
   /** Keepalive ping timeout in ms. Default KEEPALIVE_TIMEOUT_MS (5 s). */
   keepaliveTimeoutMs?: number;
+  /** A shared secret Info and Step calls must carry (see stage-secret.ts); undefined: none. Default undefined. */
+  secret?: string;
 }
 
 export class StageServer {
   private readonly server: Server;
   private readonly health: HealthState;
   private readonly streams = new Set<ServerStepStream>();
+  private readonly secret: StageSecret | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -44,6 +48,7 @@ export class StageServer {
   ) {
     const maxBytes = options.maxMessageBytes ?? MAX_MESSAGE_BYTES;
     const keepalive = options.keepaliveMs ?? KEEPALIVE_MS;
+    this.secret = options.secret === undefined ? undefined : new StageSecret(options.secret);
     this.server = new Server({
       'grpc.max_receive_message_length': maxBytes,
       'grpc.max_send_message_length': maxBytes,
@@ -110,9 +115,12 @@ export class StageServer {
     this.server.forceShutdown();
   }
 
-  private info(_call: ServerUnaryCall<unknown, InfoReply>, callback: sendUnaryData<InfoReply>): void {
+  private info(call: ServerUnaryCall<unknown, InfoReply>, callback: sendUnaryData<InfoReply>): void {
     Promise.resolve()
-      .then(() => this.handlers.info())
+      .then(() => {
+        this.secret?.check(call.metadata);
+        return this.handlers.info();
+      })
       .then(
         (reply) => callback(null, reply),
         (error: unknown) => callback(toStatus(error)),
@@ -129,6 +137,7 @@ export class StageServer {
     }
     let result: void | Promise<void>;
     try {
+      this.secret?.check(call.metadata);
       result = this.handlers.step(stream);
     } catch (error) {
       stream.fail(error);

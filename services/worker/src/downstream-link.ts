@@ -7,6 +7,8 @@ import type { Downstream } from './head/downstream.ts';
 
 export interface DownstreamLinkOptions {
   address: string;
+  /** The cluster's stage secret, if it has one. */
+  secret: string | undefined;
   head: HeadInfo;
   log: Logger;
   onReply: (reply: StepReply) => void;
@@ -26,7 +28,7 @@ export class DownstreamLink implements Downstream {
   private closed = false;
 
   constructor(private readonly o: DownstreamLinkOptions) {
-    this.client = new StageClient(o.address);
+    this.client = new StageClient(o.address, { secret: o.secret });
   }
 
   get connected(): boolean {
@@ -42,9 +44,9 @@ export class DownstreamLink implements Downstream {
         return await this.connectOnce();
       } catch (err) {
         if (this.closed) throw err;
-        const chainError = err instanceof ChatGlmError && err.code === 'invalid_chain';
-        // A chain that is wrong will not fix itself by waiting: refuse at once.
-        if (chainError || Date.now() + delay > until) throw err;
+        const refused = err instanceof ChatGlmError && (err.code === 'invalid_chain' || err.code === 'unauthorized');
+        // A wrong chain, or a stage that does not take our secret, will not fix itself by waiting: refuse at once.
+        if (refused || Date.now() + delay > until) throw err;
         this.o.log.info('waiting for the next stage', { address: this.o.address, error: err });
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(RETRY_MAX_MS, delay * 2);

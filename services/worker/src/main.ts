@@ -1,11 +1,12 @@
 // A stage worker: one process per pipeline stage (docs/architecture.md, "Processes"). The stage
 // that holds layer 0 is the pipeline head (a BullMQ consumer on the generate queue); every other
 // stage serves gRPC and dials the next one with --next.
+import fs from 'node:fs';
 import os from 'node:os';
 import { announceReady, closeAll, createLogger } from '@chatglm/common';
 import { checkpointId, formatLayers, readPrefixCheckpoint } from '@chatglm/glm';
 import { MetricsServer, createProcessRegistry } from '@chatglm/metrics';
-import { PROTOCOL_VERSION, StageClient, createStageServer, type ActivationDtype, type StageInfo } from '@chatglm/protocol';
+import { PROTOCOL_VERSION, StageClient, StageSecret, createStageServer, type ActivationDtype, type StageInfo } from '@chatglm/protocol';
 import { closeRedis, connectRedis } from '@chatglm/queue';
 import { ThreadedStageRuntime } from '@chatglm/runtime';
 import { ChatGLMTokenizer, processResponse } from '@chatglm/tokenizer';
@@ -77,6 +78,16 @@ if (opts.metricsPort !== undefined) {
 }
 const metricsReady = metricsServer ? { metricsPort: metricsServer.port } : {};
 
+// The stage secret: every Info and Step call between this cluster's stages carries it.
+let stageSecret: string | undefined;
+try {
+  stageSecret = opts.stageSecretFile !== undefined ? fs.readFileSync(opts.stageSecretFile, 'utf8').trim() : process.env.CHATGLM_STAGE_SECRET?.trim() || undefined;
+  if (stageSecret !== undefined) new StageSecret(stageSecret);
+} catch (err) {
+  console.error(`chatglm worker: ${opts.stageSecretFile !== undefined ? `--stage-secret-file ${opts.stageSecretFile}` : 'CHATGLM_STAGE_SECRET'}: ${(err as Error).message}`);
+  process.exit(2);
+}
+
 const dtype: ActivationDtype = opts.activationDtype === 'float16' ? 'ACTIVATION_DTYPE_FLOAT16' : 'ACTIVATION_DTYPE_FLOAT32';
 const tokenizer = await ChatGLMTokenizer.load(stage.tokenizerFile);
 log.info('loading stage', { bundle: stage.bundleDir, modelId: id, layers: [range.start, range.end], device: opts.device, ...(opts.ptuningDir !== undefined && { ptuning: opts.ptuningDir, prefixLength }) });
@@ -108,6 +119,7 @@ if (isHead) {
   if (opts.next) {
     link = new DownstreamLink({
       address: opts.next,
+      secret: stageSecret,
       head: { layerStart: range.start, layerEnd: range.end, numLayers: config.numLayers, modelId: id, protocolVersion: PROTOCOL_VERSION, hiddenSize: config.hiddenSize },
       log,
       onReply: (reply) => head?.onReply(reply),
@@ -156,7 +168,7 @@ if (isHead) {
   );
   announceReady({ service: 'head', layers: [range.start, range.end], stages: 1 + downstream.length, capacity: head.capacity, ...metricsReady });
 } else {
-  const next = opts.next ? new StageClient(opts.next) : null;
+  const next = opts.next ? new StageClient(opts.next, { secret: stageSecret }) : null;
   const info: StageInfo = {
     protocolVersion: PROTOCOL_VERSION,
     modelId: id,
@@ -170,7 +182,7 @@ if (isHead) {
     address: '',
   };
   const service = new StageService({ info, step, next, log });
-  const server = createStageServer({ info: () => service.info(), step: (stream) => service.serve(stream) });
+  const server = createStageServer({ info: () => service.info(), step: (stream) => service.serve(stream) }, { ...(stageSecret !== undefined && { secret: stageSecret }) });
   const port = await server.listen(opts.host, opts.port);
   info.address = `${opts.host === '0.0.0.0' ? os.hostname() : opts.host}:${port}`;
   server.setServing(true);

@@ -46,6 +46,7 @@ const OPTION_HELP: readonly (readonly [string, string])[] = [
   ['--redis URL', 'Redis for the head (default $REDIS_URL or redis://127.0.0.1:6379)'],
   ['--redis-prefix P', `Redis key prefix, the same as the gateways' (default ${d.redisPrefix})`],
   ['--pipeline-id ID', "the pipeline's name in the head's heartbeats, in logs and in every worker's metrics (default host-pid)"],
+  ['--stage-secret-file FILE', 'a shared secret (or $CHATGLM_STAGE_SECRET) every stage of the cluster is given: the stage port serves only calls that carry it (default: none)'],
   ['--metrics-port PORT', 'serve Prometheus metrics at GET /metrics on this port (0: any free port, announced in the ready line; default: not served)'],
   ['--max-sequences N', `KV cache slots: sequences served at once (default ${d.maxSequences})`],
   ['--ptuning DIR', 'a P-tuning v2 checkpoint (config.json with pre_seq_len, and the transformer.prefix_encoder.* weights): every sequence attends to its prefix; give every stage of the pipeline the same one'],
@@ -104,6 +105,8 @@ export interface WorkerOptions {
   pipelineId?: string;
   /** Serve /metrics on this port (0: any free one); undefined: not served. */
   metricsPort?: number;
+  /** The file holding the stage secret (--stage-secret-file); CHATGLM_STAGE_SECRET otherwise. */
+  stageSecretFile?: string;
   maxSequences: number;
   maxTokens?: number;
   microBatches?: number;
@@ -131,6 +134,7 @@ export const PARSE_OPTIONS = {
   'redis-prefix': { type: 'string' },
   'pipeline-id': { type: 'string' },
   'metrics-port': { type: 'string' },
+  'stage-secret-file': { type: 'string' },
   'max-sequences': { type: 'string' },
   'max-tokens': { type: 'string' },
   'micro-batches': { type: 'string' },
@@ -211,6 +215,7 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
       ...(threads !== undefined && { threads }),
       ...(connectTimeoutMs !== undefined && { connectTimeoutMs }),
       ...(metricsPort !== undefined && { metricsPort }),
+      ...(values['stage-secret-file'] !== undefined && { stageSecretFile: values['stage-secret-file'] }),
     };
     return { kind: 'ok', options };
   } catch (err) {

@@ -77,6 +77,8 @@ export class LocalCluster {
   gatewayUrl = '';
   /** The config file of a redis-server started here (it holds the password). */
   private redisConfig = '';
+  /** The stages' shared secret: only this cluster's stages can send them steps. */
+  private readonly stageSecret = randomBytes(24).toString('base64url');
 
   constructor(private readonly o: LocalClusterOptions) {}
 
@@ -195,8 +197,8 @@ export class LocalCluster {
   }
 
   private add(spec: { name: string; script: string; args: () => string[] }): SupervisedProcess {
-    // Redis's URL (and its password) goes in the environment: a command line is visible to every user of the machine.
-    const full: ProcessSpec = { name: spec.name, command: process.execPath, args: () => ['--import', 'tsx', spec.script, ...spec.args()], env: { REDIS_URL: this.redisUrl } };
+    // Redis's URL (with its password) and the stage secret go in the environment: a command line is visible to every user of the machine.
+    const full: ProcessSpec = { name: spec.name, command: process.execPath, args: () => ['--import', 'tsx', spec.script, ...spec.args()], env: { REDIS_URL: this.redisUrl, CHATGLM_STAGE_SECRET: this.stageSecret } };
     return this.track(full);
   }
 
