@@ -27,6 +27,18 @@ export async function enqueueGenerate(queue: GenerateQueue, data: GenerateJobDat
   });
 }
 
+/**
+ * Removes the job of `id` if it has finished. BullMQ keeps a finished job for the request TTL and
+ * silently ignores a new job with the same id meanwhile, so a caller reusing a request id after its
+ * record expired would otherwise never run. A job that has not finished is left alone.
+ */
+export async function clearFinishedJob(queue: GenerateQueue, id: string): Promise<void> {
+  const job = await queue.getJob(id);
+  if (!job) return;
+  const state = await job.getState();
+  if (state === 'completed' || state === 'failed') await job.remove();
+}
+
 /** Jobs not yet taken by a head: what admission control compares with its limit. */
 export async function queuedJobs(queue: GenerateQueue): Promise<number> {
   return queue.getJobCountByTypes('waiting', 'prioritized', 'delayed');

@@ -1,7 +1,7 @@
 // The path every generating endpoint shares: render the chat prompt, tokenize it, check that it
 // fits the model, admit the request, register it in Redis and put its job on the queue.
 import { GenerationParamsError, randomSeed, resolveSamplingParams, samplingParamsToJson, type SamplingParams } from '@chatglm/generation';
-import { enqueueGenerate, queuedJobs } from '@chatglm/queue';
+import { clearFinishedJob, enqueueGenerate, queuedJobs } from '@chatglm/queue';
 import { buildChatPrompt, type ChatTurn } from '@chatglm/tokenizer';
 import { contextLengthExceeded, duplicateRequestId, invalidRequest, noPipeline, queueFull } from './errors.ts';
 import type { GatewayContext } from './gateway-context.ts';
@@ -57,8 +57,9 @@ export async function submitChat(ctx: GatewayContext, s: ChatSubmission): Promis
   const params = resolveParams({ maxLength: limit, ...s.sampling, seed: s.sampling.seed ?? randomSeed() });
   checkLength(promptIds.length, params, limit, s.fieldNames ?? {});
 
-  // Both checks in one round trip's time: each costs the time to first token a round trip to Redis.
-  const [queued, live] = await Promise.all([queuedJobs(ctx.queue), ctx.registry.live()]);
+  // In one round trip's time: each costs the time to first token a round trip to Redis. (A finished
+  // job of the same id, kept by BullMQ past its request's record, would swallow the new one.)
+  const [queued, live] = await Promise.all([queuedJobs(ctx.queue), ctx.registry.live(), clearFinishedJob(ctx.queue, s.id)]);
   if (queued >= ctx.options.maxQueued) {
     ctx.metrics.refused.inc({ endpoint: s.endpoint, reason: 'queue_full' });
     throw queueFull(queued, ctx.options.maxQueued);

@@ -1,6 +1,7 @@
 // The original stream API: POST /chat starts, POST /get_response polls (full text or cursor deltas).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { callerRequestKey } from '../src/request-ids.ts';
 import { DEFAULT_SCRIPT, sleep } from './support/fake-head.ts';
 import { Harness, testModel, useHarness, waitFor } from './support/harness.ts';
 
@@ -140,4 +141,17 @@ test('a full queue answers 429 / code 100 and accepts again once it drains', asy
   } finally {
     await busy.close();
   }
+});
+
+test('a request_id reused once its record has expired runs again (BullMQ still holds the finished job of that id)', async () => {
+  const id = `reuse-${Date.now()}`;
+  const finished = async () => (await env.h.post('/get_response', { request_id: id })).body.response?.is_finished === true;
+  const jobs = env.h.fakeHead.jobs.length;
+  assert.equal((await env.h.post('/chat', { query: 'first', request_id: id })).status, 200);
+  await waitFor(finished, 5000, 'the first run');
+  // The record expires (its TTL), the finished job is still in BullMQ.
+  await env.h.gateway.context.store.remove(callerRequestKey(id));
+  assert.equal((await env.h.post('/chat', { query: 'second', request_id: id })).status, 200);
+  await waitFor(finished, 5000, 'the second run');
+  assert.equal(env.h.fakeHead.jobs.length, jobs + 2, 'both requests ran');
 });
