@@ -28,15 +28,17 @@ export async function enqueueGenerate(queue: GenerateQueue, data: GenerateJobDat
 }
 
 /**
- * Removes the job of `id` if it has finished. BullMQ keeps a finished job for the request TTL and
- * silently ignores a new job with the same id meanwhile, so a caller reusing a request id after its
- * record expired would otherwise never run. A job that has not finished is left alone.
+ * Whether BullMQ still keeps a finished job of `id`. It keeps one for the request TTL and silently
+ * ignores a new job with the same id meanwhile, so a request id reused after its record expired must
+ * have that job removed first (removeJob), or it would never run.
  */
-export async function clearFinishedJob(queue: GenerateQueue, id: string): Promise<void> {
-  const job = await queue.getJob(id);
-  if (!job) return;
-  const state = await job.getState();
-  if (state === 'completed' || state === 'failed') await job.remove();
+export async function hasFinishedJob(queue: GenerateQueue, id: string): Promise<boolean> {
+  const state = await queue.getJobState(id);
+  return state === 'completed' || state === 'failed';
+}
+
+export async function removeJob(queue: GenerateQueue, id: string): Promise<void> {
+  await queue.remove(id);
 }
 
 /** Jobs not yet taken by a head: what admission control compares with its limit. */

@@ -9,7 +9,7 @@
 //   for (const e of await store.readEvents(id, '0', 5000)) console.log(e);
 export { Cancellations } from './cancellation.ts';
 export type { GenerateJobData } from './generate-job.ts';
-export { DEFAULT_JOB_ATTEMPTS, JOB_RETRY_BACKOFF_MS, clearFinishedJob, createGenerateQueue, enqueueGenerate, oldestQueuedJobAgeMs, queuedJobs, type GenerateQueue } from './generate-queue.ts';
+export { DEFAULT_JOB_ATTEMPTS, JOB_RETRY_BACKOFF_MS, createGenerateQueue, enqueueGenerate, hasFinishedJob, oldestQueuedJobAgeMs, queuedJobs, removeJob, type GenerateQueue } from './generate-queue.ts';
 export { DEFAULT_PREFIX, GENERATE_QUEUE, RedisKeys } from './keys.ts';
 export { HEARTBEAT_INTERVAL_MS, PipelineRegistry } from './pipeline-registry.ts';
 export { DEFAULT_REDIS_URL, closeRedis, connectRedis } from './redis-connection.ts';

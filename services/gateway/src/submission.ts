@@ -1,7 +1,7 @@
 // The path every generating endpoint shares: render the chat prompt, tokenize it, check that it
 // fits the model, admit the request, register it in Redis and put its job on the queue.
 import { GenerationParamsError, randomSeed, resolveSamplingParams, samplingParamsToJson, type SamplingParams } from '@chatglm/generation';
-import { clearFinishedJob, enqueueGenerate, queuedJobs } from '@chatglm/queue';
+import { enqueueGenerate, hasFinishedJob, queuedJobs, removeJob } from '@chatglm/queue';
 import { buildChatPrompt, type ChatTurn } from '@chatglm/tokenizer';
 import { contextLengthExceeded, duplicateRequestId, invalidRequest, noPipeline, queueFull } from './errors.ts';
 import type { GatewayContext } from './gateway-context.ts';
@@ -43,23 +43,9 @@ export interface SubmittedRequest {
 
 export async function submitChat(ctx: GatewayContext, s: ChatSubmission): Promise<SubmittedRequest> {
   const limit = ctx.modelMaxLength;
-  try {
-    await ctx.rateLimiter.admit(s.client);
-  } catch (err) {
-    if ((err as { code?: unknown }).code === 'rate_limited') ctx.metrics.refused.inc({ endpoint: s.endpoint, reason: 'rate_limited' });
-    throw err;
-  }
-  const prompt = buildChatPrompt(s.history, s.query);
-  if (prompt.length > limit * MAX_CHARS_PER_TOKEN) {
-    throw contextLengthExceeded(`the prompt (history + query) has ${prompt.length} characters, far more than the model's context of ${limit} tokens holds; shorten it`);
-  }
-  const promptIds = ctx.tokenizer.encode(prompt);
-  const params = resolveParams({ maxLength: limit, ...s.sampling, seed: s.sampling.seed ?? randomSeed() });
-  checkLength(promptIds.length, params, limit, s.fieldNames ?? {});
-
-  // In one round trip's time: each costs the time to first token a round trip to Redis. (A finished
-  // job of the same id, kept by BullMQ past its request's record, would swallow the new one.)
-  const [queued, live] = await Promise.all([queuedJobs(ctx.queue), ctx.registry.live(), clearFinishedJob(ctx.queue, s.id)]);
+  // Admission comes first, so that a refused request costs no tokenizing on this event loop, and
+  // in one round trip's time (each round trip to Redis adds to the time to first token).
+  const [, queued, live, finishedJob] = await Promise.all([admitRate(ctx, s), queuedJobs(ctx.queue), ctx.registry.live(), hasFinishedJob(ctx.queue, s.id)]);
   if (queued >= ctx.options.maxQueued) {
     ctx.metrics.refused.inc({ endpoint: s.endpoint, reason: 'queue_full' });
     throw queueFull(queued, ctx.options.maxQueued);
@@ -69,9 +55,20 @@ export async function submitChat(ctx: GatewayContext, s: ChatSubmission): Promis
     throw noPipeline();
   }
 
+  const prompt = buildChatPrompt(s.history, s.query);
+  if (prompt.length > limit * MAX_CHARS_PER_TOKEN) {
+    throw contextLengthExceeded(`the prompt (history + query) has ${prompt.length} characters, far more than the model's context of ${limit} tokens holds; shorten it`);
+  }
+  const promptIds = ctx.tokenizer.encode(prompt);
+  const params = resolveParams({ maxLength: limit, ...s.sampling, seed: s.sampling.seed ?? randomSeed() });
+  checkLength(promptIds.length, params, limit, s.fieldNames ?? {});
+
   const acceptedAt = Date.now();
   if (!(await ctx.store.create(s.id, promptIds.length, acceptedAt))) throw duplicateRequestId(s.displayId ?? s.id);
   try {
+    // The id's earlier request is over and its record gone, but BullMQ still keeps its job, which
+    // would swallow this one.
+    if (finishedJob) await removeJob(ctx.queue, s.id);
     await enqueueGenerate(ctx.queue, { requestId: s.id, promptIds, params: samplingParamsToJson(params), acceptedAt, ...(s.logprobs !== undefined && { logprobs: s.logprobs }) }, { ttlSeconds: ctx.store.ttlSeconds });
   } catch (err) {
     await ctx.store.remove(s.id).catch(() => undefined);
@@ -81,6 +78,16 @@ export async function submitChat(ctx: GatewayContext, s: ChatSubmission): Promis
   ctx.metrics.promptTokens.inc({ endpoint: s.endpoint }, promptIds.length);
   ctx.logger.debug('request accepted', { id: s.id, promptTokens: promptIds.length, queued });
   return { id: s.id, promptTokens: promptIds.length, params, acceptedAt };
+}
+
+/** The client's rate limit; a refusal is counted among the admission refusals. */
+async function admitRate(ctx: GatewayContext, s: ChatSubmission): Promise<void> {
+  try {
+    await ctx.rateLimiter.admit(s.client);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'rate_limited') ctx.metrics.refused.inc({ endpoint: s.endpoint, reason: 'rate_limited' });
+    throw err;
+  }
 }
 
 function resolveParams(p: Partial<SamplingParams>): SamplingParams {

@@ -135,6 +135,9 @@ test('a full queue answers 429 / code 100 and accepts again once it drains', asy
     assert.equal(second.body.code, 100);
     assert.equal(second.body.error.code, 'queue_full');
     assert.ok(second.headers.get('retry-after'));
+    // Admission comes before tokenizing: a long prompt is refused as cheaply as a short one.
+    const long = await busy.post('/chat', { request_id: rid(), query: '你好 hello world, '.repeat(2000) });
+    assert.equal(long.body.error.code, 'queue_full');
     busy.fakeHead.resume();
     const id = rid();
     await waitFor(async () => (await busy.post('/chat', { request_id: id, query: 'three' })).status === 200, 5000, 'the queue to drain');
