@@ -2,6 +2,7 @@
 // with backoff when it dies unexpectedly, stopped with SIGTERM (then SIGKILL) on shutdown.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { READY_MARKER } from '@chatglm/common';
+import { RestartBackoff } from './restart-backoff.ts';
 
 export interface ProcessSpec {
   /** Short name for messages, e.g. "pipeline 0 stage 1". */
@@ -28,12 +29,12 @@ const LIVE_CHILDREN = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of LIVE_CHILDREN) child.kill('SIGKILL');
 });
-const BACKOFF_MAX_MS = 30_000;
 
 export class SupervisedProcess {
   private child: ChildProcess | undefined;
   private stopping = false;
   private restarts = 0;
+  private readonly backoff = new RestartBackoff();
   private readyInfo: ReadyInfo | undefined;
   private previousReady: ReadyInfo | undefined;
   private readyWaiters: { resolve: (info: ReadyInfo) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }[] = [];
@@ -113,7 +114,7 @@ export class SupervisedProcess {
         this.onEvent(`${this.spec.name} (pid ${child.pid}) exited with ${how}`);
         return;
       }
-      const delay = Math.min(BACKOFF_MAX_MS, 500 * 2 ** Math.min(this.restarts, 6));
+      const delay = this.backoff.nextDelayMs(Date.now());
       this.restarts += 1;
       this.onEvent(`${this.spec.name} (pid ${child.pid}) exited with ${how}; restarting in ${(delay / 1000).toFixed(1)} s`);
       setTimeout(() => {
@@ -141,6 +142,7 @@ export class SupervisedProcess {
 
   private markReady(info: ReadyInfo): void {
     this.readyInfo = info;
+    this.backoff.ready(Date.now());
     if (this.restarts > 0) this.onEvent(`${this.spec.name} is back (pid ${info.pid})`);
     for (const w of this.readyWaiters.splice(0)) {
       clearTimeout(w.timer);
