@@ -72,9 +72,14 @@ export class JobIntake {
     // A job can also fail outside this head's code: BullMQ fails a job whose heads kept dying
     // ("stalled more than allowable limit"). Record it, so that clients waiting on it get an error
     // instead of waiting for their timeout.
+    // Whether the failure is final is the job's state, not its attempts: a job failed for stalling
+    // too often has used no attempt.
     this.worker.on('failed', (job, err) => {
-      if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return;
-      void this.recordFinalFailure(job.data.requestId, err).catch((e: unknown) => this.o.log.warn('cannot record a failed job', { error: e }));
+      if (!job) return;
+      void job
+        .getState()
+        .then((state) => (state === 'failed' ? this.recordFinalFailure(job.data.requestId, err) : undefined))
+        .catch((e: unknown) => this.o.log.warn('cannot record a failed job', { error: e }));
     });
   }
 

@@ -5,7 +5,8 @@ import { after, before, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { createLogger } from '@chatglm/common';
 import { resolveSamplingParams, samplingParamsToJson } from '@chatglm/generation';
-import { Cancellations, RedisKeys, RequestStore, closeRedis, connectRedis, createGenerateQueue, enqueueGenerate } from '@chatglm/queue';
+import { Cancellations, GENERATE_QUEUE, RedisKeys, RequestStore, closeRedis, connectRedis, createGenerateQueue, enqueueGenerate } from '@chatglm/queue';
+import { Worker } from 'bullmq';
 import { startTestRedis, type TestRedis } from '../../../../test/support/redis-server.ts';
 import { JobIntake } from '../../src/head/job-intake.ts';
 import type { HeadJob } from '../../src/head/pipeline-head.ts';
@@ -91,3 +92,39 @@ test('a cancellation announced after the intake checked, but before the head kne
     await closeRedis(queueConnection);
   }
 });
+
+test('a job BullMQ fails for stalling too often is recorded as failed, so its clients get an error at once', async () => {
+  const prefix = `t${process.pid}stall`;
+  const store = new RequestStore(redis, prefix);
+  const queue = createGenerateQueue(redis, prefix);
+  const id = 'stalled-out';
+  await store.create(id, 1, Date.now());
+  await enqueueGenerate(queue, { requestId: id, promptIds: [5, 6], params: samplingParamsToJson(resolveSamplingParams({ maxLength: 10, seed: 1 })), acceptedAt: Date.now() });
+  // A head that takes the job and dies without a word: its lock runs out with the job still active.
+  // (It looks for stalled jobs itself never, since a look blocks other heads' looks for an interval.)
+  const deadConnection = redis.duplicate();
+  const dead = new Worker(GENERATE_QUEUE, () => new Promise<void>(() => undefined), { connection: deadConnection, prefix, lockDuration: 1000, skipStalledCheck: true });
+  await waitUntil(async () => (await queue.getJobState(id)) === 'active', 5000);
+  await dead.close(true);
+  deadConnection.disconnect();
+  // The next head finds it stalled; with no stall allowed, BullMQ fails it for good.
+  const intake = new JobIntake({ redis, prefix, pipelineId: 'p2', concurrency: 1, lockDurationMs: 1000, maxStalledCount: 0, submit: () => undefined, cancel: () => undefined, log: createLogger('head', {}, () => undefined) });
+  await intake.start();
+  try {
+    await waitUntil(async () => (await store.read(id))?.status === 'failed', 10_000);
+    const state = await store.read(id);
+    assert.equal(state?.error?.code, 'job_failed');
+    assert.match(state?.error?.message ?? '', /stalled/);
+  } finally {
+    await intake.close();
+    await queue.close();
+  }
+});
+
+async function waitUntil(check: () => Promise<boolean>, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
