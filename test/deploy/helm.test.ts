@@ -127,6 +127,8 @@ for (const [label, args, expected] of [
     else assert.equal(keys, undefined, 'no authentication by default');
     assert.ok(gateway.env.some((e: { name: string }) => e.name === 'REDIS_URL'));
     assert.deepEqual([gateway.livenessProbe.httpGet.path, gateway.readinessProbe.httpGet.path], ['/healthz', '/readyz']);
+    const gatewayPod = named(objects, 'Deployment', 'glm-chatglm-cluster-gateway').spec.template.spec;
+    assert.ok(gatewayPod.terminationGracePeriodSeconds * 1000 > Number(flag(gateway.args, 'drain-timeout-ms')), 'the kubelet waits out the drain');
     named(objects, 'PodDisruptionBudget', 'glm-chatglm-cluster-gateway');
   });
 }

@@ -40,6 +40,8 @@ export interface GatewayDeps {
 export interface GatewayApp {
   app: Express;
   context: GatewayContext;
+  /** Stopping: /readyz answers 503 and new generation requests get 503 shutting_down; open ones go on. */
+  startDraining(): void;
   /** Ends open event reads and closes the queue client; the shared Redis stays open. Idempotent. */
   close(): Promise<void>;
 }
@@ -56,6 +58,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     oldestWaitSeconds: async () => (await oldestQueuedJobAgeMs(queue, Date.now())) / 1000,
     livePipelines: async () => (await registry.live()).length,
   });
+  let draining = false;
   const context: GatewayContext = {
     options,
     modelMaxLength: deps.config.maxSequenceLength,
@@ -70,6 +73,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     metrics,
     authenticate: authenticate(options.apiKeys),
     rateLimiter: new RateLimiter(deps.redis, options.prefix, options.rateLimitPerMinute),
+    draining: () => draining,
     startedAt: Math.floor(Date.now() / 1000),
   };
 
@@ -98,5 +102,5 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     })();
     return closing;
   };
-  return { app, context, close };
+  return { app, context, close, startDraining: () => void (draining = true) };
 }

@@ -23,6 +23,7 @@ options:
                             requests must send Authorization: Bearer <key> (default: no authentication)
   --rate-limit N            generation requests per API key and minute (default 0: no limit)
   --cors-origins LIST       comma-separated origins whose browser pages may call the API (default: none)
+  --drain-timeout-ms MS     on SIGTERM, how long open responses may run to their end (default ${DEFAULT_GATEWAY_OPTIONS.drainTimeoutMs})
   -h, --help                this text`;
 
 export interface GatewayCommandLine {
@@ -49,6 +50,7 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       'api-keys': { type: 'string' },
       'rate-limit': { type: 'string' },
       'cors-origins': { type: 'string' },
+      'drain-timeout-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -68,6 +70,7 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       apiKeys: ApiKeys.load(values['api-keys'], env),
       rateLimitPerMinute: integer('rate-limit', values['rate-limit'], 0) ?? DEFAULT_GATEWAY_OPTIONS.rateLimitPerMinute,
       corsOrigins: origins(values['cors-origins']),
+      drainTimeoutMs: integer('drain-timeout-ms', values['drain-timeout-ms'], 0) ?? DEFAULT_GATEWAY_OPTIONS.drainTimeoutMs,
     },
   };
 }

@@ -35,6 +35,8 @@ export interface GatewayContext {
   /** Every generation route's first handler: checks the API key (when keys are on). */
   authenticate: RequestHandler;
   rateLimiter: RateLimiter;
+  /** True once the gateway is stopping: readiness fails and new requests are refused with 503. */
+  draining(): boolean;
   /** Epoch seconds when this replica started (the `created` of /v1/models). */
   startedAt: number;
 }

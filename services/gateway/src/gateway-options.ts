@@ -24,6 +24,11 @@ export interface GatewayOptions {
   rateLimitPerMinute: number;
   /** Origins whose browser pages may call the API (CORS); empty: none but the gateway's own page. Default []. */
   corsOrigins: readonly string[];
+  /**
+   * On SIGTERM, how long open responses (streams, blocking calls) may run to their end, in ms; the
+   * rest then get a retryable shutting_down error. Default 30000.
+   */
+  drainTimeoutMs: number;
 }
 
 export const DEFAULT_GATEWAY_OPTIONS: GatewayOptions = Object.freeze({
@@ -36,4 +41,5 @@ export const DEFAULT_GATEWAY_OPTIONS: GatewayOptions = Object.freeze({
   apiKeys: undefined,
   rateLimitPerMinute: 0,
   corsOrigins: Object.freeze([]) as readonly string[],
+  drainTimeoutMs: 30_000,
 });

@@ -9,8 +9,8 @@ import { connectGatewayRedis } from './gateway-redis.ts';
 import { USAGE, parseGatewayArgs } from './cli-options.ts';
 import { loadGatewayModel } from './model-files.ts';
 
-/** How long a stopping gateway lets in-flight responses finish before closing their connections. */
-export const SHUTDOWN_GRACE_MS = 5000;
+/** After the drain, how long the shutting_down error events get to reach their clients before the connections are cut. */
+const FAREWELL_MS = 200;
 
 const logger = createLogger('gateway');
 
@@ -41,13 +41,22 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) process.exit(0); // a second signal: do not wait
     stopping = true;
-    logger.info('stopping', { signal });
+    logger.info('stopping: draining open responses', { signal, drainTimeoutMs: cli.options.drainTimeoutMs });
+    // Drain: readiness fails (a load balancer stops sending), new requests get a retryable 503,
+    // open responses run to their end for up to the drain timeout.
+    gateway.startDraining();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    const grace = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
-    await closed;
-    clearTimeout(grace);
+    const idle = setInterval(() => server.closeIdleConnections(), 100);
+    const drained = await Promise.race([closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), cli.options.drainTimeoutMs))]);
+    clearInterval(idle);
+    // What is still open gets a shutting_down error event (streams) or answer, then the connections close.
     await gateway.close();
+    if (!drained) {
+      await new Promise((r) => setTimeout(r, FAREWELL_MS));
+      server.closeAllConnections();
+      await closed;
+    }
     await closeRedis(redis);
     logger.info('stopped');
     process.exit(0);

@@ -3,7 +3,7 @@
 import { GenerationParamsError, randomSeed, resolveSamplingParams, samplingParamsToJson, type SamplingParams } from '@chatglm/generation';
 import { enqueueGenerate, hasFinishedJob, queuedJobs, removeJob } from '@chatglm/queue';
 import { buildChatPrompt, type ChatTurn } from '@chatglm/tokenizer';
-import { contextLengthExceeded, duplicateRequestId, invalidRequest, noPipeline, queueFull } from './errors.ts';
+import { GatewayError, contextLengthExceeded, duplicateRequestId, invalidRequest, noPipeline, queueFull } from './errors.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import type { Endpoint } from './gateway-metrics.ts';
 import type { ApiClient } from './auth/api-keys.ts';
@@ -43,6 +43,7 @@ export interface SubmittedRequest {
 
 export async function submitChat(ctx: GatewayContext, s: ChatSubmission): Promise<SubmittedRequest> {
   const limit = ctx.modelMaxLength;
+  if (ctx.draining()) throw new GatewayError('shutting_down', 'this gateway is stopping; retry (another replica takes the request)');
   // Admission comes first, so that a refused request costs no tokenizing on this event loop, and
   // in one round trip's time (each round trip to Redis adds to the time to first token).
   const [, queued, live, finishedJob] = await Promise.all([admitRate(ctx, s), queuedJobs(ctx.queue), ctx.registry.live(), hasFinishedJob(ctx.queue, s.id)]);

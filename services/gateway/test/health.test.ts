@@ -53,3 +53,20 @@ test('/readyz is 503 redis_unavailable when Redis does not answer, while /health
     await h.close();
   }
 });
+
+test('a draining gateway is not ready and refuses new requests with a retryable 503', async () => {
+  const h = await Harness.start(redis.url);
+  try {
+    h.gateway.startDraining();
+    const ready = await h.get('/readyz');
+    assert.equal(ready.status, 503);
+    assert.equal(ready.body.error.code, 'shutting_down');
+    const refused = await h.post('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(refused.status, 503);
+    assert.deepEqual([refused.body.error.code, refused.body.error.retryable], ['shutting_down', true]);
+    assert.equal(refused.headers.get('retry-after'), '1');
+    assert.equal((await h.get('/healthz')).status, 200, 'still alive');
+  } finally {
+    await h.close();
+  }
+});

@@ -89,3 +89,56 @@ test('bad flags exit 2 with the usage; a missing model directory exits 1', async
   assert.equal(await missing.exited, 1);
   assert.match(missing.out().stderr, /model directory .*nope does not exist/);
 });
+
+/** Opens a streamed completion and resolves with a reader once its first chunk arrived. */
+async function openStream(base: string): Promise<() => Promise<string>> {
+  const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], stream: true }) });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = decoder.decode((await reader.read()).value);
+  return async () => {
+    for (;;) {
+      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true as const }));
+      if (done) return text;
+      text += decoder.decode(value);
+    }
+  };
+}
+
+test('SIGTERM drains: an open stream runs to its end, then the process exits 0', async () => {
+  const prefix = `drain${process.pid}`;
+  const head = await FakeHead.start({ url: redis.url, prefix });
+  head.script = () => ({ ...DEFAULT_SCRIPT, deltas: Array.from({ length: 30 }, (_, i) => `${i} `), delayMs: 50 });
+  const gw = startGateway(['--model', modelDir, '--port', '0', '--host', '127.0.0.1', '--redis-prefix', prefix, '--drain-timeout-ms', '10000']);
+  try {
+    const base = `http://127.0.0.1:${(await gw.ready).port}`;
+    const rest = await openStream(base);
+    gw.child.kill('SIGTERM');
+    const text = await rest();
+    assert.match(text, /data: \[DONE\]/, 'the stream ran to its end');
+    assert.ok(text.includes('"content":"29 "'), 'with all its text');
+    assert.equal(await gw.exited, 0, gw.out().stderr);
+  } finally {
+    gw.child.kill('SIGKILL');
+    await head.close();
+  }
+});
+
+test('past the drain timeout an open stream ends with a retryable shutting_down error, never silently', async () => {
+  const prefix = `drainout${process.pid}`;
+  const head = await FakeHead.start({ url: redis.url, prefix });
+  head.script = () => ({ ...DEFAULT_SCRIPT, deltas: Array.from({ length: 200 }, (_, i) => `${i} `), delayMs: 50 });
+  const gw = startGateway(['--model', modelDir, '--port', '0', '--host', '127.0.0.1', '--redis-prefix', prefix, '--drain-timeout-ms', '500']);
+  try {
+    const rest = await openStream(`http://127.0.0.1:${(await gw.ready).port}`);
+    gw.child.kill('SIGTERM');
+    const text = await rest();
+    assert.match(text, /"code":"shutting_down".*"retryable":true/);
+    assert.doesNotMatch(text, /\[DONE\]/);
+    assert.equal(await gw.exited, 0, gw.out().stderr);
+  } finally {
+    gw.child.kill('SIGKILL');
+    await head.close();
+  }
+});

@@ -14,6 +14,10 @@ export function healthRoutes(ctx: GatewayContext): Router {
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req, res) => {
+    if (ctx.draining()) {
+      notReady(res, new GatewayError('shutting_down', 'the gateway is stopping'));
+      return;
+    }
     let pipelines: string[];
     try {
       pipelines = await withTimeout(
