@@ -106,6 +106,12 @@ const runtime = await ThreadedStageRuntime.create({
   console.error(`chatglm worker: cannot load ${formatLayers(range)} on ${opts.device}: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(2);
 });
+// A dead runtime thread fails every step while the process would still look alive (heartbeats,
+// probes): exit, so that the launcher or the orchestrator restarts the stage.
+runtime.onCrash((err) => {
+  log.error('the stage thread died; exiting so that the stage is restarted', { error: err });
+  process.exit(1);
+});
 // performance.now() counts from the process's start: a first start's conversion is included.
 stageMetrics.loaded(runtime, performance.now() / 1000);
 const step = createStageStep(runtime, { inputDtype: dtype, outputDtype: dtype, vocab: tokenizer.vocab, observer: stageMetrics });

@@ -20,15 +20,16 @@ export class StageThreadHost {
   private readonly stages = new Set<number>();
   private failure: Error | undefined;
   private terminated = false;
+  private readonly crashWatchers: ((err: Error) => void)[] = [];
 
   private constructor(private readonly onIdle: () => void) {
     this.worker = new Worker(new URL('./boot.mjs', import.meta.url), {
       workerData: { entry: new URL('./stage-thread.ts', import.meta.url).href },
     });
     this.worker.on('message', (msg: ThreadResponse) => this.settle(msg));
-    this.worker.on('error', (err) => this.fail(new ChatGlmError('stage_crashed', `stage thread crashed: ${err.message}`, { cause: err })));
+    this.worker.on('error', (err) => this.crash(new ChatGlmError('stage_crashed', `stage thread crashed: ${err.message}`, { cause: err })));
     this.worker.on('exit', (code) => {
-      if (!this.terminated) this.fail(new ChatGlmError('stage_crashed', `stage thread exited with code ${code}`));
+      if (!this.terminated) this.crash(new ChatGlmError('stage_crashed', `stage thread exited with code ${code}`));
     });
   }
 
@@ -72,6 +73,11 @@ export class StageThreadHost {
     return this.failure !== undefined;
   }
 
+  /** Calls `watcher` once if the thread dies (not when it is closed): every later call would fail. */
+  onCrash(watcher: (err: Error) => void): void {
+    this.crashWatchers.push(watcher);
+  }
+
   private settle(msg: ThreadResponse): void {
     const p = this.pending.get(msg.id);
     if (!p) return;
@@ -82,6 +88,12 @@ export class StageThreadHost {
       if (msg.error.stack) err.stack = `${err.name}: ${err.message}\n  (in stage thread) ${msg.error.stack}`;
       p.reject(err);
     }
+  }
+
+  private crash(err: Error): void {
+    const first = this.failure === undefined;
+    this.fail(err);
+    if (first) for (const w of this.crashWatchers.splice(0)) w(err);
   }
 
   private fail(err: Error): void {

@@ -41,6 +41,14 @@ export class ThreadedStageRuntime implements StageRuntime {
     await this.call({ method: 'release', seqId });
   }
 
+  /**
+   * Calls `watcher` once if the stage's thread dies: the runtime then fails every call, so a process
+   * serving it should exit and be restarted rather than go on answering heartbeats and probes.
+   */
+  onCrash(watcher: (err: Error) => void): void {
+    this.host.onCrash(watcher);
+  }
+
   capacity(): Promise<KvCapacity> {
     return this.call({ method: 'capacity' }) as Promise<KvCapacity>;
   }
