@@ -33,6 +33,11 @@ export class RedisKeys {
     return `${this.prefix}:req:${id}:cancel`;
   }
 
+  /** Sorted set: the SSE followers of a request on any gateway -> when (ms) their entry lapses unless refreshed. */
+  followers(id: string): string {
+    return `${this.prefix}:req:${id}:followers`;
+  }
+
   /** Pub/sub channel on which cancellations are announced to the pipeline heads. */
   cancelChannel(): string {
     return `${this.prefix}:cancel`;

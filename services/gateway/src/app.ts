@@ -22,6 +22,7 @@ import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { modelRoutes } from './routes/models.ts';
 import { streamApiRoutes } from './routes/stream-api.ts';
+import { StreamFollowers } from './stream-followers.ts';
 import { webPageRoutes } from './routes/web-page.ts';
 
 export interface GatewayDeps {
@@ -74,6 +75,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     authenticate: authenticate(options.apiKeys),
     rateLimiter: new RateLimiter(deps.redis, options.prefix, options.rateLimitPerMinute),
     draining: () => draining,
+    followers: new StreamFollowers(deps.redis, store.keys, options.pollSliceMs),
     startedAt: Math.floor(Date.now() / 1000),
   };
 

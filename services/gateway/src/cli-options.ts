@@ -24,6 +24,8 @@ options:
   --rate-limit N            generation requests per API key and minute (default 0: no limit)
   --cors-origins LIST       comma-separated origins whose browser pages may call the API (default: none)
   --drain-timeout-ms MS     on SIGTERM, how long open responses may run to their end (default ${DEFAULT_GATEWAY_OPTIONS.drainTimeoutMs})
+  --resume-grace-ms MS      how long a stream whose client left waits for it to resume with Last-Event-ID
+                            before the request is cancelled (default ${DEFAULT_GATEWAY_OPTIONS.resumeGraceMs})
   -h, --help                this text`;
 
 export interface GatewayCommandLine {
@@ -51,6 +53,7 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       'rate-limit': { type: 'string' },
       'cors-origins': { type: 'string' },
       'drain-timeout-ms': { type: 'string' },
+      'resume-grace-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -71,6 +74,7 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       rateLimitPerMinute: integer('rate-limit', values['rate-limit'], 0) ?? DEFAULT_GATEWAY_OPTIONS.rateLimitPerMinute,
       corsOrigins: origins(values['cors-origins']),
       drainTimeoutMs: integer('drain-timeout-ms', values['drain-timeout-ms'], 0) ?? DEFAULT_GATEWAY_OPTIONS.drainTimeoutMs,
+      resumeGraceMs: integer('resume-grace-ms', values['resume-grace-ms'], 0) ?? DEFAULT_GATEWAY_OPTIONS.resumeGraceMs,
     },
   };
 }

@@ -18,6 +18,8 @@ export interface FollowOptions {
   signal: AbortSignal;
   /** Give up after this many ms in all: throws request_timeout (504). */
   timeoutMs: number;
+  /** Start after this stream position (a resumed stream); default the start. */
+  after?: string;
 }
 
 export class EventFollower {
@@ -36,7 +38,7 @@ export class EventFollower {
    * yields), and an IdleTick after each slice without events. Ends without a terminal event only
    * when the signal aborts.
    */
-  async *follow(id: string, { signal, timeoutMs }: FollowOptions): AsyncGenerator<StreamedEvent | IdleTick> {
+  async *follow(id: string, { signal, timeoutMs, after: start }: FollowOptions): AsyncGenerator<StreamedEvent | IdleTick> {
     if (this.#closed) throw new GatewayError('shutting_down', 'the gateway is shutting down; retry');
     // Its reads block for up to a slice, so its deadline is a slice longer than other commands'.
     const conn = this.redis.duplicate({ commandTimeout: this.sliceMs + REDIS_COMMAND_TIMEOUT_MS });
@@ -45,7 +47,7 @@ export class EventFollower {
     const onAbort = () => conn.disconnect();
     signal.addEventListener('abort', onAbort, { once: true });
     const deadline = Date.now() + timeoutMs;
-    let after = '0';
+    let after = start ?? '0';
     try {
       while (!signal.aborted) {
         const remaining = deadline - Date.now();

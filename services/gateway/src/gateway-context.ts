@@ -5,6 +5,7 @@ import type { Cancellations, GenerateQueue, PipelineRegistry, RequestStore } fro
 import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import type { RateLimiter } from './auth/rate-limiter.ts';
+import type { StreamFollowers } from './stream-followers.ts';
 import type { EventFollower } from './event-follower.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 import type { GatewayOptions } from './gateway-options.ts';
@@ -35,6 +36,8 @@ export interface GatewayContext {
   /** Every generation route's first handler: checks the API key (when keys are on). */
   authenticate: RequestHandler;
   rateLimiter: RateLimiter;
+  /** Who follows which request's stream, on every replica (resumable streams). */
+  followers: StreamFollowers;
   /** True once the gateway is stopping: readiness fails and new requests are refused with 503. */
   draining(): boolean;
   /** Epoch seconds when this replica started (the `created` of /v1/models). */

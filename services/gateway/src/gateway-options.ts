@@ -29,6 +29,11 @@ export interface GatewayOptions {
    * rest then get a retryable shutting_down error. Default 30000.
    */
   drainTimeoutMs: number;
+  /**
+   * How long a stream whose client went away may wait for the client to come back with
+   * Last-Event-ID (to any replica) before its request is cancelled, in ms. Default 5000.
+   */
+  resumeGraceMs: number;
 }
 
 export const DEFAULT_GATEWAY_OPTIONS: GatewayOptions = Object.freeze({
@@ -42,4 +47,5 @@ export const DEFAULT_GATEWAY_OPTIONS: GatewayOptions = Object.freeze({
   rateLimitPerMinute: 0,
   corsOrigins: Object.freeze([]) as readonly string[],
   drainTimeoutMs: 30_000,
+  resumeGraceMs: 5_000,
 });

@@ -5,8 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import type { ApiClient } from './auth/api-keys.ts';
 
-export function newRequestId(): string {
-  return `chatcmpl-${randomBytes(18).toString('base64url')}`;
+/** A new request id; with API keys on, it carries the key's tag (see ownsCompletion). */
+export function newRequestId(client?: ApiClient): string {
+  return `chatcmpl-${client ? `${client.tag}-` : ''}${randomBytes(18).toString('base64url')}`;
 }
 
 /**

@@ -15,8 +15,9 @@ export class SseWriter {
     this.res.flushHeaders();
   }
 
-  data(value: unknown): void {
-    if (!this.res.writableEnded) this.res.write(`data: ${JSON.stringify(value)}\n\n`);
+  /** One event; `id` (optional) is what a reconnecting client sends back as Last-Event-ID. */
+  data(value: unknown, id?: string): void {
+    if (!this.res.writableEnded) this.res.write(`${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(value)}\n\n`);
   }
 
   /** A comment line: keeps idle connections (and proxies) from timing out; clients ignore it. */

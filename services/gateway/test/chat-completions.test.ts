@@ -14,10 +14,11 @@ const client = () => new OpenAI({ baseURL: `${env.h.base}/v1`, apiKey: 'x', maxR
 /** Reads an SSE response into its `data:` payloads (JSON-parsed, except [DONE]). */
 async function readSse(res: Response): Promise<unknown[]> {
   const text = await res.text();
+  // A block may open with its `id:` line (resumable streams); its payload is the `data:` line.
   return text
     .split('\n\n')
-    .filter((block) => block.startsWith('data: '))
-    .map((block) => block.slice('data: '.length))
+    .map((block) => /^data: (.*)$/m.exec(block)?.[1])
+    .filter((data): data is string => data !== undefined)
     .map((data) => (data === '[DONE]' ? data : JSON.parse(data)));
 }
 

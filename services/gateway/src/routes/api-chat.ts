@@ -22,7 +22,7 @@ export function apiChatRoutes(ctx: GatewayContext): Router {
     const { id } = await submitChat(ctx, {
       endpoint: 'api',
       client: clientOf(res),
-      id: newRequestId(),
+      id: newRequestId(clientOf(res)),
       history: body.history,
       query: body.prompt,
       sampling: { maxLength: body.max_length, topP: body.top_p, temperature: body.temperature, seed: body.seed },

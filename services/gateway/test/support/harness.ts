@@ -70,7 +70,8 @@ export class Harness {
       redis,
       tokenizer,
       config,
-      options: { prefix, ...o.options },
+      // A short resume grace: tests of client disconnects see the cancellation soon.
+      options: { prefix, resumeGraceMs: 100, ...o.options },
       logger: createLogger('gateway', {}, (line) => void logs.push(line)),
     });
     const server = gateway.app.listen(0, '127.0.0.1');
