@@ -8,11 +8,15 @@ export class ReplyObserver {
   /** Tokens generated when the last text was sent. */
   private tokensAtLastText = 0;
 
-  /** `receivedAt`: performance.now() when the HTTP request arrived. */
+  /**
+   * `receivedAt`: performance.now() when the HTTP request arrived. A resumed stream's first text is
+   * no first token (its request began on an earlier connection), so it times no first token.
+   */
   constructor(
     private readonly metrics: GatewayMetrics,
     private readonly endpoint: Endpoint,
     private readonly receivedAt: number,
+    private readonly resumed = false,
   ) {}
 
   /** After an event was sent to the client (or, for blocking routes, taken into its reply). */
@@ -23,8 +27,9 @@ export class ReplyObserver {
       // A delta may carry no text (held back, logprobs only), and text held back for a while
       // arrives with several tokens at once: the gap is shared among the tokens since the last text.
       if (!e.text) return;
-      if (this.lastTextAt === undefined) this.metrics.timeToFirstToken.observe(labels, (now - this.receivedAt) / 1000);
-      else {
+      if (this.lastTextAt === undefined) {
+        if (!this.resumed) this.metrics.timeToFirstToken.observe(labels, (now - this.receivedAt) / 1000);
+      } else {
         const tokens = Math.max(1, e.completionTokens - this.tokensAtLastText);
         const perToken = (now - this.lastTextAt) / 1000 / tokens;
         for (let i = 0; i < tokens; i++) this.metrics.interTokenLatency.observe(labels, perToken);

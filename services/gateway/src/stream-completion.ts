@@ -99,7 +99,7 @@ export async function resumeStream(ctx: GatewayContext, res: Response, lastEvent
   const state = ownsCompletion(at.requestId, clientOf(res)) ? await ctx.store.read(at.requestId) : undefined;
   if (!state) throw requestNotFound(at.requestId);
   const signal = abortOnClientClose(res);
-  await streamCompletion(ctx, res, signal, new ReplyObserver(ctx.metrics, 'openai', receivedAt(res)), {
+  await streamCompletion(ctx, res, signal, new ReplyObserver(ctx.metrics, 'openai', receivedAt(res), true), {
     meta: { id: at.requestId, created: Math.floor(state.acceptedAt / 1000), model: ctx.options.modelName },
     promptTokens: state.promptTokens,
     ...options,

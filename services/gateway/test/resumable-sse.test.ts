@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ApiKeys } from '../src/auth/api-keys.ts';
+import { Scrape } from '../../../test/support/prometheus-text.ts';
 import { startTestRedis, type TestRedis } from '../../../test/support/redis-server.ts';
 import { DEFAULT_SCRIPT } from './support/fake-head.ts';
 import { Harness, waitFor } from './support/harness.ts';
@@ -81,6 +82,11 @@ test('a client that lost its stream resumes it on another replica with Last-Even
   await new Promise((r) => setTimeout(r, 2500)); // past the grace period of the first replica
   assert.ok(!a.fakeHead.cancelled.includes(id), 'the resumed request was not cancelled');
   assert.equal((await a.gateway.context.store.read(id))?.finishReason, 'stop');
+  // The replica that resumed it timed no first token (the request began elsewhere), but its gaps.
+  const metrics = await Scrape.fetch(`${b.base}/metrics`);
+  assert.equal(metrics.value('chatglm_gateway_time_to_first_token_seconds_count', { endpoint: 'openai' }), 0);
+  assert.ok(metrics.value('chatglm_gateway_inter_token_latency_seconds_count', { endpoint: 'openai' }) > 0);
+  assert.equal(metrics.value('chatglm_gateway_finished_requests_total', { endpoint: 'openai', finish_reason: 'stop' }), 1);
 });
 
 test('a stream nobody resumes is cancelled after the grace period', async () => {
