@@ -126,14 +126,18 @@ describe('continuous batching', () => {
     const alone: string[] = [];
     for (const p of prompts) alone.push(await ask(p));
     type Stats = { maxBatchSize: number; decodeSteps: number; running: number; batchSizes: Record<string, number>; stageBusyMs: Record<string, number>; statsAt: number };
-    const before = (await c.registry.stats('local-0')) as Stats;
+    // Heartbeats carry the stats once a second: each reading must be one taken after the phase it
+    // closes (statsAt), or a stale one would mix the two phases.
+    const statsAfter = (what: string, since: number, ok: (s: Stats) => boolean = () => true) =>
+      waitUntil(what, async () => {
+        const s = (await c.registry.stats('local-0')) as Stats;
+        return s.statsAt > since && ok(s) ? s : undefined;
+      });
+    const before = await statsAfter('scheduler stats after the one-at-a-time run', Date.now());
     const together = await Promise.all(prompts.map(ask));
     assert.deepEqual(together, alone);
-    // Heartbeats carry the stats once a second: wait for one taken after the batch drained.
-    const stats = await waitUntil('scheduler stats after the run', async () => {
-      const s = (await c.registry.stats('local-0')) as Stats;
-      return s.decodeSteps > before.decodeSteps && s.running === 0 ? s : undefined;
-    });
+    const stats = await statsAfter('scheduler stats after the concurrent run', Date.now(), (s) => s.running === 0);
+    assert.ok(stats.decodeSteps > before.decodeSteps);
     // Each stage's compute time, summed from the steps' timings: both stages worked, neither longer than the run.
     const stages = Object.keys(stats.stageBusyMs);
     assert.equal(stages.length, 2, JSON.stringify(stats.stageBusyMs));
