@@ -1,4 +1,8 @@
 // Small ChatGLM-architecture configs and weights for engine tests.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after } from 'node:test';
 import { randomGlmWeights, type GlmConfig, type HostTensor } from '@chatglm/glm';
 
 export function tinyConfig(overrides: Partial<GlmConfig> = {}): GlmConfig {
@@ -35,4 +39,19 @@ export function argmax(row: ArrayLike<number>): number {
 /** Prompt ids in ChatGLM's shape: text, then [gMASK], then <sop>. */
 export function promptIds(config: GlmConfig, text: number[]): number[] {
   return [...text, config.gmaskTokenId, config.bosTokenId];
+}
+
+/**
+ * A temp folder to write bundles into, removed after the test file, and inside it the source folder
+ * writeStageBundle copies config.json and ice_text.model from (placeholders: in-memory tensors are
+ * the weights, and these tests read neither file).
+ */
+export function bundleWorkspace(name: string): { tmp: string; sourceDir: string } {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `chatglm-${name}-`));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const sourceDir = path.join(tmp, 'source');
+  fs.mkdirSync(sourceDir);
+  fs.writeFileSync(path.join(sourceDir, 'config.json'), '{}');
+  fs.writeFileSync(path.join(sourceDir, 'ice_text.model'), '');
+  return { tmp, sourceDir };
 }

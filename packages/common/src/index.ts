@@ -10,6 +10,7 @@ export { seededRandom } from './seeded-random.ts';
 export { READY_MARKER, announceReady, createLogger, type LogLevel, type Logger } from './logger.ts';
 export { freePort, portIsFree } from './ports.ts';
 export { cacheRoot } from './cache-dir.ts';
+export { maskUrlCredentials, sameDigest, secretDigest } from './secrets.ts';
 export {
   bfloat16ToFloat32,
   float16BitsToNumber,

@@ -2,21 +2,14 @@
 // share once the first stage has written it, reaches 100% with a stage's last tensor (float and
 // int4), and the time left follows the pace so far.
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { ConversionProgress, MemoryWeightSource, describeConversion, splitLayers, stageTensors, writeStageBundle, type BundleProgress, type HostTensor, type QuantizationOptions } from '@chatglm/glm';
-import { randomTensors, tinyConfig } from '../../../test/support/models.ts';
+import { bundleWorkspace, randomTensors, tinyConfig } from '../../../test/support/models.ts';
 
 const config = tinyConfig({ numLayers: 4 });
 const tensors = randomTensors(config, 5);
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-progress-'));
-after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const sourceDir = path.join(tmp, 'source');
-fs.mkdirSync(sourceDir);
-fs.writeFileSync(path.join(sourceDir, 'config.json'), '{}');
-fs.writeFileSync(path.join(sourceDir, 'ice_text.model'), '');
+const { tmp, sourceDir } = bundleWorkspace('progress');
 
 function reports(range: { start: number; end: number }, quantization: QuantizationOptions): BundleProgress[] {
   const seen: BundleProgress[] = [];

@@ -2,12 +2,11 @@
 // `authorization: Bearer <secret>` metadata, so that only the stages of the cluster (which are given
 // the same secret) can send a stage work. The health service stays open: an orchestrator's gRPC
 // probe carries no metadata. Presented secrets are compared by digest, in constant time.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { sameDigest, secretDigest } from '@chatglm/common';
 import { Metadata } from '@grpc/grpc-js';
 import { ProtocolError } from './errors.ts';
 
 const HEADER = 'authorization';
-const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
 
 /** Metadata that carries `secret` (empty metadata without one). */
 export function secretMetadata(secret: string | undefined): Metadata {
@@ -21,13 +20,13 @@ export class StageSecret {
 
   constructor(secret: string) {
     if (secret.length < 16) throw new ProtocolError('invalid_argument', 'the stage secret must be at least 16 characters (e.g. openssl rand -hex 24)');
-    this.expected = digest(`Bearer ${secret}`);
+    this.expected = secretDigest(`Bearer ${secret}`);
   }
 
   /** Throws unauthorized unless `metadata` carries the secret. */
   check(metadata: Metadata): void {
     const [presented] = metadata.get(HEADER);
     if (typeof presented !== 'string') throw new ProtocolError('unauthorized', 'this stage needs the cluster\'s stage secret; start every stage with the same --stage-secret-file or CHATGLM_STAGE_SECRET');
-    if (!timingSafeEqual(digest(presented), this.expected)) throw new ProtocolError('unauthorized', 'the stage secret is not accepted; start every stage with the same one');
+    if (!sameDigest(secretDigest(presented), this.expected)) throw new ProtocolError('unauthorized', 'the stage secret is not accepted; start every stage with the same one');
   }
 }

@@ -3,23 +3,16 @@
 // conversion's folder of stage bundles is read as one pipeline, or refused when it is not one.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { glmPositions, promptLayout, readBundleManifest, readConvertedStages, stageBundleName, stageTensors, writeStageBundle, MemoryWeightSource, type BundleOptions, type BundleProgress, type HostTensor } from '@chatglm/glm';
 import { ThreadedStageRuntime, StageChain } from '@chatglm/runtime';
 import { maxAbsDiff } from '../../../test/support/golden.ts';
-import { promptIds, randomTensors, tinyConfig } from '../../../test/support/models.ts';
+import { bundleWorkspace, promptIds, randomTensors, tinyConfig } from '../../../test/support/models.ts';
 
 const config = tinyConfig();
 const tensors = randomTensors(config, 21);
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-bundle-'));
-after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-// A bundle copies config.json and ice_text.model from its source folder.
-const sourceDir = path.join(tmp, 'source');
-fs.mkdirSync(sourceDir);
-fs.writeFileSync(path.join(sourceDir, 'config.json'), '{}');
-fs.writeFileSync(path.join(sourceDir, 'ice_text.model'), '');
+const { tmp, sourceDir } = bundleWorkspace('bundle');
 
 function bundle(name: string, range: { start: number; end: number }, options: BundleOptions): string {
   const dir = path.join(tmp, name);

@@ -2,7 +2,7 @@
 // Prints CHATGLM_READY {"service":"gateway","port":N} once it listens; SIGTERM/SIGINT stop
 // accepting, let in-flight responses finish for a moment, close Redis and exit 0.
 import type { AddressInfo } from 'node:net';
-import { ChatGlmError, announceReady, createLogger } from '@chatglm/common';
+import { ChatGlmError, announceReady, createLogger, maskUrlCredentials } from '@chatglm/common';
 import { closeRedis } from '@chatglm/queue';
 import { createGatewayApp } from './app.ts';
 import { connectGatewayRedis } from './gateway-redis.ts';
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     server.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
-  logger.info('listening', { host: cli.host, port, apiKeys: cli.options.apiKeys ? cli.options.apiKeys.size : 'off', redis: cli.redisUrl.replace(/\/\/[^@]*@/, '//***@'), prefix: cli.options.prefix, modelMaxLength: model.config.maxSequenceLength });
+  logger.info('listening', { host: cli.host, port, apiKeys: cli.options.apiKeys ? cli.options.apiKeys.size : 'off', redis: maskUrlCredentials(cli.redisUrl), prefix: cli.options.prefix, modelMaxLength: model.config.maxSequenceLength });
   announceReady({ service: 'gateway', port });
 
   let stopping = false;

@@ -34,7 +34,12 @@ export async function streamCompletion(ctx: GatewayContext, res: Response, signa
     object: 'chat.completion.chunk',
     choices: [{ index: 0, delta, logprobs: o.logprobs && tokens ? openAiLogprobs(tokens, ctx.tokenizer) : null, finish_reason: finishReason }],
   });
-  const detach = await ctx.followers.attach(meta.id);
+  // Registered beside the first read, not before it: a round trip before the stream opens would
+  // add to every stream's time to first token. A registration Redis refuses only costs resumability.
+  const attached = ctx.followers.attach(meta.id).catch((err: unknown) => {
+    ctx.logger.warn('cannot register a stream follower', { id: meta.id, err });
+    return async () => undefined;
+  });
   sse.open();
   if (o.after === undefined) sse.data(chunk({ role: 'assistant', content: '' }, null), eventId(meta.id, STREAM_START));
   try {
@@ -59,7 +64,7 @@ export async function streamCompletion(ctx: GatewayContext, res: Response, signa
     sse.data({ error: { code: e.code, message: e.message, retryable: e.retryable } });
     sse.end();
   } finally {
-    await detach();
+    await (await attached)();
   }
 }
 

@@ -106,39 +106,37 @@ async function openStream(base: string): Promise<() => Promise<string>> {
   };
 }
 
-test('SIGTERM drains: an open stream runs to its end, then the process exits 0', async () => {
-  const prefix = `drain${process.pid}`;
+/**
+ * A gateway process with `--drain-timeout-ms drainMs` over a head that streams `deltas` numbered
+ * pieces 50 ms apart: opens a stream, sends SIGTERM once its first chunk came, and gives the rest of
+ * the stream's text and the exit code.
+ */
+async function streamThroughSigterm(name: string, deltas: number, drainMs: number): Promise<{ text: string; code: number | null; stderr: string }> {
+  const prefix = `${name}${process.pid}`;
   const head = await FakeHead.start({ url: redis.url, prefix });
-  head.script = () => ({ ...DEFAULT_SCRIPT, deltas: Array.from({ length: 30 }, (_, i) => `${i} `), delayMs: 50 });
-  const gw = startGateway(['--model', modelDir, '--port', '0', '--host', '127.0.0.1', '--redis-prefix', prefix, '--drain-timeout-ms', '10000']);
-  try {
-    const base = `http://127.0.0.1:${(await gw.ready).port}`;
-    const rest = await openStream(base);
-    gw.child.kill('SIGTERM');
-    const text = await rest();
-    assert.match(text, /data: \[DONE\]/, 'the stream ran to its end');
-    assert.ok(text.includes('"content":"29 "'), 'with all its text');
-    assert.equal(await gw.exited, 0, gw.out().stderr);
-  } finally {
-    gw.child.kill('SIGKILL');
-    await head.close();
-  }
-});
-
-test('past the drain timeout an open stream ends with a retryable shutting_down error, never silently', async () => {
-  const prefix = `drainout${process.pid}`;
-  const head = await FakeHead.start({ url: redis.url, prefix });
-  head.script = () => ({ ...DEFAULT_SCRIPT, deltas: Array.from({ length: 200 }, (_, i) => `${i} `), delayMs: 50 });
-  const gw = startGateway(['--model', modelDir, '--port', '0', '--host', '127.0.0.1', '--redis-prefix', prefix, '--drain-timeout-ms', '500']);
+  head.script = () => ({ ...DEFAULT_SCRIPT, deltas: Array.from({ length: deltas }, (_, i) => `${i} `), delayMs: 50 });
+  const gw = startGateway(['--model', modelDir, '--port', '0', '--host', '127.0.0.1', '--redis-prefix', prefix, '--drain-timeout-ms', String(drainMs)]);
   try {
     const rest = await openStream(`http://127.0.0.1:${(await gw.ready).port}`);
     gw.child.kill('SIGTERM');
     const text = await rest();
-    assert.match(text, /"code":"shutting_down".*"retryable":true/);
-    assert.doesNotMatch(text, /\[DONE\]/);
-    assert.equal(await gw.exited, 0, gw.out().stderr);
+    return { text, code: await gw.exited, stderr: gw.out().stderr };
   } finally {
     gw.child.kill('SIGKILL');
     await head.close();
   }
+}
+
+test('SIGTERM drains: an open stream runs to its end, then the process exits 0', async () => {
+  const { text, code, stderr } = await streamThroughSigterm('drain', 30, 10_000);
+  assert.match(text, /data: \[DONE\]/, 'the stream ran to its end');
+  assert.ok(text.includes('"content":"29 "'), 'with all its text');
+  assert.equal(code, 0, stderr);
+});
+
+test('past the drain timeout an open stream ends with a retryable shutting_down error, never silently', async () => {
+  const { text, code, stderr } = await streamThroughSigterm('drainout', 200, 500);
+  assert.match(text, /"code":"shutting_down".*"retryable":true/);
+  assert.doesNotMatch(text, /\[DONE\]/);
+  assert.equal(code, 0, stderr);
 });

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ChatGlmError, freePort, portIsFree } from '@chatglm/common';
+import { ChatGlmError, freePort, maskUrlCredentials, portIsFree } from '@chatglm/common';
 import { SupervisedProcess, type ProcessSpec } from './supervised-process.ts';
 import { readConvertedStages, readModelDirectory, splitLayers } from '@chatglm/glm';
 
@@ -152,7 +152,7 @@ export class LocalCluster {
   /** What runs where, for the launcher's banner and for tests. */
   describe(): RunningProcess[] {
     const out: RunningProcess[] = [];
-    const url = this.redisUrl.replace(/\/\/[^@/]*@/, '//***@');
+    const url = maskUrlCredentials(this.redisUrl);
     if (this.redisProcess) out.push({ name: 'redis-server', pid: this.redisProcess.pid, detail: `${url} (password in ${this.redisConfig})` });
     else out.push({ name: 'redis', pid: undefined, detail: `${url} (not started here)` });
     this.pipelineStages.forEach((procs, r) =>

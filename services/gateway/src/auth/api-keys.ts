@@ -2,9 +2,8 @@
 // A key is never kept, compared or logged as itself: the gateway holds SHA-256 digests, compares a
 // presented key's digest with every one in constant time, and names a key by a short tag derived
 // from its digest (its requests' namespace, and what logs may show).
-import { createHash, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
-import { ChatGlmError } from '@chatglm/common';
+import { ChatGlmError, sameDigest, secretDigest } from '@chatglm/common';
 
 /** Shorter keys are refused: a key must not be guessable. */
 export const MIN_API_KEY_LENGTH = 16;
@@ -14,8 +13,6 @@ export interface ApiClient {
   /** A short name of the key, not a secret: `k` + 12 hex digits of its digest. */
   readonly tag: string;
 }
-
-const digest = (key: string): Buffer => createHash('sha256').update(key, 'utf8').digest();
 
 export class ApiKeys {
   private constructor(private readonly entries: readonly { digest: Buffer; client: ApiClient }[]) {}
@@ -32,7 +29,7 @@ export class ApiKeys {
     if (keys.length === 0) throw new ChatGlmError('invalid_argument', `${source} holds no API key`);
     const entries = keys.map((key, i) => {
       if (key.length < MIN_API_KEY_LENGTH || /\s/.test(key)) throw new ChatGlmError('invalid_argument', `API key ${i + 1} of ${source} is shorter than ${MIN_API_KEY_LENGTH} characters or holds a space; use long random keys (e.g. openssl rand -hex 24)`);
-      const d = digest(key);
+      const d = secretDigest(key);
       return { digest: d, client: { tag: `k${d.toString('hex').slice(0, 12)}` } };
     });
     return new ApiKeys(entries);
@@ -59,9 +56,9 @@ export class ApiKeys {
 
   /** The client a presented key belongs to; every digest is compared, in constant time. */
   identify(key: string): ApiClient | undefined {
-    const presented = digest(key);
+    const presented = secretDigest(key);
     let found: ApiClient | undefined;
-    for (const e of this.entries) if (timingSafeEqual(e.digest, presented)) found = e.client;
+    for (const e of this.entries) if (sameDigest(e.digest, presented)) found = e.client;
     return found;
   }
 }
