@@ -150,10 +150,15 @@ test('the dashboard ConfigMap and the PrometheusRule carry the files in deploy/ 
   assert.equal(objects.filter((o) => o.metadata.name.endsWith('-redis')).length, 0, 'no bundled Redis');
 });
 
-test('the bundled Redis keeps an append-only file on a claim', { skip: missing }, () => {
+test('the bundled Redis keeps an append-only file on a claim, and a memory bound without eviction', { skip: missing }, () => {
   const redis = named(renderChart(), 'StatefulSet', 'glm-chatglm-cluster-redis');
-  assert.deepEqual(redis.spec.template.spec.containers[0].args.slice(0, 3), ['redis-server', '--appendonly', 'yes']);
+  const args = redis.spec.template.spec.containers[0].args as string[];
+  assert.deepEqual(args.slice(0, 3), ['redis-server', '--appendonly', 'yes']);
+  assert.equal(args[args.indexOf('--maxmemory') + 1], '1gb');
+  assert.equal(args[args.indexOf('--maxmemory-policy') + 1], 'noeviction');
   assert.equal(redis.spec.volumeClaimTemplates[0].metadata.name, 'data');
+  const sized = named(renderChart('--set', 'redis.maxMemory=512mb'), 'StatefulSet', 'glm-chatglm-cluster-redis');
+  assert.ok((sized.spec.template.spec.containers[0].args as string[]).includes('512mb'));
 });
 
 test('bad values are refused by the schema at install time, naming the value', { skip: missing }, () => {
@@ -167,6 +172,7 @@ test('bad values are refused by the schema at install time, naming the value', {
     [['--set', 'redis.bundled=false'], 'url'],
     [['--set', 'model.existingClaim='], 'model'],
     [['--set', 'activationDtype=bfloat16'], 'activationDtype'],
+    [['--set', 'gateway.maxConcurrentPerKey=-1'], 'maxConcurrentPerKey'],
   ] as const) {
     const r = helm('template', 'glm', CHART, '--kube-version', '1.30.0', ...set);
     assert.notEqual(r.status, 0, `${set.join(' ')} must be refused`);

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { PipelineRegistry, RequestStore, closeRedis, connectRedis } from '@chatglm/queue';
 import { writeTinyModel, type TinyModelReplies } from '../../services/cli/src/default-model.ts';
 import { LocalCluster } from '../../services/cli/src/up/local-cluster.ts';
-import { startTestRedis, type TestRedis } from './redis-server.ts';
+import { freePort, startTestRedis, type TestRedis } from './redis-server.ts';
 
 export interface TestClusterOptions {
   stages?: number;
@@ -17,6 +17,11 @@ export interface TestClusterOptions {
   replies?: TinyModelReplies;
   maxSequences?: number;
   workerArgs?: string[];
+  /**
+   * Let the launcher start its own redis-server (password, append-only file, memory bound, restarted
+   * when it dies) as `chatglm up` does, instead of the tests' shared one: for tests that kill Redis.
+   */
+  launcherRedis?: boolean;
 }
 
 export interface TestCluster {
@@ -41,7 +46,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   await writeTinyModel(modelDir, { replies: options.replies ?? 'short' });
   // The workers convert the checkpoint into bundles on first start: keep them out of ~/.cache.
   process.env.CHATGLM_CACHE_DIR = path.join(dir, 'cache');
-  const redisServer: TestRedis = await startTestRedis();
+  const redisServer: TestRedis | undefined = options.launcherRedis ? undefined : await startTestRedis();
   const prefix = `it${process.pid}n${counter++}`;
   const logs: string[] = [];
   const cluster = new LocalCluster({
@@ -50,7 +55,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     pipelines: options.pipelines ?? 1,
     port: 0,
     host: '127.0.0.1',
-    redisUrl: redisServer.url,
+    ...(redisServer ? { redisUrl: redisServer.url } : { redisPort: await freePort(), redisDir: path.join(dir, 'redis') }),
     redisPrefix: prefix,
     maxSequences: options.maxSequences ?? 16,
     // As stages on machines of their own run (a micro-batch per stage in flight), not one at a time
@@ -65,10 +70,11 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     await cluster.start();
   } catch (err) {
     console.log(logs.slice(-60).join('\n'));
-    await redisServer.stop();
+    await redisServer?.stop();
     throw err;
   }
-  const redis = connectRedis(redisServer.url);
+  const redis = connectRedis(cluster.redisUrl);
+  redis.on('error', () => undefined); // reconnects by itself while a test restarts Redis
   const store = new RequestStore(redis, prefix);
   const registry = new PipelineRegistry(redis, store.keys);
   return {
@@ -83,7 +89,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     stop: async () => {
       await cluster.stop();
       await closeRedis(redis);
-      await redisServer.stop();
+      await redisServer?.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

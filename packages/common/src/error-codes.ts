@@ -50,6 +50,7 @@ export const ERROR_CODES = Object.freeze({
   // Admission and the gateway's own limits.
   queue_full: code(429, 'RESOURCE_EXHAUSTED', true, 'too many requests wait in the queue'),
   rate_limited: code(429, 'RESOURCE_EXHAUSTED', true, 'the API key sent more requests this minute than its limit'),
+  concurrency_limited: code(429, 'RESOURCE_EXHAUSTED', true, 'the API key has as many unfinished requests as its limit; one must end first'),
   no_pipeline: code(503, 'UNAVAILABLE', true, 'no pipeline has sent a heartbeat recently'),
   redis_unavailable: code(503, 'UNAVAILABLE', true, 'Redis does not answer'),
   shutting_down: code(503, 'UNAVAILABLE', true, 'the gateway is stopping while the request waits'),

@@ -14,12 +14,18 @@ export class MetricsServer {
     readonly port: number,
   ) {}
 
-  /** `ready` answers /readyz (default: always ready). */
-  static async listen(registry: Registry, host: string, port: number, ready: () => boolean = () => true): Promise<MetricsServer> {
+  /**
+   * `ready` answers /readyz (default: always ready); `live` answers /healthz beyond this event loop
+   * answering at all (default: it is enough): a probe that fails it restarts the process.
+   */
+  static async listen(registry: Registry, host: string, port: number, ready: () => boolean = () => true, live: () => Promise<boolean> = async () => true): Promise<MetricsServer> {
     const server = http.createServer((req, res) => {
       const path = (req.url ?? '').split('?')[0];
       if (req.method === 'GET' && path === '/healthz') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}\n');
+        live().then(
+          (ok) => res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(ok ? '{"status":"ok"}\n' : '{"status":"hung"}\n'),
+          (err: unknown) => res.writeHead(503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: 'hung', error: String(err) })}\n`),
+        );
         return;
       }
       if (req.method === 'GET' && path === '/readyz') {

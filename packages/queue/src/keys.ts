@@ -38,6 +38,22 @@ export class RedisKeys {
     return `${this.prefix}:req:${id}:followers`;
   }
 
+  /**
+   * Sorted set: ids of requests admitted but not yet on the queue -> when (Redis time, ms) they
+   * were admitted. Admission counts them with the queued jobs (see Admission).
+   */
+  admitted(): string {
+    return `${this.prefix}:admitted`;
+  }
+
+  /**
+   * Sorted set: the ids of one caller's (an API key's) requests that may still be unfinished -> when
+   * they were admitted; admission drops the ended ones before counting (see Admission).
+   */
+  unfinished(owner: string): string {
+    return `${this.prefix}:unfinished:${owner}`;
+  }
+
   /** Pub/sub channel on which cancellations are announced to the pipeline heads. */
   cancelChannel(): string {
     return `${this.prefix}:cancel`;

@@ -5,9 +5,12 @@
 // so the bytes written per token stay constant however long the reply grows. The text and the
 // delta event of a step go in one MULTI, so the text is always the concatenation of the streamed
 // deltas, and a head resuming after a crash knows exactly which tokens were already shown.
+// A head's writes are fenced by its attempt's token (fenced-writes.ts): an attempt that lost its
+// job cannot write after the attempt that took it over.
 import { errorCodeInfo, toErrorCode, type ErrorCode } from '@chatglm/common';
 import type { FinishReason, SampledToken } from '@chatglm/generation';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { CLAIM_SCRIPT, FENCED_WRITES_SCRIPT, type FencedWrite } from './fenced-writes.ts';
 import { RedisKeys } from './keys.ts';
 import type { RequestError, RequestEvent, RequestState, RequestStatus, StreamedEvent, TokenLogprobs } from './request-state.ts';
 import { DEFAULT_REQUEST_TTL_SECONDS } from './request-ttl.ts';
@@ -23,6 +26,14 @@ export interface RequestProgress {
   completionTokens: number;
   /** Stream each token's logprob (and alternatives) in the delta events: the client asked for them. */
   withLogprobs: boolean;
+  /** The token of the attempt writing (see claim); the write is refused once another attempt claimed the request. */
+  attempt?: string;
+}
+
+/** What an attempt finds when it claims a request. */
+export interface RequestClaim {
+  /** Tokens earlier attempts generated and wrote: the reply resumes after them. */
+  tokenIds: number[];
 }
 
 export interface RequestOutcome extends RequestProgress {
@@ -75,7 +86,7 @@ export class RequestStore {
       id,
       status: h.status as RequestStatus,
       text: text ?? '',
-      tokenIds: tokens ? tokens.split(',').filter(Boolean).map(Number) : [],
+      tokenIds: parseTokenIds(tokens ?? ''),
       ...(h.finishReason && { finishReason: toFinishReason(h.finishReason) }),
       ...(h.errorCode && { error: requestError(toErrorCode(h.errorCode), h.errorMessage ?? '') }),
       promptTokens: Number(h.promptTokens ?? 0),
@@ -89,37 +100,39 @@ export class RequestStore {
     };
   }
 
-  /** A head takes the request: status running, one more attempt, and which pipeline serves it. */
-  async start(id: string, pipelineId = ''): Promise<void> {
-    const key = this.keys.request(id);
-    await this.redis.multi().hset(key, { status: 'running', startedAt: Date.now(), servedBy: pipelineId, updatedAt: preciseNow() }).hincrby(key, 'attempts', 1).expire(key, this.ttlSeconds).exec();
+  /**
+   * An attempt takes the request: status running, one more attempt, which pipeline serves it, and
+   * `attempt` as the token its writes must carry from now on (an older attempt's writes are refused).
+   * Undefined when the request already ended or its record is gone: there is nothing to run.
+   */
+  async claim(id: string, o: { pipelineId?: string; attempt?: string } = {}): Promise<RequestClaim | undefined> {
+    const now = Date.now();
+    const tokens = (await this.redis.eval(CLAIM_SCRIPT, 2, this.keys.request(id), this.keys.tokens(id), o.attempt ?? '', o.pipelineId ?? '', now, preciseNow(), this.ttlSeconds)) as string | null;
+    if (tokens === null) return undefined;
+    return { tokenIds: parseTokenIds(tokens) };
   }
 
-  /** Records one step of progress for several requests in one round trip. */
-  async progress(updates: readonly RequestProgress[]): Promise<void> {
-    if (updates.length === 0) return;
-    const m = this.redis.multi();
-    for (const u of updates) this.writeProgress(m, u);
-    await m.exec();
+  /** Records one step of progress for several requests in one round trip. Returns the ids refused (fenced off). */
+  async progress(updates: readonly RequestProgress[]): Promise<string[]> {
+    return this.write(updates.map((u) => this.progressWrite(u)));
   }
 
-  /** The request finished (any finish reason, including "cancelled"). */
-  async finish(outcome: RequestOutcome): Promise<void> {
-    const m = this.redis.multi();
-    this.writeProgress(m, outcome);
-    m.hset(this.keys.request(outcome.id), { status: 'finished', finishReason: outcome.finishReason, finishedAt: Date.now() });
-    this.event(m, outcome.id, { type: 'final', finishReason: outcome.finishReason, promptTokens: outcome.promptTokens, completionTokens: outcome.completionTokens });
-    await m.exec();
+  /** The request finished (any finish reason, including "cancelled"). False when refused (fenced off). */
+  async finish(outcome: RequestOutcome): Promise<boolean> {
+    const w = this.progressWrite(outcome);
+    w.hash.push('status', 'finished', 'finishReason', outcome.finishReason, 'finishedAt', String(Date.now()));
+    w.events.push(eventFields({ type: 'final', finishReason: outcome.finishReason, promptTokens: outcome.promptTokens, completionTokens: outcome.completionTokens }));
+    return (await this.write([w])).length === 0;
   }
 
-  /** The request failed for good; readers get the code, the message and whether to retry. */
-  async fail(id: string, code: ErrorCode, message: string): Promise<void> {
+  /**
+   * The request failed for good; readers get the code, the message and whether to retry. With
+   * `attempt`, only while that attempt owns the request. False when refused (fenced off).
+   */
+  async fail(id: string, code: ErrorCode, message: string, attempt?: string): Promise<boolean> {
     const error = requestError(code, message);
-    const m = this.redis.multi();
-    m.hset(this.keys.request(id), { status: 'failed', errorCode: code, errorMessage: message, finishedAt: Date.now(), updatedAt: preciseNow() });
-    this.event(m, id, { type: 'error', ...error });
-    m.expire(this.keys.request(id), this.ttlSeconds);
-    await m.exec();
+    const hash = ['status', 'failed', 'errorCode', code, 'errorMessage', message, 'finishedAt', String(Date.now()), 'updatedAt', preciseNow()];
+    return (await this.write([{ id, ...(attempt !== undefined && { attempt }), events: [eventFields({ type: 'error', ...error })], text: '', tokens: '', hash }])).length === 0;
   }
 
   /**
@@ -137,24 +150,33 @@ export class RequestStore {
     return entries.map(([entryId, fields]) => ({ ...parseEvent(fields), id: entryId }));
   }
 
-  /** Appends one step's changes: never rewrites what earlier steps wrote. */
-  private writeProgress(m: ChainableCommander, u: RequestProgress): void {
-    const key = this.keys.request(u.id);
-    const tokens = u.withLogprobs && u.newTokens.length > 0 ? u.newTokens.map(tokenLogprobs) : undefined;
-    if (u.delta || tokens) this.event(m, u.id, { type: 'delta', text: u.delta, completionTokens: u.completionTokens, ...(tokens && { tokens }) });
-    if (u.delta) m.append(this.keys.text(u.id), u.delta).expire(this.keys.text(u.id), this.ttlSeconds);
-    if (u.newTokens.length > 0) m.append(this.keys.tokens(u.id), u.newTokens.map((t) => `${t.tokenId},`).join('')).expire(this.keys.tokens(u.id), this.ttlSeconds);
-    m.hset(key, { completionTokens: u.completionTokens, updatedAt: preciseNow() });
-    m.expire(key, this.ttlSeconds);
+  /** Applies writes in one script (one round trip); returns the ids of those refused. */
+  private async write(writes: readonly FencedWrite[]): Promise<string[]> {
+    if (writes.length === 0) return [];
+    const keys = writes.flatMap((w) => [this.keys.request(w.id), this.keys.text(w.id), this.keys.tokens(w.id), this.keys.events(w.id)]);
+    return (await this.redis.eval(FENCED_WRITES_SCRIPT, keys.length, ...keys, this.ttlSeconds, JSON.stringify(writes))) as string[];
   }
 
-  private event(m: ChainableCommander, id: string, e: RequestEvent): void {
-    const key = this.keys.events(id);
-    const fields = Object.entries(e).flatMap(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)]);
-    m.xadd(key, '*', ...fields);
-    m.expire(key, this.ttlSeconds);
+  /** One step's changes: appends only, never rewrites what earlier steps wrote. */
+  private progressWrite(u: RequestProgress): FencedWrite {
+    const tokens = u.withLogprobs && u.newTokens.length > 0 ? u.newTokens.map(tokenLogprobs) : undefined;
+    return {
+      id: u.id,
+      ...(u.attempt !== undefined && { attempt: u.attempt }),
+      events: u.delta || tokens ? [eventFields({ type: 'delta', text: u.delta, completionTokens: u.completionTokens, ...(tokens && { tokens }) })] : [],
+      text: u.delta,
+      tokens: u.newTokens.map((t) => `${t.tokenId},`).join(''),
+      hash: ['completionTokens', String(u.completionTokens), 'updatedAt', preciseNow()],
+    };
   }
 }
+
+/** An event as the stream's field list. */
+function eventFields(e: RequestEvent): string[] {
+  return Object.entries(e).flatMap(([k, v]) => [k, typeof v === 'object' ? JSON.stringify(v) : String(v)]);
+}
+
+const parseTokenIds = (tokens: string): number[] => tokens.split(',').filter(Boolean).map(Number);
 
 function requestError(code: ErrorCode, message: string): RequestError {
   return { code, message, retryable: errorCodeInfo(code).retryable };

@@ -33,7 +33,7 @@ test('create refuses a duplicate id; progress and finish keep text == concatenat
   const store = new RequestStore(redis, prefix());
   assert.equal(await store.create('r1', 5), true);
   assert.equal(await store.create('r1', 5), false);
-  await store.start('r1');
+  await store.claim('r1');
   await store.progress([step('r1', '你', [7], 1)]);
   await store.progress([step('r1', '', [8], 2)]); // held back: no event
   await store.finish({ ...step('r1', '好', [9], 3), finishReason: 'stop', promptTokens: 5 });
@@ -78,7 +78,7 @@ test('a failure is stored with its code, message and whether a retry may succeed
 test('the bytes written to Redis per generated token stay the same as a reply grows', async () => {
   const store = new RequestStore(redis, prefix());
   await store.create('long', 20);
-  await store.start('long');
+  await store.claim('long');
   const inputBytes = async () => Number(/total_net_input_bytes:(\d+)/.exec(await redis.info('stats'))?.[1]);
   // The INFO call itself is input too; measure it so it can be taken out.
   const i0 = await inputBytes();
@@ -142,4 +142,30 @@ test('pipeline heartbeats decide liveness; jobs are counted while queued', async
   } finally {
     await queue.close();
   }
+});
+
+test('fencing: once a newer attempt claims a request, the older attempt can write nothing more', async () => {
+  const store = new RequestStore(redis, prefix());
+  await store.create('fenced', 3);
+  assert.deepEqual(await store.claim('fenced', { pipelineId: 'p1', attempt: 'old' }), { tokenIds: [] });
+  assert.deepEqual(await store.progress([{ ...step('fenced', 'a', [1], 1), attempt: 'old' }]), []);
+  // The old attempt's lock lapsed (Redis paused, the head frozen) and another attempt took over.
+  assert.deepEqual(await store.claim('fenced', { pipelineId: 'p2', attempt: 'new' }), { tokenIds: [1] }, 'the new attempt resumes from what the old one wrote');
+  assert.deepEqual(await store.progress([{ ...step('fenced', 'X', [99], 2), attempt: 'old' }]), ['fenced'], 'the old attempt is refused');
+  assert.equal(await store.finish({ ...step('fenced', 'Y', [98], 2), attempt: 'old', finishReason: 'stop', promptTokens: 3 }), false);
+  assert.equal(await store.fail('fenced', 'stage_crashed', 'late', 'old'), false);
+  assert.deepEqual(await store.progress([{ ...step('fenced', 'b', [2], 2), attempt: 'new' }]), []);
+  assert.equal(await store.finish({ ...step('fenced', 'c', [3], 3), attempt: 'new', finishReason: 'stop', promptTokens: 3 }), true);
+  const state = await store.read('fenced');
+  assert.deepEqual({ text: state?.text, tokenIds: state?.tokenIds, status: state?.status, attempts: state?.attempts, servedBy: state?.servedBy }, { text: 'abc', tokenIds: [1, 2, 3], status: 'finished', attempts: 2, servedBy: 'p2' });
+  const deltas = (await store.readEvents('fenced')).flatMap((e) => (e.type === 'delta' ? [e.text] : []));
+  assert.deepEqual(deltas, ['a', 'b', 'c'], 'nothing of the old attempt reached the stream after the new one claimed');
+  // A write in one batch is refused for its own request only.
+  await store.create('other', 1);
+  await store.claim('other', { attempt: 'o1' });
+  assert.deepEqual(await store.progress([{ ...step('other', 'z', [5], 1), attempt: 'o1' }, { ...step('fenced', 'W', [6], 4), attempt: 'old' }]), ['fenced']);
+  assert.equal((await store.read('other'))?.text, 'z');
+  // An ended request cannot be claimed again.
+  assert.equal(await store.claim('fenced', { attempt: 'third' }), undefined);
+  assert.equal(await store.claim('missing', { attempt: 'x' }), undefined);
 });

@@ -67,7 +67,17 @@ export class Scheduler<C> {
   }
 
   has(id: string): boolean {
-    return this.admitted.has(id) || this.waiting.some((s) => s.id === id);
+    return this.contextOf(id) !== undefined;
+  }
+
+  /** The context a request was submitted with, while it is in the scheduler. */
+  contextOf(id: string): C | undefined {
+    return (this.admitted.get(id) ?? this.waiting.find((s) => s.id === id))?.context;
+  }
+
+  /** Every request in the scheduler: admitted, then waiting. */
+  ids(): string[] {
+    return [...this.admitted.keys(), ...this.waiting.map((s) => s.id)];
   }
 
   /**

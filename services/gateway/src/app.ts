@@ -4,7 +4,7 @@
 import express, { type Express } from 'express';
 import { createLogger, type Logger } from '@chatglm/common';
 import type { GlmConfig } from '@chatglm/glm';
-import { Cancellations, PipelineRegistry, RequestStore, createGenerateQueue, oldestQueuedJobAgeMs, queuedJobs } from '@chatglm/queue';
+import { Admission, Cancellations, PipelineRegistry, RequestStore, createGenerateQueue, oldestQueuedJobAgeMs, queuedJobs } from '@chatglm/queue';
 import type { Redis } from 'ioredis';
 import { authenticate } from './auth/authenticate.ts';
 import { RateLimiter } from './auth/rate-limiter.ts';
@@ -68,6 +68,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     store,
     queue,
     registry,
+    admission: new Admission(deps.redis, store.keys, queue, store.ttlSeconds),
     cancellations: new Cancellations(deps.redis, store.keys),
     events: new EventFollower(deps.redis, store, options.pollSliceMs, logger),
     logger,

@@ -22,6 +22,9 @@ options:
   --api-keys FILE           API keys, one per line (or comma-separated in $CHATGLM_API_KEYS): generation
                             requests must send Authorization: Bearer <key> (default: no authentication)
   --rate-limit N            generation requests per API key and minute (default 0: no limit)
+  --max-concurrent-per-key N
+                            unfinished generation requests per API key at a time (default
+                            $CHATGLM_MAX_CONCURRENT_PER_KEY, else 0: no limit)
   --cors-origins LIST       comma-separated origins whose browser pages may call the API (default: none)
   --drain-timeout-ms MS     on SIGTERM, how long open responses may run to their end (default ${DEFAULT_GATEWAY_OPTIONS.drainTimeoutMs})
   --resume-grace-ms MS      how long a stream whose client left waits for it to resume with Last-Event-ID
@@ -51,6 +54,7 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       'request-timeout-ms': { type: 'string' },
       'api-keys': { type: 'string' },
       'rate-limit': { type: 'string' },
+      'max-concurrent-per-key': { type: 'string' },
       'cors-origins': { type: 'string' },
       'drain-timeout-ms': { type: 'string' },
       'resume-grace-ms': { type: 'string' },
@@ -72,6 +76,7 @@ export function parseGatewayArgs(argv: string[], env: NodeJS.ProcessEnv = proces
       requestTimeoutMs: integer('request-timeout-ms', values['request-timeout-ms'], 1) ?? DEFAULT_GATEWAY_OPTIONS.requestTimeoutMs,
       apiKeys: ApiKeys.load(values['api-keys'], env),
       rateLimitPerMinute: integer('rate-limit', values['rate-limit'], 0) ?? DEFAULT_GATEWAY_OPTIONS.rateLimitPerMinute,
+      maxConcurrentPerKey: integer('max-concurrent-per-key', values['max-concurrent-per-key'] ?? env.CHATGLM_MAX_CONCURRENT_PER_KEY, 0) ?? DEFAULT_GATEWAY_OPTIONS.maxConcurrentPerKey,
       corsOrigins: origins(values['cors-origins']),
       drainTimeoutMs: integer('drain-timeout-ms', values['drain-timeout-ms'], 0) ?? DEFAULT_GATEWAY_OPTIONS.drainTimeoutMs,
       resumeGraceMs: integer('resume-grace-ms', values['resume-grace-ms'], 0) ?? DEFAULT_GATEWAY_OPTIONS.resumeGraceMs,

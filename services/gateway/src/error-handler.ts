@@ -32,7 +32,7 @@ export function streamApiCode(e: GatewayError): number {
 /** Any thrown value -> a GatewayError (what the client sees). */
 export function toGatewayError(err: unknown): GatewayError {
   if (err instanceof GatewayError) return err;
-  if (isRedisUnavailable(err)) return new GatewayError('redis_unavailable', 'Redis does not answer; retry later', { cause: err });
+  if (isRedisUnavailable(err)) return new GatewayError('redis_unavailable', 'Redis does not answer (or is full); retry later', { cause: err });
   // Another part of the cluster raised it (the tokenizer, the sampling parameters): its code says it all.
   if (err instanceof ChatGlmError) return new GatewayError(err.code, err.message, { cause: err });
   // body-parser's errors carry `type` and `status`.

@@ -33,6 +33,11 @@ export function queueFull(queued: number, limit: number): GatewayError {
   return new GatewayError('queue_full', `the server is busy: ${queued} requests are waiting (limit ${limit}); retry later`);
 }
 
+/** Admission: the API key already has `limit` unfinished requests. Retry once one has ended. */
+export function concurrencyLimited(limit: number): GatewayError {
+  return new GatewayError('concurrency_limited', `this API key may have ${limit} unfinished requests at a time; retry when one has ended`);
+}
+
 /** Admission: no pipeline has sent a heartbeat recently, so nothing would run the job. */
 export function noPipeline(): GatewayError {
   return new GatewayError('no_pipeline', 'no pipeline is serving the model right now; retry later');

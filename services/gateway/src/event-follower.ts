@@ -6,7 +6,16 @@ import type { Logger } from '@chatglm/common';
 import type { RequestStore, StreamedEvent } from '@chatglm/queue';
 import type { Redis } from 'ioredis';
 import { GatewayError, requestTimeout } from './errors.ts';
-import { REDIS_COMMAND_TIMEOUT_MS } from './gateway-redis.ts';
+import { REDIS_COMMAND_TIMEOUT_MS, isRedisUnavailable } from './gateway-redis.ts';
+
+/**
+ * How long a follower rides out Redis not answering before it gives up with redis_unavailable: a
+ * restarted Redis (the launcher restarts a dead one within a second or two; its append-only file
+ * keeps every record) continues the stream where it was, with keep-alives meanwhile.
+ */
+export const REDIS_OUTAGE_GRACE_MS = 5000;
+/** Pause between reads while Redis does not answer. */
+const OUTAGE_RETRY_MS = 250;
 
 /** No event for one poll slice: a chance to send a keep-alive. */
 export interface IdleTick {
@@ -48,21 +57,30 @@ export class EventFollower {
     signal.addEventListener('abort', onAbort, { once: true });
     const deadline = Date.now() + timeoutMs;
     let after = start ?? '0';
+    let outageSince: number | undefined;
     try {
       while (!signal.aborted) {
         const remaining = deadline - Date.now();
         if (remaining <= 0) throw requestTimeout(id, timeoutMs);
         let events: StreamedEvent[];
+        let expired = false;
         try {
           events = await this.store.readEvents(id, after, Math.max(1, Math.min(this.sliceMs, remaining)), conn);
+          // The hash outlives the stream's last write by the TTL; once it is gone nothing will come.
+          if (events.length === 0) expired = !(await this.store.read(id));
+          outageSince = undefined;
         } catch (err) {
           if (signal.aborted) return;
           if (this.#closed) throw new GatewayError('shutting_down', 'the gateway is shutting down; the request goes on, but this response ends');
-          throw err;
+          outageSince ??= Date.now();
+          if (!isRedisUnavailable(err) || Date.now() - outageSince >= REDIS_OUTAGE_GRACE_MS) throw err;
+          this.logger.debug('Redis does not answer; following again shortly', { id, err });
+          yield { type: 'idle' };
+          await new Promise((r) => setTimeout(r, OUTAGE_RETRY_MS));
+          continue;
         }
+        if (expired) throw new GatewayError('request_expired', `request ${id} expired before it finished`);
         if (events.length === 0) {
-          // The hash outlives the stream's last write by the TTL; once it is gone nothing will come.
-          if (!(await this.store.read(id))) throw new GatewayError('request_expired', `request ${id} expired before it finished`);
           yield { type: 'idle' };
           continue;
         }

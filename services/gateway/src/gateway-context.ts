@@ -1,7 +1,7 @@
 // What every route works with: the Redis contract objects, the tokenizer, the model's limit and
 // the options. Built once per app by createGatewayApp.
 import type { Logger } from '@chatglm/common';
-import type { Cancellations, GenerateQueue, PipelineRegistry, RequestStore } from '@chatglm/queue';
+import type { Admission, Cancellations, GenerateQueue, PipelineRegistry, RequestStore } from '@chatglm/queue';
 import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import type { RateLimiter } from './auth/rate-limiter.ts';
@@ -29,6 +29,8 @@ export interface GatewayContext {
   store: RequestStore;
   queue: GenerateQueue;
   registry: PipelineRegistry;
+  /** The queue's and each API key's limits, checked and reserved atomically. */
+  admission: Admission;
   cancellations: Cancellations;
   events: EventFollower;
   logger: Logger;

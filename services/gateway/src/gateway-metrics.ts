@@ -10,7 +10,7 @@ export const ENDPOINTS = ['api', 'stream_api', 'openai'] as const;
 export type Endpoint = (typeof ENDPOINTS)[number];
 
 /** Why admission refuses a request. */
-export const REFUSAL_REASONS = ['queue_full', 'no_pipeline', 'rate_limited'] as const;
+export const REFUSAL_REASONS = ['queue_full', 'no_pipeline', 'rate_limited', 'concurrency_limited'] as const;
 
 /** What the scrape-time gauges read from Redis (queue depth, ready pipelines). */
 export interface QueueProbe {
@@ -44,7 +44,7 @@ export class GatewayMetrics {
     this.httpRequests = new Counter({ name: 'chatglm_gateway_http_requests_total', help: 'HTTP requests answered, by route, method and status code', labelNames: ['route', 'method', 'code'], registers });
     this.httpDuration = new Histogram({ name: 'chatglm_gateway_http_request_duration_seconds', help: 'Time from a request arriving to its response ending (a whole reply for blocking and streaming routes)', labelNames: ['route', 'method', 'code'], buckets: HTTP_SECONDS, registers });
     this.admitted = new Counter({ name: 'chatglm_gateway_requests_admitted_total', help: 'Generation requests put on the queue', labelNames: ['endpoint'], registers });
-    this.refused = new Counter({ name: 'chatglm_gateway_requests_refused_total', help: 'Generation requests refused at admission (queue_full and rate_limited: 429, no_pipeline: 503)', labelNames: ['endpoint', 'reason'], registers });
+    this.refused = new Counter({ name: 'chatglm_gateway_requests_refused_total', help: 'Generation requests refused at admission (queue_full, rate_limited and concurrency_limited: 429, no_pipeline: 503)', labelNames: ['endpoint', 'reason'], registers });
     this.timeToFirstToken = new Histogram({ name: 'chatglm_gateway_time_to_first_token_seconds', help: 'From a request arriving to its first text leaving for the client (requests the gateway streams or waits on)', labelNames: ['endpoint'], buckets: REQUEST_SECONDS, registers });
     this.interTokenLatency = new Histogram({ name: 'chatglm_gateway_inter_token_latency_seconds', help: 'Gap between successive text deltas sent to a client, divided among the tokens the later delta carries (one observation per token)', labelNames: ['endpoint'], buckets: STEP_SECONDS, registers });
     this.requestDuration = new Histogram({ name: 'chatglm_gateway_request_duration_seconds', help: 'From a request arriving to its final event reaching the client, by finish reason', labelNames: ['endpoint', 'finish_reason'], buckets: REQUEST_SECONDS, registers });

@@ -22,6 +22,11 @@ export interface GatewayOptions {
   apiKeys: ApiKeys | undefined;
   /** Generation requests per API key and minute; 0: no limit. Only with API keys. Default 0. */
   rateLimitPerMinute: number;
+  /**
+   * Unfinished (queued or running) generation requests one API key may have at a time, counted across
+   * replicas; 0: no limit. Only with API keys. Default 0.
+   */
+  maxConcurrentPerKey: number;
   /** Origins whose browser pages may call the API (CORS); empty: none but the gateway's own page. Default []. */
   corsOrigins: readonly string[];
   /**
@@ -45,6 +50,7 @@ export const DEFAULT_GATEWAY_OPTIONS: GatewayOptions = Object.freeze({
   pollSliceMs: 10_000,
   apiKeys: undefined,
   rateLimitPerMinute: 0,
+  maxConcurrentPerKey: 0,
   corsOrigins: Object.freeze([]) as readonly string[],
   drainTimeoutMs: 30_000,
   resumeGraceMs: 5_000,

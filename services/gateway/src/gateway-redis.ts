@@ -11,11 +11,11 @@ export function connectGatewayRedis(url: string): Redis {
   return connectRedis(url, { commandTimeout: REDIS_COMMAND_TIMEOUT_MS });
 }
 
-/** Whether `err` is ioredis saying Redis did not answer (timed out, disconnected, refused). */
+/** Whether `err` is ioredis saying Redis did not answer (timed out, disconnected, refused), or Redis refusing a write because it is full (maxmemory with noeviction). */
 export function isRedisUnavailable(err: unknown): boolean {
   const e = err as { name?: unknown; message?: unknown; code?: unknown } | null;
   if (!e || typeof e !== 'object') return false;
   if (e.name === 'MaxRetriesPerRequestError') return true;
   if (e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET') return true;
-  return typeof e.message === 'string' && /^(Command timed out|Connection is closed|Stream isn't writeable)/.test(e.message);
+  return typeof e.message === 'string' && /^(Command timed out|Connection is closed|Stream isn't writeable|OOM )/.test(e.message);
 }

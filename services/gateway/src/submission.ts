@@ -1,9 +1,9 @@
 // The path every generating endpoint shares: render the chat prompt, tokenize it, check that it
 // fits the model, admit the request, register it in Redis and put its job on the queue.
 import { GenerationParamsError, randomSeed, resolveSamplingParams, samplingParamsToJson, type SamplingParams } from '@chatglm/generation';
-import { enqueueGenerate, hasFinishedJob, queuedJobs, removeJob } from '@chatglm/queue';
+import { enqueueGenerate, hasFinishedJob, removeJob, type AdmissionRequest, type AdmissionVerdict } from '@chatglm/queue';
 import { buildChatPrompt, type ChatTurn } from '@chatglm/tokenizer';
-import { GatewayError, contextLengthExceeded, duplicateRequestId, invalidRequest, noPipeline, queueFull } from './errors.ts';
+import { GatewayError, concurrencyLimited, contextLengthExceeded, duplicateRequestId, invalidRequest, noPipeline, queueFull } from './errors.ts';
 import type { GatewayContext } from './gateway-context.ts';
 import type { Endpoint } from './gateway-metrics.ts';
 import type { ApiClient } from './auth/api-keys.ts';
@@ -42,20 +42,48 @@ export interface SubmittedRequest {
 }
 
 export async function submitChat(ctx: GatewayContext, s: ChatSubmission): Promise<SubmittedRequest> {
-  const limit = ctx.modelMaxLength;
   if (ctx.draining()) throw new GatewayError('shutting_down', 'this gateway is stopping; retry (another replica takes the request)');
   // Admission comes first, so that a refused request costs no tokenizing on this event loop, and
-  // in one round trip's time (each round trip to Redis adds to the time to first token).
-  const [, queued, live, finishedJob] = await Promise.all([admitRate(ctx, s), queuedJobs(ctx.queue), ctx.registry.live(), hasFinishedJob(ctx.queue, s.id)]);
-  if (queued >= ctx.options.maxQueued) {
-    ctx.metrics.refused.inc({ endpoint: s.endpoint, reason: 'queue_full' });
-    throw queueFull(queued, ctx.options.maxQueued);
+  // in one round trip's time (each round trip to Redis adds to the time to first token). The
+  // limits are checked and a place reserved in one script: reading the queue's length and
+  // enqueuing later let a burst pass the check before any of it was counted.
+  const admission = ctx.admission.admit(admissionRequest(ctx, s));
+  try {
+    const [, verdict, live, finishedJob] = await Promise.all([admitRate(ctx, s), admission, ctx.registry.live(), hasFinishedJob(ctx.queue, s.id)]);
+    if (!verdict.admitted) {
+      ctx.metrics.refused.inc({ endpoint: s.endpoint, reason: verdict.reason });
+      throw verdict.reason === 'queue_full' ? queueFull(verdict.queued, ctx.options.maxQueued) : concurrencyLimited(ctx.options.maxConcurrentPerKey);
+    }
+    if (live.length === 0) {
+      ctx.metrics.refused.inc({ endpoint: s.endpoint, reason: 'no_pipeline' });
+      throw noPipeline();
+    }
+    return await enqueueChat(ctx, s, finishedJob, verdict.queued);
+  } finally {
+    endReservation(ctx, s.id, admission);
   }
-  if (live.length === 0) {
-    ctx.metrics.refused.inc({ endpoint: s.endpoint, reason: 'no_pipeline' });
-    throw noPipeline();
-  }
+}
 
+/** The limits that apply to `s`: the queue's, and its API key's concurrency when both are on. */
+function admissionRequest(ctx: GatewayContext, s: ChatSubmission): AdmissionRequest {
+  const maxUnfinished = ctx.options.maxConcurrentPerKey;
+  return { id: s.id, maxQueued: ctx.options.maxQueued, ...(s.client && maxUnfinished > 0 && { owner: { name: s.client.tag, maxUnfinished } }) };
+}
+
+/**
+ * Ends the place admission reserved, once it is reserved: the job is on the queue by now (counted
+ * there), or never will be. Not awaited, so the reply does not wait for it; a place left behind
+ * holds only until RESERVATION_TTL_MS.
+ */
+function endReservation(ctx: GatewayContext, id: string, admission: Promise<AdmissionVerdict>): void {
+  admission
+    .then((v) => (v.admitted ? ctx.admission.release(id) : undefined), () => undefined)
+    .catch((err: unknown) => ctx.logger.warn('admission place not released', { id, err }));
+}
+
+/** Renders, tokenizes and checks the prompt, registers the request and puts its job on the queue. */
+async function enqueueChat(ctx: GatewayContext, s: ChatSubmission, finishedJob: boolean, queued: number): Promise<SubmittedRequest> {
+  const limit = ctx.modelMaxLength;
   const prompt = buildChatPrompt(s.history, s.query);
   if (prompt.length > limit * MAX_CHARS_PER_TOKEN) {
     throw contextLengthExceeded(`the prompt (history + query) has ${prompt.length} characters, far more than the model's context of ${limit} tokens holds; shorten it`);

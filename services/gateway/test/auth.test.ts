@@ -31,6 +31,7 @@ const ENDPOINTS: [string, unknown][] = [
   ['/', { prompt: 'hi' }],
   ['/chat', { query: 'hi', request_id: 'auth-probe' }],
   ['/get_response', { request_id: 'auth-probe' }],
+  ['/chat/cancel', { id: 'auth-probe' }],
   ['/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] }],
 ];
 
@@ -64,12 +65,15 @@ test('with a key every endpoint works; the keys never appear in the logs', async
   for (const key of [ALICE, BOB]) assert.ok(!log.includes(key), 'a key was logged');
 });
 
-test("request ids are per key: another key's id is 404, and both keys may use the same id", async () => {
+test("request ids are per key: another key's id is 404 (poll or cancel), and both keys may use the same id", async () => {
   const id = `shared-${Date.now()}`;
   assert.equal((await h.post('/chat', { query: 'hi', request_id: id }, as(ALICE))).status, 200);
   const foreign = await h.post('/get_response', { request_id: id }, as(BOB));
   assert.equal(foreign.status, 404);
   assert.equal(foreign.body.error.code, 'request_not_found');
+  const foreignCancel = await h.post('/chat/cancel', { id }, as(BOB));
+  assert.equal(foreignCancel.status, 404);
+  assert.equal(foreignCancel.body.error.code, 'request_not_found');
   assert.equal((await h.post('/chat', { query: 'hi', request_id: id }, as(BOB))).status, 200, "Bob's id of the same name is his own");
   for (const key of [ALICE, BOB]) {
     const own = await h.post('/get_response', { request_id: id }, as(key));

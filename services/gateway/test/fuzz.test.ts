@@ -18,13 +18,14 @@ const env = useHarness((h) => {
   h.fakeHead.script = () => ({ ...DEFAULT_SCRIPT, delayMs: 1 });
 });
 
-const PATHS = ['/', '/chat', '/get_response', '/v1/chat/completions', '/v1/models', '/v1/models/chatglm-6b', '/healthz', '/readyz', '/metrics', '/web/chat.js', '/nowhere'];
+const PATHS = ['/', '/chat', '/get_response', '/chat/cancel', '/v1/chat/completions', '/v1/models', '/v1/models/chatglm-6b', '/healthz', '/readyz', '/metrics', '/web/chat.js', '/nowhere'];
 
 /** Bodies each endpoint takes, for mutating into almost-valid ones. */
 const VALID: Record<string, Record<string, unknown>> = {
   '/': { prompt: '你好', history: [['a', 'b']], max_length: 64, top_p: 0.7, temperature: 0.95 },
   '/chat': { query: 'hi', history: [], request_id: 'fuzz', max_length: 64 },
   '/get_response': { request_id: 'fuzz', cursor: 0 },
+  '/chat/cancel': { id: 'fuzz' },
   '/v1/chat/completions': { messages: [{ role: 'user', content: 'hi' }], max_tokens: 8, temperature: 0.5, top_p: 0.9, stream: false, logprobs: false, seed: 1, stop: ['\n'] },
 };
 

@@ -1,9 +1,11 @@
 // A Redis that stops answering (paused with SIGSTOP: connections stay open, nothing replies, the
 // worst case) makes every endpoint answer 503 redis_unavailable with Retry-After within seconds,
-// ends an open SSE stream with an error event, and the gateway serves again once Redis is back.
+// ends an open SSE stream with an error event once the outage outlasts its grace, and the gateway
+// serves again once Redis is back.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { REDIS_COMMAND_TIMEOUT_MS } from '../src/index.ts';
+import { REDIS_OUTAGE_GRACE_MS } from '../src/event-follower.ts';
 import { startLocalRedisServer } from '../../../test/support/redis-server.ts';
 import { DEFAULT_SCRIPT } from './support/fake-head.ts';
 import { Harness } from './support/harness.ts';
@@ -54,7 +56,8 @@ test('with Redis paused every endpoint answers 503 redis_unavailable + Retry-Aft
     // The stream that was open gets an error event, then ends.
     let text = '';
     const decoder = new TextDecoder();
-    const deadline = Date.now() + BOUND_MS + 1000;
+    // An open stream rides out a short outage (a restarting Redis), then ends.
+    const deadline = Date.now() + BOUND_MS + REDIS_OUTAGE_GRACE_MS + 1000;
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
@@ -69,4 +72,19 @@ test('with Redis paused every endpoint answers 503 redis_unavailable + Retry-Aft
   h.fakeHead.script = () => DEFAULT_SCRIPT;
   const again = await h.post('/', { prompt: 'hi' });
   assert.equal(again.status, 200, JSON.stringify(again.body));
+});
+
+test('a full Redis (maxmemory with noeviction, as the launcher starts it) refuses new requests with 503 redis_unavailable, and they are taken again once it has room', async () => {
+  const admin = h.redis;
+  try {
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    await admin.config('SET', 'maxmemory', '1');
+    const r = await h.post('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(r.status, 503, JSON.stringify(r.body));
+    assert.equal(r.body.error.code, 'redis_unavailable');
+    assert.equal(r.headers.get('retry-after'), '1');
+  } finally {
+    await admin.config('SET', 'maxmemory', '0');
+  }
+  assert.equal((await h.post('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }] })).status, 200);
 });

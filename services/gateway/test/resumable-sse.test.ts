@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ApiKeys } from '../src/auth/api-keys.ts';
+import { sseEvents, type SseEvent } from '../../../test/support/resumable-stream.ts';
 import { Scrape } from '../../../test/support/prometheus-text.ts';
 import { startTestRedis, type TestRedis } from '../../../test/support/redis-server.ts';
 import { DEFAULT_SCRIPT } from './support/fake-head.ts';
@@ -29,34 +30,19 @@ after(async () => {
   await redis?.stop();
 });
 
-interface SseEvent {
-  id?: string;
-  data: string;
-}
-
 /** Reads SSE events until `stop` says so or the stream ends; returns them. */
 async function readEvents(res: Response, stop: (events: SseEvent[]) => boolean = () => false): Promise<SseEvent[]> {
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
   const events: SseEvent[] = [];
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return events;
-    buffer += decoder.decode(value, { stream: true });
-    let end;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const id = /^id: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (data !== undefined) events.push({ ...(id !== undefined && { id }), data });
-    }
+  const reader = sseEvents(res.body!);
+  for await (const e of reader) {
+    events.push(e);
     if (stop(events)) {
-      await reader.cancel();
+      await reader.return(undefined);
+      await res.body!.cancel().catch(() => undefined);
       return events;
     }
   }
+  return events;
 }
 
 const contentOf = (events: SseEvent[]) => events.filter((e) => e.data !== '[DONE]').map((e) => (JSON.parse(e.data) as { choices: { delta: { content?: string } }[] }).choices[0]?.delta.content ?? '').join('');

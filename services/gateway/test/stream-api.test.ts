@@ -158,3 +158,34 @@ test('a request_id reused once its record has expired runs again (BullMQ still h
   await waitFor(finished, 5000, 'the second run');
   assert.equal(env.h.fakeHead.jobs.length, jobs + 2, 'both requests ran');
 });
+
+test('POST /chat/cancel stops a running request (finish_reason cancelled); an ended one answers its status; unknown 404, bad id 400', async () => {
+  const poem = env.h.fakeHead.script;
+  env.h.fakeHead.script = () => ({ deltas: Array.from({ length: 100 }, (_, i) => `tok${i} `), delayMs: 20, finishReason: 'stop' });
+  try {
+    const id = rid();
+    assert.equal((await env.h.post('/chat', { request_id: id, query: 'x' })).status, 200);
+    const poll = async () => (await env.h.post('/get_response', { request_id: id })).body.response;
+    await waitFor(async () => (await poll()).response.includes('tok1 '), 5000, 'the request to be running');
+    const cancel = await env.h.post('/chat/cancel', { id });
+    assert.deepEqual({ status: cancel.status, body: cancel.body }, { status: 200, body: { id, status: 'cancelling' } });
+    await waitFor(async () => (await poll()).is_finished, 5000, 'the request to end');
+    const ended = await poll();
+    assert.equal(ended.finish_reason, 'cancelled');
+    assert.ok(!ended.response.includes('tok99 '), 'the reply stopped early');
+    assert.ok(env.h.fakeHead.cancelled.includes(callerRequestKey(id)), 'the head saw the cancellation');
+    const again = await env.h.post('/chat/cancel', { id });
+    assert.deepEqual({ status: again.status, body: again.body }, { status: 200, body: { id, status: 'finished' } });
+  } finally {
+    env.h.fakeHead.script = poem;
+  }
+  const unknown = await env.h.post('/chat/cancel', { id: 'never-started' });
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.body.error.code, 'request_not_found');
+  for (const body of [{}, { id: 'a b' }, { id: 7 }, { request_id: 'x' }]) {
+    const bad = await env.h.post('/chat/cancel', body);
+    assert.equal(bad.status, 400, JSON.stringify(body));
+    assert.equal(bad.body.error.code, 'invalid_request');
+    assert.match(bad.body.error.message, /^id /);
+  }
+});

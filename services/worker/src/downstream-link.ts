@@ -80,11 +80,25 @@ export class DownstreamLink implements Downstream {
     await this.client.waitForReady(2000);
     const { stages } = await this.client.info();
     validateChain(this.o.head, stages);
-    const channel = this.client.openStep({ onReply: this.o.onReply });
+    // Each stream is an epoch: a reply is taken only from the stream that is current, so one from a
+    // stream given up on (a deadline passed, then a reconnect) can never complete a later step.
+    const channel: StepChannel = this.client.openStep({
+      onReply: (reply) => {
+        if (this.channel === channel) this.o.onReply(reply);
+        else this.o.log.debug('dropped a reply from an earlier stream', { stepId: reply.stepId });
+      },
+    });
     this.channel = channel;
     void channel.closed.then((error) => this.lost(channel, error));
     this.o.onConnected(stages);
     return stages;
+  }
+
+  abandonStream(reason: Error): void {
+    const channel = this.channel;
+    if (!channel) return;
+    this.lost(channel, reason);
+    channel.close();
   }
 
   private lost(channel: StepChannel, error: Error | null): void {

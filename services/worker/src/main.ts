@@ -68,9 +68,12 @@ const stageMetrics = new StageMetrics(metricsRegistry);
 let metricsServer: MetricsServer | undefined;
 // /readyz on the metrics port: a stage once its layers serve, a head while its whole pipeline is connected.
 let ready = (): boolean => false;
+// /healthz: while the layers load, the event loop answering is enough; then the runtime's thread
+// must answer too (a hung step fails it, and the launcher or the orchestrator restarts the stage).
+let live = async (): Promise<boolean> => true;
 if (opts.metricsPort !== undefined) {
   try {
-    metricsServer = await MetricsServer.listen(metricsRegistry, opts.host, opts.metricsPort, () => ready());
+    metricsServer = await MetricsServer.listen(metricsRegistry, opts.host, opts.metricsPort, () => ready(), () => live());
   } catch (err) {
     console.error(`chatglm worker: cannot serve metrics on ${opts.host}:${opts.metricsPort}: ${(err as Error).message}`);
     process.exit(2);
@@ -112,6 +115,7 @@ runtime.onCrash((err) => {
   log.error('the stage thread died; exiting so that the stage is restarted', { error: err });
   process.exit(1);
 });
+live = () => runtime.responsive(opts.stepTimeoutMs);
 // performance.now() counts from the process's start: a first start's conversion is included.
 stageMetrics.loaded(runtime, performance.now() / 1000);
 const step = createStageStep(runtime, { inputDtype: dtype, outputDtype: dtype, vocab: tokenizer.vocab, observer: stageMetrics });
@@ -119,6 +123,8 @@ const cleanups: (() => unknown)[] = [() => metricsServer?.close()];
 
 if (isHead) {
   const redis = connectRedis(opts.redis);
+  // ioredis reconnects by itself; without a listener it prints each failed attempt as unhandled.
+  redis.on('error', (err: Error) => log.debug('redis connection error', { error: err }));
   let head: HeadService | undefined;
   let link: DownstreamLink | null = null;
   let downstream: StageInfo[] = [];
@@ -160,6 +166,7 @@ if (isHead) {
     redisPrefix: opts.redisPrefix,
     microBatches: opts.microBatches,
     lockDurationMs: opts.lockDurationMs,
+    stepTimeoutMs: opts.stepTimeoutMs,
     maxStalledCount: WORKER_DEFAULTS.maxStalledCount,
     onStep: (report) => log.debug('step', { ...report }),
     metrics: metricsRegistry,

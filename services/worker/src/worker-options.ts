@@ -27,6 +27,14 @@ export const WORKER_DEFAULTS = Object.freeze({
   minLockDurationMs: 1_000,
   /** Times a job may stall (its head died) before BullMQ fails it for good. */
   maxStalledCount: 3,
+  /**
+   * A step not answered within this many ms means a hung stage: the head drops the stream and its
+   * requests resume after reconnecting, and the stage's /healthz fails (so it is restarted). Long
+   * enough for the longest prefill of the full model on a CPU (2,048 tokens, 28 layers).
+   */
+  stepTimeoutMs: 300_000,
+  /** The shortest step deadline allowed, in ms. */
+  minStepTimeoutMs: 500,
 });
 
 const USAGE_HEAD = `usage: chatglm-worker --model DIR [--layers A-B | --stage I --stages N] [--next HOST:PORT] [options]
@@ -61,6 +69,7 @@ const OPTION_HELP: readonly (readonly [string, string])[] = [
   ['--no-spin', 'keep idle ONNX Runtime threads from spinning (several stages on one machine)'],
   ['--connect-timeout-ms MS', 'how long the head waits for the rest of its pipeline (default: forever)'],
   ['--lock-duration-ms MS', `the head's job lock: a dead head's jobs are taken over after about this long (default ${d.lockDurationMs}, at least ${d.minLockDurationMs})`],
+  ['--step-timeout-ms MS', `a step not answered within this long means a hung stage: the head reconnects and resumes its requests, and /healthz on the metrics port fails (default ${d.stepTimeoutMs}, at least ${d.minStepTimeoutMs})`],
   ['-h, --help', 'this text'],
 ];
 
@@ -116,6 +125,7 @@ export interface WorkerOptions {
   spinning: boolean;
   connectTimeoutMs?: number;
   lockDurationMs: number;
+  stepTimeoutMs: number;
 }
 
 export type ParsedWorkerOptions = { kind: 'ok'; options: WorkerOptions } | { kind: 'help' } | { kind: 'error'; message: string };
@@ -144,6 +154,7 @@ export const PARSE_OPTIONS = {
   'no-spin': { type: 'boolean' },
   'connect-timeout-ms': { type: 'string' },
   'lock-duration-ms': { type: 'string' },
+  'step-timeout-ms': { type: 'string' },
   quantize: { type: 'string' },
   'quantize-embedding': { type: 'string' },
   'weight-dtype': { type: 'string' },
@@ -206,6 +217,7 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
       device,
       spinning: !values['no-spin'],
       lockDurationMs: int('lock-duration-ms', values['lock-duration-ms'], WORKER_DEFAULTS.minLockDurationMs) ?? WORKER_DEFAULTS.lockDurationMs,
+      stepTimeoutMs: int('step-timeout-ms', values['step-timeout-ms'], WORKER_DEFAULTS.minStepTimeoutMs) ?? WORKER_DEFAULTS.stepTimeoutMs,
       ...(values.next !== undefined && { next: values.next }),
       ...(values.redis !== undefined && { redis: values.redis }),
       ...(values.ptuning !== undefined && { ptuningDir: values.ptuning }),

@@ -10,6 +10,8 @@ import type { ThreadCall, ThreadResponse } from './thread-protocol.ts';
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
+  /** When the call was posted (performance.now()): how long the thread has owed its oldest answer. */
+  postedAt: number;
 }
 
 export class StageThreadHost {
@@ -54,7 +56,7 @@ export class StageThreadHost {
     if (this.terminated) return Promise.reject(new ChatGlmError('stage_closed', 'the stage was closed'));
     const id = this.nextCall++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, postedAt: performance.now() });
       this.worker.postMessage({ ...call, id, stage });
     });
   }
@@ -67,6 +69,13 @@ export class StageThreadHost {
     this.onIdle();
     await this.worker.terminate();
     this.fail(new ChatGlmError('stage_closed', 'the stage was closed'));
+  }
+
+  /** How long the oldest unanswered call has waited, in ms (0 when the thread owes nothing). */
+  owedForMs(): number {
+    let oldest = Infinity;
+    for (const p of this.pending.values()) oldest = Math.min(oldest, p.postedAt);
+    return oldest === Infinity ? 0 : performance.now() - oldest;
   }
 
   get failed(): boolean {

@@ -49,6 +49,24 @@ export class ThreadedStageRuntime implements StageRuntime {
     this.host.onCrash(watcher);
   }
 
+  /**
+   * Whether the stage's thread does its work, not just whether this event loop runs: a thread that
+   * owes an answer must have owed it for less than `hungAfterMs` (a step longer than that counts as
+   * hung), and an idle one must answer a cheap call within `pingTimeoutMs`.
+   */
+  async responsive(hungAfterMs: number, pingTimeoutMs = 2000): Promise<boolean> {
+    if (this.closed || this.host.failed) return false;
+    const owed = this.host.owedForMs();
+    if (owed > 0) return owed < hungAfterMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), pingTimeoutMs)));
+    try {
+      return await Promise.race([this.capacity().then(() => true, () => false), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   capacity(): Promise<KvCapacity> {
     return this.call({ method: 'capacity' }) as Promise<KvCapacity>;
   }

@@ -13,6 +13,8 @@ import { readConvertedStages, readModelDirectory, splitLayers } from '@chatglm/g
 const ROOT = path.resolve(import.meta.dirname, '..', '..', '..', '..');
 const WORKER_MAIN = path.join(ROOT, 'services', 'worker', 'src', 'main.ts');
 const GATEWAY_MAIN = path.join(ROOT, 'services', 'gateway', 'src', 'main.ts');
+/** The launcher's Redis memory bound: request records live an hour, a few KiB each (see startRedis). */
+export const DEFAULT_REDIS_MAX_MEMORY = '1gb';
 
 export interface LocalClusterOptions {
   /** A checkpoint, or the folder `chatglm convert` wrote (its stage-I-of-N bundles). */
@@ -31,6 +33,8 @@ export interface LocalClusterOptions {
   redisDir?: string;
   /** Port of a started redis-server (default: 6379 if free, else any free port). */
   redisPort?: number;
+  /** Memory bound of a started redis-server, in its syntax (default DEFAULT_REDIS_MAX_MEMORY). */
+  redisMaxMemory?: string;
   /** Redis key prefix of the workers and the gateway (default theirs, "chatglm"). */
   redisPrefix?: string;
   maxSequences?: number;
@@ -108,6 +112,10 @@ export class LocalCluster {
           ...(this.o.gatewayArgs ?? []),
         ],
         script: GATEWAY_MAIN,
+        health: () => {
+          const port = this.gatewayProcess?.ready?.port;
+          return typeof port === 'number' ? `http://${this.o.host && this.o.host !== '0.0.0.0' ? this.o.host : '127.0.0.1'}:${port}/healthz` : undefined;
+        },
       });
       this.gatewayProcess = gateway;
       const gatewayReady = gateway.start();
@@ -133,6 +141,8 @@ export class LocalCluster {
               '--metrics-port', String(metricsPorts[i]),
               ...(i > 0 ? ['--port', String(ports[i])] : stages > 1 ? ['--micro-batches', String(this.o.microBatches ?? 1)] : []),
             ],
+            // /healthz fails when the stage's runtime thread owes a step for too long; no answer at all (a frozen process) fails too.
+            health: () => `http://127.0.0.1:${metricsPorts[i] as number}/healthz`,
           });
           return proc;
         });
@@ -186,6 +196,11 @@ export class LocalCluster {
     return this.gatewayProcess;
   }
 
+  /** The redis-server this launcher started (undefined with --redis-url). */
+  get redisServer(): SupervisedProcess | undefined {
+    return this.redisProcess;
+  }
+
   /** Stops the gateway, then the heads (they drain), then the other stages, then Redis. Idempotent. */
   async stop(): Promise<void> {
     await this.gatewayProcess?.stop();
@@ -196,9 +211,9 @@ export class LocalCluster {
     this.tempDirs = [];
   }
 
-  private add(spec: { name: string; script: string; args: () => string[] }): SupervisedProcess {
+  private add(spec: { name: string; script: string; args: () => string[]; health: () => string | undefined }): SupervisedProcess {
     // Redis's URL (with its password) and the stage secret go in the environment: a command line is visible to every user of the machine.
-    const full: ProcessSpec = { name: spec.name, command: process.execPath, args: () => ['--import', 'tsx', spec.script, ...spec.args()], env: { REDIS_URL: this.redisUrl, CHATGLM_STAGE_SECRET: this.stageSecret } };
+    const full: ProcessSpec = { name: spec.name, command: process.execPath, args: () => ['--import', 'tsx', spec.script, ...spec.args()], env: { REDIS_URL: this.redisUrl, CHATGLM_STAGE_SECRET: this.stageSecret }, healthUrl: spec.health };
     return this.track(full);
   }
 
@@ -221,7 +236,9 @@ export class LocalCluster {
     // lives in a config file only its owner reads, not on a command line.
     const password = randomBytes(24).toString('base64url');
     this.redisConfig = path.join(dir, 'redis.conf');
-    fs.writeFileSync(this.redisConfig, `requirepass ${password}\n`, { mode: 0o600 });
+    // A memory bound with noeviction: past it Redis refuses writes (the gateway answers 503, a head
+    // retries its write in place) instead of evicting keys, which would drop requests' records.
+    fs.writeFileSync(this.redisConfig, `requirepass ${password}\nmaxmemory ${this.o.redisMaxMemory ?? DEFAULT_REDIS_MAX_MEMORY}\nmaxmemory-policy noeviction\n`, { mode: 0o600 });
     const proc = this.track({
       name: 'redis-server',
       command: 'redis-server',

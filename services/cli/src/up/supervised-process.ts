@@ -1,5 +1,7 @@
 // One child process of the local cluster: started, watched for its CHATGLM_READY line, restarted
-// with backoff when it dies unexpectedly, stopped with SIGTERM (then SIGKILL) on shutdown.
+// with backoff when it dies unexpectedly, stopped with SIGTERM (then SIGKILL) on shutdown. A child
+// with a health URL is also probed once ready: one that stops answering (frozen, hung in a step) is
+// killed, and so restarted like one that died.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { READY_MARKER } from '@chatglm/common';
 import { RestartBackoff } from './restart-backoff.ts';
@@ -15,6 +17,8 @@ export interface ProcessSpec {
   restart?: boolean;
   /** For programs that print no CHATGLM_READY line: a stdout line that means "ready". */
   readyLine?: RegExp;
+  /** Probed with GET once the process is ready (its /healthz); undefined: not probed. */
+  healthUrl?: () => string | undefined;
 }
 
 export interface ReadyInfo {
@@ -23,6 +27,10 @@ export interface ReadyInfo {
 }
 
 const READY_TIMEOUT_MS = 120_000;
+/** A health probe every second, each given 2 s; three failures in a row kill the process (~3-5 s). */
+const HEALTH_INTERVAL_MS = 1000;
+const HEALTH_TIMEOUT_MS = 2000;
+const HEALTH_FAILURES_TO_KILL = 3;
 
 /** Children of this process; if the launcher exits without stopping them, they go with it. */
 const LIVE_CHILDREN = new Set<ChildProcess>();
@@ -38,6 +46,7 @@ export class SupervisedProcess {
   private readyInfo: ReadyInfo | undefined;
   private previousReady: ReadyInfo | undefined;
   private readyWaiters: { resolve: (info: ReadyInfo) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }[] = [];
+  private healthTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly spec: ProcessSpec,
@@ -77,6 +86,7 @@ export class SupervisedProcess {
   /** SIGTERM, then SIGKILL after `graceMs`. Idempotent. */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
+    clearTimeout(this.healthTimer);
     for (const w of this.readyWaiters.splice(0)) {
       clearTimeout(w.timer);
       w.reject(new Error(`${this.spec.name} was stopped before it became ready`));
@@ -108,6 +118,7 @@ export class SupervisedProcess {
     this.pipeLines(child, 'stderr');
     child.on('error', (err) => this.onEvent(`${this.spec.name}: cannot start (${err.message})`));
     child.on('exit', (code, signal) => {
+      clearTimeout(this.healthTimer);
       if (this.stopping) return;
       const how = signal ? `signal ${signal}` : `code ${code}`;
       if (this.spec.restart === false) {
@@ -148,5 +159,29 @@ export class SupervisedProcess {
       clearTimeout(w.timer);
       w.resolve(info);
     }
+    if (this.child) this.probe(this.child, 0);
+  }
+
+  /** Probes the child's health URL every interval until it exits; kills it after repeated failures. */
+  private probe(child: ChildProcess, failures: number): void {
+    const url = this.spec.healthUrl?.();
+    if (!url) return;
+    clearTimeout(this.healthTimer);
+    this.healthTimer = setTimeout(() => {
+      fetch(url, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) }).then(
+        (res) => res.ok,
+        () => false,
+      ).then((ok) => {
+        if (this.stopping || this.child !== child || child.exitCode !== null || child.signalCode !== null) return;
+        const failed = ok ? 0 : failures + 1;
+        if (failed >= HEALTH_FAILURES_TO_KILL) {
+          this.onEvent(`${this.spec.name} (pid ${child.pid}) failed ${failed} health checks in a row (${url}); killing it`);
+          child.kill('SIGKILL');
+          return;
+        }
+        this.probe(child, failed);
+      });
+    }, HEALTH_INTERVAL_MS);
+    this.healthTimer.unref();
   }
 }

@@ -1,6 +1,7 @@
 // The original stream API: `POST /chat` starts a request under a caller-chosen request_id and
 // returns at once; `POST /get_response` polls it. `response.response` is the full text so far,
 // or, with `cursor` (code points already received), only the text after it plus the next cursor.
+// `POST /chat/cancel` (an extension) stops a request, as a client leaving an SSE stream does.
 import { Router } from 'express';
 import { isTerminal, type RequestState } from '@chatglm/queue';
 import { clientOf } from '../auth/authenticate.ts';
@@ -10,7 +11,7 @@ import type { GatewayContext } from '../gateway-context.ts';
 import { epochSeconds } from '../epoch-seconds.ts';
 import { callerRequestKey } from '../request-ids.ts';
 import { submitChat } from '../submission.ts';
-import { getResponseSchema, streamChatSchema } from '../validation/api-schemas.ts';
+import { cancelChatSchema, getResponseSchema, streamChatSchema } from '../validation/api-schemas.ts';
 import { parseBody } from '../validation/parse-body.ts';
 
 export function streamApiRoutes(ctx: GatewayContext): Router {
@@ -37,6 +38,23 @@ export function streamApiRoutes(ctx: GatewayContext): Router {
     const state = await ctx.store.read(callerRequestKey(body.request_id, clientOf(res)));
     if (!state) throw requestNotFound(body.request_id);
     res.json({ code: STREAM_API_CODES.success, msg: 'success', response: pollResponse(state, body.cursor) });
+  });
+
+  router.post('/chat/cancel', ctx.authenticate, async (req, res) => {
+    const body = parseBody(cancelChatSchema, req.body);
+    const id = callerRequestKey(body.id, clientOf(res));
+    const state = await ctx.store.read(id);
+    if (!state) throw requestNotFound(body.id);
+    // An ended request is not an error: the caller learns how it ended, and nothing is cancelled.
+    if (isTerminal(state.status)) {
+      res.json({ id: body.id, status: state.status });
+      return;
+    }
+    ctx.logger.info('request cancelled', { id, reason: 'POST /chat/cancel' });
+    await ctx.cancellations.cancel(id);
+    // The head stops it at its next step (or when it takes the job); /get_response then reports it
+    // finished with finish_reason "cancelled".
+    res.json({ id: body.id, status: 'cancelling' });
   });
 
   return router;

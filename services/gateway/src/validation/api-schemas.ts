@@ -69,6 +69,9 @@ export function streamChatSchema(modelMaxLength: number) {
 }
 export type StreamChatBody = z.output<ReturnType<typeof streamChatSchema>>;
 
+/** `POST /chat/cancel`: `{id}`, the request_id the request was started with. */
+export const cancelChatSchema = z.object({ id: requestId });
+
 export const getResponseSchema = z.object({
   request_id: requestId,
   /** Characters (Unicode code points) of text already received; the reply then carries only what follows. */

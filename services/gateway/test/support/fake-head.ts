@@ -105,7 +105,7 @@ export class FakeHead {
     const promptTokens = data.promptIds.length;
     try {
       const script = this.script(data);
-      await this.#store.start(id);
+      await this.#store.claim(id);
       let count = 0;
       for (const delta of script.deltas) {
         await sleep(script.delayMs);

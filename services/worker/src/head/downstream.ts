@@ -9,4 +9,10 @@ export interface Downstream {
   sendStep(request: StepRequest): void;
   /** Frees sequences' caches on every later stage; no reply. Throws while disconnected. */
   sendRelease(seqIds: readonly string[]): void;
+  /**
+   * Gives up on the current stream (a step went unanswered past its deadline): the loss is reported
+   * as if the stream had failed, and a new stream is opened. Replies still arriving on the old one
+   * are dropped.
+   */
+  abandonStream(reason: Error): void;
 }

@@ -34,6 +34,8 @@ export interface HeadServiceOptions {
   /** Decode micro-batches in flight; default the number of stages. */
   microBatches: number | undefined;
   lockDurationMs: number;
+  /** A step sent downstream and not answered within this long means a hung stage: the stream is dropped. */
+  stepTimeoutMs: number;
   maxStalledCount: number;
   onStep?: (report: StepReport) => void;
   /** Where the head's metrics go (the process's registry); none: not measured. */
@@ -51,11 +53,15 @@ export class HeadService {
   /** Sequences every stage can hold at once: the pipeline's capacity. */
   readonly capacity: number;
   private closing: Promise<void> | undefined;
+  private readonly watchdog: NodeJS.Timeout;
 
   private constructor(private readonly o: HeadServiceOptions) {
     const stages = [{ maxSequences: o.runtime.info.maxSequences, maxTokensPerSequence: o.runtime.info.maxTokensPerSequence }, ...o.downstreamStages];
     this.capacity = Math.min(...stages.map((s) => s.maxSequences));
-    this.writer = new RequestWriter(new RequestStore(o.redis, o.redisPrefix), o.log);
+    this.writer = new RequestWriter(new RequestStore(o.redis, o.redisPrefix), o.log, {
+      onRefused: (owners) => this.head.abandonAttempts(owners, { kind: 'stale' }),
+      onLost: (owners, err) => this.head.abandonAttempts(owners, { kind: 'lost', failure: { code: 'redis_unavailable', message: `progress could not be written to Redis: ${String(err)}` } }),
+    });
     const metrics = o.metrics ? new HeadMetrics(o.metrics, () => this.head.stats(), this.capacity) : undefined;
     this.dispatcher = new StepDispatcher({ step: o.step, downstream: o.downstream, onReply: (reply) => this.head.onReply(reply), log: o.log });
     this.head = new PipelineHead({
@@ -84,6 +90,7 @@ export class HeadService {
       maxStalledCount: o.maxStalledCount,
       submit: (job) => this.head.submit(job),
       cancel: (id) => this.head.cancel(id),
+      abandon: (id, attempt) => this.head.abandonAttempts([{ id, attempt }], { kind: 'stale' }),
       ...(metrics && { observer: metrics }),
       log: o.log,
     });
@@ -95,6 +102,10 @@ export class HeadService {
       stats: () => ({ ...this.head.stats(), stageBusyMs: this.busy.snapshot(), statsAt: Date.now() }),
       log: o.log,
     });
+    // The per-step deadline: a stage that stops answering (frozen, deadlocked, its host gone
+    // without closing the connection) would otherwise hold its requests forever.
+    this.watchdog = setInterval(() => this.checkStepDeadline(), Math.min(1000, o.stepTimeoutMs / 2));
+    this.watchdog.unref();
   }
 
   static async start(o: HeadServiceOptions): Promise<HeadService> {
@@ -134,14 +145,25 @@ export class HeadService {
   }
 
   /**
-   * Leaves the registry, stops taking jobs, lets the running ones finish and their writes land.
-   * Every step runs even when one fails. Idempotent.
+   * Leaves the registry, stops taking jobs, hands the running ones back to the queue once their
+   * progress is written (another pipeline resumes them at once, or this one after its restart),
+   * then closes. Every step runs even when one fails. Idempotent.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.head.stopRetrying();
+      clearInterval(this.watchdog);
+      this.intake.pause();
+      this.head.handBackAll();
       await closeAll([() => this.heartbeat.stop(), () => this.intake.close(), () => this.writer.flushed()]);
     })();
     return this.closing;
+  }
+
+  private checkStepDeadline(): void {
+    const waited = this.dispatcher.oldestInFlightMs();
+    if (waited <= this.o.stepTimeoutMs || !this.o.downstream) return;
+    const error = new Error(`a step went unanswered for ${Math.round(waited)} ms (the deadline is ${this.o.stepTimeoutMs} ms); dropping the stream`);
+    this.o.log.error('step deadline passed', { waitedMs: Math.round(waited), stepTimeoutMs: this.o.stepTimeoutMs });
+    this.o.downstream.abandonStream(error);
   }
 }

@@ -2,11 +2,12 @@
 // pipeline's capacity. Each job is checked against its request's Redis record (already finished? 
 // cancelled before it started? resumed after a crash?), then handed to the PipelineHead with a
 // JobHandle that settles it. Cancellations announced on Redis reach the head from here too.
+import { randomUUID } from 'node:crypto';
 import { type Logger } from '@chatglm/common';
 import { samplingParamsFromJson, type SamplingParams } from '@chatglm/generation';
 import { Cancellations, GENERATE_QUEUE, RequestStore, type GenerateJobData } from '@chatglm/queue';
 import type { StepFailure } from '@chatglm/scheduler';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { HeadJob } from './pipeline-head.ts';
 
@@ -35,12 +36,17 @@ export interface JobIntakeOptions {
   submit: (job: HeadJob) => void;
   /** Where cancellations go. */
   cancel: (requestId: string) => void;
+  /** Where attempts that lost their job go (their lock lapsed): they must stop writing. */
+  abandon: (requestId: string, attempt: string) => void;
   observer?: IntakeObserver;
   log: Logger;
 }
 
-/** How often BullMQ looks for stalled jobs: half the lock, but not more than once a second. */
-const stalledIntervalFor = (lockDurationMs: number) => Math.max(1000, lockDurationMs / 2);
+/**
+ * How often BullMQ looks for stalled jobs (a dead head's): once a second, so that a job is taken
+ * over within its lock duration and a second of the head's death (each look is one small script).
+ */
+const STALLED_INTERVAL_MS = 1000;
 
 export class JobIntake {
   private readonly store: RequestStore;
@@ -55,20 +61,31 @@ export class JobIntake {
     this.store = new RequestStore(o.redis, o.prefix);
     this.cancellations = new Cancellations(o.redis, this.store.keys);
     this.subscriber = o.redis.duplicate();
+    this.subscriber.on('error', (err: Error) => o.log.debug('cancellation subscriber connection error', { error: err }));
     this.workerConnection = o.redis.duplicate();
   }
 
   async start(): Promise<void> {
     this.unsubscribe = await Cancellations.subscribe(this.subscriber, this.store.keys, (id) => this.o.cancel(id));
-    this.worker = new Worker<GenerateJobData, void>(GENERATE_QUEUE, (job) => this.process(job), {
+    // Three parameters: BullMQ then hands the processor an AbortSignal for the job (see cancelJob).
+    this.worker = new Worker<GenerateJobData, void>(GENERATE_QUEUE, (job, token, signal) => this.process(job, token, signal), {
       connection: this.workerConnection,
       prefix: this.o.prefix,
       concurrency: this.o.concurrency,
       lockDuration: this.o.lockDurationMs,
-      stalledInterval: stalledIntervalFor(this.o.lockDurationMs),
+      stalledInterval: STALLED_INTERVAL_MS,
       maxStalledCount: this.o.maxStalledCount,
     });
     this.worker.on('error', (err) => this.o.log.error('queue worker error', { error: err }));
+    // A lock this head could not renew has lapsed (Redis or this process was paused for longer
+    // than the lock): the job is the queue's again and will be taken over, so its attempt here
+    // must stop now (its writes would be refused anyway once the next attempt claims the request).
+    this.worker.on('lockRenewalFailed', (jobIds) => {
+      for (const id of jobIds) {
+        this.o.log.warn('lost the lock of a job; abandoning its attempt', { requestId: id });
+        this.worker?.cancelJob(id, 'the job lock lapsed');
+      }
+    });
     // A job can also fail outside this head's code: BullMQ fails a job whose heads kept dying
     // ("stalled more than allowable limit"). Record it, so that clients waiting on it get an error
     // instead of waiting for their timeout.
@@ -83,7 +100,7 @@ export class JobIntake {
     });
   }
 
-  /** Stops taking jobs (the pipeline broke); the running ones are the head's to end. */
+  /** Stops taking jobs (the pipeline broke, or the head stops); the running ones are the head's to end. */
   pause(): void {
     this.worker?.pause(true).catch(() => undefined);
   }
@@ -109,7 +126,7 @@ export class JobIntake {
     await this.store.fail(id, 'job_failed', `the request failed after every retry: ${err.message}`);
   }
 
-  private async process(job: Job<GenerateJobData, void>): Promise<void> {
+  private async process(job: Job<GenerateJobData, void>, token: string | undefined, signal: AbortSignal | undefined): Promise<void> {
     const { requestId: id, promptIds } = job.data;
     // Read together: every round trip before the prefill adds to the time to first token.
     const [state, cancelled] = await Promise.all([this.store.read(id), this.cancellations.isCancelled(id)]);
@@ -127,9 +144,14 @@ export class JobIntake {
       await this.store.fail(id, 'invalid_sampling_params', (err as Error).message);
       throw new UnrecoverableError((err as Error).message);
     }
-    const resumeFrom = state?.tokenIds ?? [];
+    // A token of this attempt's own (BullMQ's lock token is not one: a worker reuses it for the next
+    // job it fetches, which may be this job again): claiming with it fences off every earlier
+    // attempt's writes, and the tokens to resume from are read in the same step.
+    const attempt = randomUUID();
+    const claim = await this.store.claim(id, { pipelineId: this.o.pipelineId, attempt });
+    if (!claim) return;
+    const resumeFrom = claim.tokenIds;
     this.o.observer?.taken(job.attemptsMade === 0 ? Math.max(0, Date.now() - job.data.acceptedAt) / 1000 : undefined, resumeFrom.length > 0);
-    await this.store.start(id, this.o.pipelineId);
     if (resumeFrom.length > 0) this.o.log.info('resuming request', { requestId: id, attempt: job.attemptsMade + 1, tokens: resumeFrom.length });
     const settled = new Promise<void>((resolve, reject) => {
       this.o.submit({
@@ -139,6 +161,7 @@ export class JobIntake {
         resumeFrom,
         logprobs: job.data.logprobs,
         handle: {
+          attempt,
           attemptsBefore: job.attemptsMade,
           maxAttempts: job.opts.attempts ?? 1,
           done: () => resolve(),
@@ -149,9 +172,21 @@ export class JobIntake {
           },
           // UnrecoverableError: no more attempts; the failure is already in the request's record.
           fail: (failure: StepFailure) => reject(new UnrecoverableError(`${failure.code}: ${failure.message}`)),
+          // The queue owns the job again (its lock lapsed and it is, or will be, taken over): BullMQ
+          // cannot settle it with this attempt's lock, and must not.
+          abandon: () => reject(new Error('this attempt lost its job (its lock lapsed); another attempt resumes it')),
+          // Back to waiting without using an attempt; WaitingError tells BullMQ it is moved already.
+          handBack: () => {
+            this.o.observer?.handedBack();
+            job.moveToWait(token).then(
+              () => reject(new WaitingError()),
+              (err: unknown) => reject(err instanceof Error ? err : new Error(String(err))),
+            );
+          },
         },
       });
     });
+    signal?.addEventListener('abort', () => this.o.abandon(id, attempt), { once: true });
     // A cancellation announced between the check above and the submit found no request here and
     // was dropped; its key outlives the announcement, so one look now catches it (the key is set
     // before the announcement, and from here on announcements reach the head).

@@ -7,6 +7,9 @@
 // Failure model: a request whose step fails with a retryable code goes back to the queue, and its
 // next attempt (here once the chain is back, or on another pipeline) resumes from the tokens
 // already streamed, so the client sees neither repeated text nor a gap. Other failures are recorded.
+// An attempt that lost its job (its writes refused, its lock lapsed) or whose writes could not be
+// made, or that is handed back because the head stops, is abandoned: it leaves the scheduler and
+// its job is settled without anything more written for it.
 import { toErrorCode, type Logger } from '@chatglm/common';
 import { SequencePositions, type PromptMarkerIds } from '@chatglm/glm';
 import type { FinishReason, SamplingParams } from '@chatglm/generation';
@@ -50,6 +53,15 @@ export interface HeadObserver {
   finished(reason: FinishReason): void;
 }
 
+/** Why an attempt is abandoned, which decides how its job is settled. */
+export type Abandonment =
+  /** It lost the job: a newer attempt claimed the request, or its lock lapsed. Nothing is settled. */
+  | { kind: 'stale' }
+  /** Its writes failed after every retry: the queue runs it again from what was written. */
+  | { kind: 'lost'; failure: StepFailure }
+  /** The head stops: back to the queue once its writes are in, without using an attempt. */
+  | { kind: 'handBack' };
+
 const NO_OBSERVER: HeadObserver = { prefillSent: () => undefined, decodeSent: () => undefined, generated: () => undefined, finished: () => undefined };
 
 export interface PipelineHeadOptions {
@@ -69,6 +81,10 @@ export class PipelineHead {
   private readonly scheduler: Scheduler<HeadSequence>;
   private readonly observer: HeadObserver;
   private closing = false;
+  /** Requests whose current attempt is abandoned, until it leaves the scheduler. */
+  private readonly abandoned = new Map<string, Abandonment>();
+  /** A newer attempt at a request whose older attempt still runs here, waiting for it to leave. */
+  private readonly successors = new Map<string, HeadJob>();
 
   constructor(private readonly o: PipelineHeadOptions) {
     this.scheduler = new Scheduler<HeadSequence>(o.scheduler);
@@ -81,6 +97,19 @@ export class PipelineHead {
 
   /** Takes a request; it is settled through its handle when it ends. */
   submit(job: HeadJob): void {
+    if (this.closing) {
+      job.handle.handBack();
+      return;
+    }
+    if (this.scheduler.has(job.id)) {
+      // The job came back while an older attempt still runs here (its lock lapsed while Redis or
+      // this head was paused). The new attempt has claimed the request, so the old one can write
+      // nothing more: end it, and run the new one (from what was written) once it has left.
+      this.successors.get(job.id)?.handle.abandon();
+      this.successors.set(job.id, job);
+      this.abandon(job.id, { kind: 'stale' });
+      return;
+    }
     let positions: SequencePositions;
     let updates: SequenceUpdate<HeadSequence>[];
     try {
@@ -92,9 +121,7 @@ export class PipelineHead {
     try {
       updates = this.scheduler.submit({ id: job.id, promptIds: job.promptIds, params: job.params, resumeFrom: job.resumeFrom, context: { positions, job: job.handle, logprobs: job.logprobs } });
     } catch (err) {
-      // The request is already running here (its job came back while this head still runs it):
-      // leave that run alone and let the queue decide about this attempt.
-      job.handle.retry(failureOf(err));
+      this.fail(job.id, job.handle, failureOf(err));
       return;
     }
     this.apply(updates);
@@ -137,9 +164,31 @@ export class PipelineHead {
     this.pump();
   }
 
-  /** From now on failures are recorded rather than retried (see failureOutcome); writes go on. */
-  stopRetrying(): void {
+  /**
+   * Ends attempts without writing anything more for them (see Abandonment), when the request is
+   * still run by that attempt here; others are ignored.
+   */
+  abandonAttempts(owners: readonly { id: string; attempt?: string }[], how: Abandonment): void {
+    for (const { id, attempt } of owners) {
+      const running = this.scheduler.contextOf(id);
+      if (running && (attempt === undefined || running.job.attempt === attempt)) this.abandon(id, how);
+    }
+  }
+
+  /**
+   * The head stops: every request goes back to the queue (another pipeline resumes it from what is
+   * written), and jobs that still arrive go straight back.
+   */
+  handBackAll(): void {
     this.closing = true;
+    for (const id of this.scheduler.ids()) this.abandon(id, { kind: 'handBack' });
+  }
+
+  private abandon(id: string, how: Abandonment): void {
+    if (!this.scheduler.has(id) || this.abandoned.has(id)) return;
+    this.abandoned.set(id, how);
+    this.apply(this.scheduler.cancel(id));
+    this.pump();
   }
 
   private pump(): void {
@@ -155,10 +204,26 @@ export class PipelineHead {
   private apply(updates: readonly SequenceUpdate<HeadSequence>[]): void {
     if (updates.length === 0) return;
     this.observer.generated(updates.reduce((sum, u) => sum + u.newTokens.length, 0));
-    this.o.writer.progress(updates.filter((u) => !u.finish).map(progressOf));
+    this.o.writer.progress(updates.filter((u) => !u.finish && !this.abandoned.has(u.id)).map(progressOf));
     const released = updates.filter((u) => u.finish?.release).map((u) => u.id);
     if (released.length > 0) void this.o.dispatcher.release(released);
-    for (const u of updates) if (u.finish) this.settle(u, u.finish);
+    for (const u of updates) {
+      if (!u.finish) continue;
+      const abandoned = this.abandoned.get(u.id);
+      this.abandoned.delete(u.id);
+      if (abandoned) this.settleAbandoned(u.id, u.context.job, abandoned);
+      else this.settle(u, u.finish);
+      const successor = this.successors.get(u.id);
+      this.successors.delete(u.id);
+      if (successor) this.submit(successor);
+    }
+  }
+
+  private settleAbandoned(id: string, job: JobHandle, how: Abandonment): void {
+    this.o.writer.forget({ id, attempt: job.attempt });
+    if (how.kind === 'stale') job.abandon();
+    else if (how.kind === 'lost') job.retry(how.failure);
+    else void this.o.writer.flushed().then(() => job.handBack());
   }
 
   private settle(u: SequenceUpdate<HeadSequence>, finish: NonNullable<SequenceUpdate<HeadSequence>['finish']>): void {
@@ -166,7 +231,7 @@ export class PipelineHead {
     this.observer.finished(finish.reason);
     if (finish.reason === 'error') {
       const failure = finish.error ?? { code: 'internal_error', message: 'the request ended with an error but no cause' };
-      if (failureOutcome(failure, job, this.closing) === 'retry') {
+      if (failureOutcome(failure, job) === 'retry') {
         // Nothing is recorded: the next attempt resumes from what is written, so hand it back
         // only once this attempt's writes are all in.
         void this.o.writer.flushed().then(() => job.retry(failure));
@@ -175,28 +240,23 @@ export class PipelineHead {
       this.fail(u.id, job, failure);
       return;
     }
-    this.o.writer.finish({ ...progressOf(u), finishReason: finish.reason, promptTokens: finish.promptTokens }).then(
-      () => job.done(),
-      (err: unknown) => {
-        this.o.log.error('cannot record the end of a request', { requestId: u.id, error: err });
-        job.retry({ code: 'redis_unavailable', message: `the end of the request could not be recorded: ${String(err)}` });
-      },
-    );
+    void this.o.writer.finish({ ...progressOf(u), finishReason: finish.reason, promptTokens: finish.promptTokens }).then((written) => {
+      if (written === 'written') job.done();
+      else if (written === 'refused') job.abandon();
+      else job.retry({ code: 'redis_unavailable', message: 'the end of the request could not be recorded in Redis' });
+    });
   }
 
   private fail(id: string, job: JobHandle, failure: StepFailure): void {
-    this.o.writer.fail(id, failure.code, failure.message).then(
-      () => job.fail(failure),
-      (err: unknown) => {
-        this.o.log.error('cannot record the failure of a request', { requestId: id, error: err });
-        job.fail(failure);
-      },
-    );
+    void this.o.writer.fail(id, failure.code, failure.message, job.attempt).then((written) => {
+      if (written === 'refused') job.abandon();
+      else job.fail(failure);
+    });
   }
 }
 
 function progressOf(u: SequenceUpdate<HeadSequence>): RequestProgress {
-  return { id: u.id, delta: u.delta, newTokens: u.newTokens, completionTokens: u.tokenIds.length, withLogprobs: u.context.logprobs !== undefined };
+  return { id: u.id, delta: u.delta, newTokens: u.newTokens, completionTokens: u.tokenIds.length, withLogprobs: u.context.logprobs !== undefined, attempt: u.context.job.attempt };
 }
 
 function failureOf(err: unknown): StepFailure {

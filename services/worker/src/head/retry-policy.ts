@@ -6,12 +6,8 @@ import type { JobHandle } from './job-handle.ts';
 
 export type FailureOutcome = 'retry' | 'fail';
 
-/**
- * Retry when the error's code says another attempt may succeed and attempts remain. A head that
- * is closing records the failure instead, so the client learns of it now rather than after the
- * queue's stalled-job recovery.
- */
-export function failureOutcome(failure: StepFailure, job: Pick<JobHandle, 'attemptsBefore' | 'maxAttempts'>, closing: boolean): FailureOutcome {
+/** Retry when the error's code says another attempt may succeed and attempts remain. */
+export function failureOutcome(failure: StepFailure, job: Pick<JobHandle, 'attemptsBefore' | 'maxAttempts'>): FailureOutcome {
   const lastAttempt = job.attemptsBefore + 1 >= job.maxAttempts;
-  return errorCodeInfo(failure.code).retryable && !lastAttempt && !closing ? 'retry' : 'fail';
+  return errorCodeInfo(failure.code).retryable && !lastAttempt ? 'retry' : 'fail';
 }

@@ -18,8 +18,8 @@ export interface StepDispatcherOptions {
 }
 
 export class StepDispatcher {
-  /** The head's timing of each step sent downstream, until its reply comes back. */
-  private readonly timings = new Map<number, StageTiming>();
+  /** The head's timing of each step sent downstream and when it left, until its reply comes back. */
+  private readonly inFlight = new Map<number, { timing: StageTiming; sentAt: number }>();
 
   constructor(private readonly o: StepDispatcherOptions) {
     if (o.step.role === 'forward' && !o.downstream) throw new ChatGlmError('invalid_pipeline', 'the head does not hold the last layer but has no next stage');
@@ -41,21 +41,28 @@ export class StepDispatcher {
       forward: (next, timing) => {
         if (!this.o.downstream) throw new ChatGlmError('invalid_pipeline', 'the head has no next stage to send the step to');
         this.o.downstream.sendStep(next);
-        this.timings.set(request.stepId, timing);
+        this.inFlight.set(request.stepId, { timing, sentAt: performance.now() });
       },
     }, this.o.log);
   }
 
   /** A reply from the last stage, through the stream: on to `onReply` with the head's timing first. */
   fromDownstream(reply: StepReply): void {
-    const mine = this.timings.get(reply.stepId);
-    this.timings.delete(reply.stepId);
+    const mine = this.inFlight.get(reply.stepId)?.timing;
+    this.inFlight.delete(reply.stepId);
     this.o.onReply(mine ? { ...reply, timings: [mine, ...reply.timings] } : reply);
   }
 
   /** The stream broke: the steps in flight will get no reply. */
   forgetInFlight(): void {
-    this.timings.clear();
+    this.inFlight.clear();
+  }
+
+  /** How long the oldest step sent downstream has waited for its reply, in ms (0: none waits). */
+  oldestInFlightMs(now = performance.now()): number {
+    let oldest = now;
+    for (const { sentAt } of this.inFlight.values()) oldest = Math.min(oldest, sentAt);
+    return now - oldest;
   }
 
   /** Frees the caches of ended sequences on the head and, when the stream is up, downstream. */

@@ -72,6 +72,7 @@ test('a cancellation announced after the intake checked, but before the head kne
       running.delete(requestId);
       job.handle.done();
     },
+    abandon: () => undefined,
     log: createLogger('test', {}, () => undefined),
   });
   await intake.start();
@@ -108,7 +109,7 @@ test('a job BullMQ fails for stalling too often is recorded as failed, so its cl
   await dead.close(true);
   deadConnection.disconnect();
   // The next head finds it stalled; with no stall allowed, BullMQ fails it for good.
-  const intake = new JobIntake({ redis, prefix, pipelineId: 'p2', concurrency: 1, lockDurationMs: 1000, maxStalledCount: 0, submit: () => undefined, cancel: () => undefined, log: createLogger('head', {}, () => undefined) });
+  const intake = new JobIntake({ redis, prefix, pipelineId: 'p2', concurrency: 1, lockDurationMs: 1000, maxStalledCount: 0, submit: () => undefined, cancel: () => undefined, abandon: () => undefined, log: createLogger('head', {}, () => undefined) });
   await intake.start();
   try {
     await waitUntil(async () => (await store.read(id))?.status === 'failed', 10_000);
@@ -116,6 +117,61 @@ test('a job BullMQ fails for stalling too often is recorded as failed, so its cl
     assert.equal(state?.error?.code, 'job_failed');
     assert.match(state?.error?.message ?? '', /stalled/);
   } finally {
+    await intake.close();
+    await queue.close();
+  }
+});
+
+test('an attempt whose lock lapses is abandoned; a job handed back runs again without using an attempt', async () => {
+  const prefix = `t${process.pid}lock`;
+  const store = new RequestStore(redis, prefix);
+  const queue = createGenerateQueue(redis, prefix);
+  const keys = new RedisKeys(prefix);
+  const taken: HeadJob[] = [];
+  const abandoned: { id: string; attempt: string }[] = [];
+  const intake = new JobIntake({
+    redis,
+    prefix,
+    pipelineId: 'p1',
+    concurrency: 2,
+    lockDurationMs: 1000,
+    maxStalledCount: 3,
+    submit: (job) => taken.push(job),
+    cancel: () => undefined,
+    abandon: (id, attempt) => abandoned.push({ id, attempt }),
+    log: createLogger('head', {}, () => undefined),
+  });
+  await intake.start();
+  try {
+    for (const id of ['lapsed', 'handed']) {
+      await store.create(id, 2, Date.now());
+      await enqueueGenerate(queue, { requestId: id, promptIds: [5, 6], params: samplingParamsToJson(resolveSamplingParams({ maxLength: 10, seed: 1 })), acceptedAt: Date.now() });
+    }
+    await waitUntil(async () => taken.length === 2, 5000);
+    const lapsed = taken.find((j) => j.id === 'lapsed')!;
+    const handed = taken.find((j) => j.id === 'handed')!;
+    assert.notEqual(lapsed.handle.attempt, handed.handle.attempt, 'every attempt has a token of its own');
+    assert.equal((await redis.hget(keys.request('lapsed'), 'attempt')), lapsed.handle.attempt, 'the attempt claimed the request with its token');
+    // The lock vanishes, as when Redis or this head was paused for longer than it lasts.
+    await redis.del(`${prefix}:generate:lapsed:lock`);
+    await waitUntil(async () => abandoned.length > 0, 5000);
+    assert.deepEqual(abandoned[0], { id: 'lapsed', attempt: lapsed.handle.attempt });
+    lapsed.handle.abandon();
+    // The head stops: it hands its job back; the queue gives it out again with no attempt used.
+    handed.handle.handBack();
+    await waitUntil(async () => taken.filter((j) => j.id === 'handed').length === 2, 5000);
+    const again = taken.filter((j) => j.id === 'handed')[1]!;
+    assert.equal(again.handle.attemptsBefore, 0, 'a hand-back uses no attempt');
+    assert.notEqual(again.handle.attempt, handed.handle.attempt);
+    again.handle.done();
+    await waitUntil(async () => (await queue.getJobState('handed')) === 'completed', 5000);
+    // The lapsed job is found stalled and given out again, to a new attempt.
+    await waitUntil(async () => taken.filter((j) => j.id === 'lapsed').length === 2, 10_000);
+    const retaken = taken.filter((j) => j.id === 'lapsed')[1]!;
+    assert.equal(await redis.hget(keys.request('lapsed'), 'attempt'), retaken.handle.attempt);
+    retaken.handle.done();
+  } finally {
+    for (const job of taken) job.handle.done(); // close() waits for running jobs; settled ones ignore it
     await intake.close();
     await queue.close();
   }

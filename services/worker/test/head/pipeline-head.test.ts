@@ -149,14 +149,54 @@ test('a broken pipeline ends every request: retryable ones go back to the queue;
   assert.equal(sink.writes.length, 0);
 });
 
-test('a closing head records a retryable failure instead of handing the job back', async () => {
-  const step = new FakeSamplingStep();
-  const { head, sink } = headAlone(step);
-  head.stopRetrying();
-  step.failWith = new ChatGlmError('stage_unavailable', 'gone');
-  const j = new FakeJob();
-  head.submit(job('x', j));
-  await j.settledOnce;
-  assert.equal(j.settled?.how, 'fail');
-  assert.equal(sink.writes.at(-1)?.kind, 'fail');
+test('a stopping head hands every request back once its progress is written, and takes no more', async () => {
+  const step = new FakeSamplingStep(() => 2);
+  const { head, sink } = headAlone(step, 4, 64);
+  const running = new FakeJob();
+  head.submit(job('running', running, { params: params({ maxLength: 60 }) }));
+  await until(() => sink.textOf('running').length >= 2, 2000, 'some progress');
+  head.handBackAll();
+  await running.settledOnce;
+  assert.deepEqual(running.settled, { how: 'handBack' });
+  const late = new FakeJob();
+  head.submit(job('late', late));
+  assert.deepEqual(late.settled, { how: 'handBack' }, 'a job taken while stopping goes straight back');
+  assert.equal(sink.writes.filter((w) => w.kind !== 'progress').length, 0, 'nothing recorded as finished or failed');
+  assert.deepEqual(step.released, ['running']);
+});
+
+test('an attempt whose writes are refused (a newer attempt claimed the request) ends without another write', async () => {
+  const step = new FakeSamplingStep(() => 2);
+  const { head, sink } = headAlone(step, 4, 64);
+  const old = new FakeJob();
+  head.submit(job('r', old, { params: params({ maxLength: 60 }) }));
+  await until(() => sink.textOf('r').length >= 2, 2000, 'some progress');
+  sink.refused.add('r');
+  await old.settledOnce;
+  assert.deepEqual(old.settled, { how: 'abandon' });
+  assert.deepEqual(step.released, ['r'], 'its cache is freed');
+  const writes = sink.writes.length;
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(sink.writes.length, writes, 'nothing more is written for it');
+});
+
+test('a newer attempt arriving while the old one runs here ends the old one, then runs from what was written', async () => {
+  const step = new FakeSamplingStep(() => 2);
+  const { head, sink } = headAlone(step, 4, 64);
+  const old = new FakeJob();
+  head.submit(job('r', old, { params: params({ maxLength: 60 }) }));
+  await until(() => sink.textOf('r').length >= 2, 2000, 'some progress');
+  const newer = new FakeJob(0, 3);
+  head.submit(job('r', newer, { params: params({ maxLength: 12 }), resumeFrom: [2, 2] }));
+  await old.settledOnce;
+  assert.deepEqual(old.settled, { how: 'abandon' });
+  await newer.settledOnce;
+  assert.deepEqual(newer.settled, { how: 'done' });
+  const finish = sink.writes.find((w) => w.kind === 'finish');
+  assert.ok(finish?.kind === 'finish');
+  assert.equal(finish.outcome.attempt, newer.attempt, 'the finish is the newer attempt\'s');
+  assert.ok(sink.writes.every((w) => w.kind !== 'progress' || w.updates.every((u) => u.attempt === old.attempt || u.attempt === newer.attempt)));
+  const lastOld = sink.writes.findLastIndex((w) => w.kind === 'progress' && w.updates.some((u) => u.attempt === old.attempt));
+  const firstNew = sink.writes.findIndex((w) => (w.kind === 'progress' && w.updates.some((u) => u.attempt === newer.attempt)) || w.kind === 'finish');
+  assert.ok(lastOld < firstNew, 'no write of the old attempt after the newer one began');
 });

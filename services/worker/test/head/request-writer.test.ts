@@ -1,5 +1,5 @@
-// The head's Redis writes, against a fake store: in order, a failed write does not stop the
-// others, and `flushed` waits for everything queued before it.
+// The head's Redis writes, against a fake store: in order, a failed write retried in place (never a
+// hole), an attempt whose writes fail or are refused ends, and `flushed` waits for everything before it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RequestWriter } from '../../src/head/request-writer.ts';
@@ -14,25 +14,53 @@ test('writes land in the order they were queued, each after the previous one fin
   writer.progress([progress('a', 'y', 2)]);
   const finished = writer.finish({ ...progress('a', 'z', 3), finishReason: 'stop', promptTokens: 4 });
   const failed = writer.fail('b', 'stage_internal', 'boom');
-  await Promise.all([finished, failed]);
+  assert.deepEqual(await Promise.all([finished, failed]), ['written', 'written']);
   assert.deepEqual(sink.writes.map((w) => w.kind), ['progress', 'progress', 'finish', 'fail']);
   assert.equal(sink.textOf('a'), 'xyz');
 });
 
-test('a failed progress write is logged and the next writes still happen; a failed finish rejects', async () => {
+test('a failed write is retried in place: the writes after it wait, so the text never has a hole', async () => {
   const sink = new FakeSink();
   const lines: string[] = [];
-  const writer = new RequestWriter(sink, quietLogger(lines));
+  const writer = new RequestWriter(sink, quietLogger(lines), { retryDelaysMs: [5, 5] });
   sink.failNext = 'progress';
-  writer.progress([progress('a', 'lost', 1)]);
-  writer.progress([progress('a', 'kept', 2)]);
+  writer.progress([progress('a', 'first', 1)]);
+  writer.progress([progress('a', 'second', 2)]);
+  assert.equal(await writer.finish({ ...progress('a', '!', 3), finishReason: 'stop', promptTokens: 1 }), 'written');
+  assert.equal(sink.textOf('a'), 'firstsecond!');
+  assert.ok(lines.some((l) => l.includes('retrying')), lines.join('\n'));
+});
+
+test('a write still failing after its retries ends that attempt: onLost, nothing more of it is written', async () => {
+  const sink = new FakeSink();
+  const lost: string[] = [];
+  const writer = new RequestWriter(sink, quietLogger(), { retryDelaysMs: [1], onLost: (owners) => lost.push(...owners.map((o) => `${o.id}/${o.attempt}`)) });
+  writer.progress([{ ...progress('a', 'x', 1), attempt: 'a1' }]);
   await writer.flushed();
-  assert.equal(sink.textOf('a'), 'kept');
-  assert.ok(lines.some((l) => l.includes('cannot write progress')), lines.join('\n'));
-  sink.failNext = 'finish';
-  await assert.rejects(writer.finish({ ...progress('a', '', 2), finishReason: 'stop', promptTokens: 1 }), /finish write failed/);
-  await writer.fail('a', 'job_failed', 'still writes after a failure');
-  assert.equal(sink.writes.at(-1)?.kind, 'fail');
+  sink.down = true;
+  writer.progress([{ ...progress('a', 'y', 2), attempt: 'a1' }, { ...progress('b', 'p', 1), attempt: 'b1' }]);
+  await writer.flushed();
+  sink.down = false;
+  assert.deepEqual(lost, ['a/a1', 'b/b1']);
+  writer.progress([{ ...progress('a', 'z', 3), attempt: 'a1' }]);
+  assert.equal(await writer.finish({ ...progress('a', '', 3), attempt: 'a1', finishReason: 'stop', promptTokens: 1 }), 'lost');
+  assert.equal(sink.textOf('a'), 'x', 'nothing after the lost write: no hole, the next attempt resumes from "x"');
+  // A later attempt at the same request writes again.
+  writer.forget({ id: 'a', attempt: 'a1' });
+  writer.progress([{ ...progress('a', 'y', 2), attempt: 'a2' }]);
+  await writer.flushed();
+  assert.equal(sink.textOf('a'), 'xy');
+});
+
+test('writes refused by fencing end that attempt: onRefused, its finish reports refused', async () => {
+  const sink = new FakeSink();
+  const refused: string[] = [];
+  const writer = new RequestWriter(sink, quietLogger(), { onRefused: (owners) => refused.push(...owners.map((o) => o.id)) });
+  sink.refused.add('a');
+  writer.progress([{ ...progress('a', 'x', 1), attempt: 'old' }, { ...progress('b', 'p', 1), attempt: 'b1' }]);
+  assert.equal(await writer.finish({ ...progress('a', '', 1), attempt: 'old', finishReason: 'stop', promptTokens: 1 }), 'refused');
+  assert.deepEqual(refused, ['a']);
+  assert.equal(sink.textOf('b'), 'p', 'the other request of the batch is written');
 });
 
 test('flushed() resolves only after every write queued before it', async () => {

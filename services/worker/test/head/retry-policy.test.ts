@@ -6,14 +6,13 @@ import { failureOutcome } from '../../src/head/retry-policy.ts';
 const job = (attemptsBefore: number, maxAttempts = 3) => ({ attemptsBefore, maxAttempts });
 
 test('a retryable code with attempts left goes back to the queue', () => {
-  assert.equal(failureOutcome({ code: 'pipeline_lost', message: '' }, job(0), false), 'retry');
-  assert.equal(failureOutcome({ code: 'stage_unavailable', message: '' }, job(1), false), 'retry');
+  assert.equal(failureOutcome({ code: 'pipeline_lost', message: '' }, job(0)), 'retry');
+  assert.equal(failureOutcome({ code: 'stage_unavailable', message: '' }, job(1)), 'retry');
 });
 
-test('the last attempt, a code no retry can fix, or a closing head record the failure', () => {
-  assert.equal(failureOutcome({ code: 'pipeline_lost', message: '' }, job(2), false), 'fail', 'the third of three attempts');
-  assert.equal(failureOutcome({ code: 'context_length_exceeded', message: '' }, job(0), false), 'fail');
-  assert.equal(failureOutcome({ code: 'stage_internal', message: '' }, job(0), false), 'fail');
-  assert.equal(failureOutcome({ code: 'pipeline_lost', message: '' }, job(0), true), 'fail');
-  assert.equal(failureOutcome({ code: 'pipeline_lost', message: '' }, job(0, 1), false), 'fail', 'a job of one attempt');
+test('the last attempt, a code no retry can fix, record the failure', () => {
+  assert.equal(failureOutcome({ code: 'pipeline_lost', message: '' }, job(2)), 'fail', 'the third of three attempts');
+  assert.equal(failureOutcome({ code: 'context_length_exceeded', message: '' }, job(0)), 'fail');
+  assert.equal(failureOutcome({ code: 'stage_internal', message: '' }, job(0)), 'fail');
+  assert.equal(failureOutcome({ code: 'pipeline_lost', message: '' }, job(0, 1)), 'fail', 'a job of one attempt');
 });

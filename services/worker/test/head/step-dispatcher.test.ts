@@ -77,3 +77,16 @@ test('releases free the head\'s caches, then the later stages\' (only the head\'
 test('a forwarding head without a next stage is refused at once', () => {
   assert.throws(() => new StepDispatcher({ step: new FakeForwardingStep(), downstream: null, onReply: () => undefined, log: quietLogger() }), /no next stage/);
 });
+
+test('the age of the oldest step awaiting its reply, for the per-step deadline', async () => {
+  const downstream = new FakeDownstream();
+  const d = new StepDispatcher({ step: new FakeForwardingStep(), downstream, onReply: () => undefined, log: quietLogger() });
+  assert.equal(d.oldestInFlightMs(), 0, 'nothing in flight');
+  const sent = performance.now();
+  await d.dispatch(request(1));
+  await d.dispatch(request(2));
+  assert.ok(Math.abs(d.oldestInFlightMs(sent + 5000) - 5000) < 50, 'measured from when step 1 left');
+  d.fromDownstream({ stepId: 1, results: [], timings: [] });
+  d.fromDownstream({ stepId: 2, results: [], timings: [] });
+  assert.equal(d.oldestInFlightMs(), 0, 'answered steps no longer count');
+});

@@ -29,22 +29,32 @@ export const prompt = (n: number) => [...Array.from({ length: n }, (_, i) => i),
 export class FakeSink implements RequestSink {
   readonly writes: ({ kind: 'progress'; updates: RequestProgress[] } | { kind: 'finish'; outcome: RequestOutcome } | { kind: 'fail'; id: string; code: string; message: string })[] = [];
   failNext: 'progress' | 'finish' | 'fail' | undefined;
+  /** Every write fails while this is set (Redis down). */
+  down = false;
+  /** Writes of these requests are refused, as Redis refuses an attempt another one has fenced off. */
+  readonly refused = new Set<string>();
   /** Each write takes this long, so that ordering is really tested. */
   delayMs = 1;
 
-  async progress(updates: readonly RequestProgress[]): Promise<void> {
+  async progress(updates: readonly RequestProgress[]): Promise<string[]> {
     await this.write('progress');
-    this.writes.push({ kind: 'progress', updates: [...updates] });
+    const kept = updates.filter((u) => !this.refused.has(u.id));
+    if (kept.length > 0) this.writes.push({ kind: 'progress', updates: kept });
+    return updates.filter((u) => this.refused.has(u.id)).map((u) => u.id);
   }
 
-  async finish(outcome: RequestOutcome): Promise<void> {
+  async finish(outcome: RequestOutcome): Promise<boolean> {
     await this.write('finish');
+    if (this.refused.has(outcome.id)) return false;
     this.writes.push({ kind: 'finish', outcome });
+    return true;
   }
 
-  async fail(id: string, code: string, message: string): Promise<void> {
+  async fail(id: string, code: string, message: string): Promise<boolean> {
     await this.write('fail');
+    if (this.refused.has(id)) return false;
     this.writes.push({ kind: 'fail', id, code, message });
+    return true;
   }
 
   /** The text a request's writes add up to. */
@@ -58,22 +68,25 @@ export class FakeSink implements RequestSink {
 
   private async write(kind: 'progress' | 'finish' | 'fail'): Promise<void> {
     await new Promise((r) => setTimeout(r, this.delayMs));
-    if (this.failNext === kind) {
+    if (this.failNext === kind || this.down) {
       this.failNext = undefined;
       throw new Error(`${kind} write failed (fake)`);
     }
   }
 }
 
+let attempts = 0;
+
 /** A job handle that records how it was settled. */
 export class FakeJob implements JobHandle {
-  settled: { how: 'done' } | { how: 'retry' | 'fail'; failure: StepFailure } | undefined;
+  settled: { how: 'done' | 'abandon' | 'handBack' } | { how: 'retry' | 'fail'; failure: StepFailure } | undefined;
   readonly settledOnce: Promise<void>;
   private resolve!: () => void;
 
   constructor(
     readonly attemptsBefore = 0,
     readonly maxAttempts = 3,
+    readonly attempt = `attempt-${++attempts}`,
   ) {
     this.settledOnce = new Promise((r) => (this.resolve = r));
   }
@@ -88,6 +101,14 @@ export class FakeJob implements JobHandle {
 
   fail(failure: StepFailure): void {
     this.settle({ how: 'fail', failure });
+  }
+
+  abandon(): void {
+    this.settle({ how: 'abandon' });
+  }
+
+  handBack(): void {
+    this.settle({ how: 'handBack' });
   }
 
   private settle(s: NonNullable<FakeJob['settled']>): void {
@@ -152,6 +173,13 @@ export class FakeDownstream implements Downstream {
   sendRelease(seqIds: readonly string[]): void {
     if (!this.connected) throw new Error('the fake stream is down');
     this.released.push([...seqIds]);
+  }
+
+  readonly abandoned: Error[] = [];
+
+  abandonStream(reason: Error): void {
+    this.abandoned.push(reason);
+    this.connected = false;
   }
 }
 
