@@ -5,6 +5,7 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   decode: async () => void (await import('./decode.ts')).runDecodeBenchmark(process.argv.slice(3)),
   prefill: async () => void (await import('./prefill.ts')).runPrefillBenchmark(process.argv.slice(3)),
   cluster: async () => void (await import('./cluster.ts')).runClusterBenchmark(process.argv.slice(3)),
+  load: async () => void (await import('./load.ts')).runLoadBenchmark(process.argv.slice(3)),
   memory: async () => void (await import('./memory.ts')).runMemoryBenchmark(process.argv.slice(3)),
   engine: async () => (await import('./engine.ts')).runEngineBenchmark(process.argv.slice(3)),
   convert: async () => (await import('./convert.ts')).runConvertBenchmark(process.argv.slice(3)),
