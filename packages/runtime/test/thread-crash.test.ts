@@ -37,3 +37,21 @@ test('closing a stage is not a crash', async () => {
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(crashed, false);
 });
+
+test('responsive(): an idle thread that answers, yes; one owing an answer past the deadline, or dead, no', async () => {
+  const runtime = await ThreadedStageRuntime.create(spec);
+  try {
+    assert.equal(await runtime.responsive(60_000), true, 'idle and answering');
+    // A call the thread owes: within a generous deadline it is working; past a zero one, hung.
+    const owed = runtime.capacity();
+    assert.equal(await runtime.responsive(0), false, 'owing an answer for longer than the deadline');
+    await owed;
+    assert.equal(await runtime.responsive(60_000), true, 'answered: fine again');
+    await threadOf(runtime).terminate();
+    const deadline = Date.now() + 5000;
+    while ((await runtime.responsive(60_000)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(await runtime.responsive(60_000), false, 'a dead thread');
+  } finally {
+    await runtime.close();
+  }
+});

@@ -71,11 +71,11 @@ export class StageThreadHost {
     this.fail(new ChatGlmError('stage_closed', 'the stage was closed'));
   }
 
-  /** How long the oldest unanswered call has waited, in ms (0 when the thread owes nothing). */
-  owedForMs(): number {
+  /** How long the oldest unanswered call has waited, in ms; undefined when the thread owes nothing. */
+  owedForMs(): number | undefined {
     let oldest = Infinity;
     for (const p of this.pending.values()) oldest = Math.min(oldest, p.postedAt);
-    return oldest === Infinity ? 0 : performance.now() - oldest;
+    return oldest === Infinity ? undefined : performance.now() - oldest;
   }
 
   get failed(): boolean {

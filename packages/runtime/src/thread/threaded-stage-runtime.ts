@@ -57,7 +57,7 @@ export class ThreadedStageRuntime implements StageRuntime {
   async responsive(hungAfterMs: number, pingTimeoutMs = 2000): Promise<boolean> {
     if (this.closed || this.host.failed) return false;
     const owed = this.host.owedForMs();
-    if (owed > 0) return owed < hungAfterMs;
+    if (owed !== undefined) return owed < hungAfterMs;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), pingTimeoutMs)));
     try {
