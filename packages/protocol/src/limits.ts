@@ -12,3 +12,10 @@ export const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 export const KEEPALIVE_MS = 10_000;
 /** How long a keepalive ping may go unanswered before the connection is dropped, in ms. */
 export const KEEPALIVE_TIMEOUT_MS = 5_000;
+/**
+ * A client channel's reconnection backoff, in ms: its first retry and its longest wait. A stage that
+ * restarts is back within seconds; grpc-js's default (1 s, growing 1.6x to 120 s) would leave the
+ * channel waiting long after the stage is up, and its pipeline's streams stalled meanwhile.
+ */
+export const RECONNECT_BACKOFF_MS = 200;
+export const MAX_RECONNECT_BACKOFF_MS = 1000;

@@ -15,7 +15,7 @@ import { ProtocolError, StageRpcError } from './errors.ts';
 import { fromServiceError } from './grpc-status.ts';
 import type { InfoReply, ServingStatus, StepMessage, StepReply } from './messages.ts';
 import { protoServices } from './proto-definitions.ts';
-import { KEEPALIVE_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES } from './limits.ts';
+import { KEEPALIVE_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES, MAX_RECONNECT_BACKOFF_MS, RECONNECT_BACKOFF_MS } from './limits.ts';
 import { secretMetadata } from './stage-secret.ts';
 import { StepChannel, type StepChannelOptions } from './step-channel.ts';
 
@@ -64,6 +64,9 @@ export class StageClient {
     this.stage = new Stage(address, credentials.createInsecure(), {
       'grpc.max_receive_message_length': maxBytes,
       'grpc.max_send_message_length': maxBytes,
+      'grpc.initial_reconnect_backoff_ms': RECONNECT_BACKOFF_MS,
+      'grpc.min_reconnect_backoff_ms': RECONNECT_BACKOFF_MS,
+      'grpc.max_reconnect_backoff_ms': MAX_RECONNECT_BACKOFF_MS,
       ...(keepalive > 0
         ? {
             'grpc.keepalive_time_ms': keepalive,

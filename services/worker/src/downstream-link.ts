@@ -18,9 +18,9 @@ export interface DownstreamLinkOptions {
   onConnected: (stages: StageInfo[]) => void;
 }
 
-/** Reconnection backoff, in ms: from the first retry, doubling, to the longest wait. */
+/** Reconnection backoff, in ms: from the first retry, doubling, to the longest wait (short: a restarted stage is back within seconds, and every second waited stalls the pipeline's streams). */
 const RETRY_MIN_MS = 200;
-const RETRY_MAX_MS = 5000;
+const RETRY_MAX_MS = 1000;
 
 export class DownstreamLink implements Downstream {
   private readonly client: StageClient;

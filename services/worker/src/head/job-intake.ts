@@ -47,6 +47,7 @@ export interface JobIntakeOptions {
  * over within its lock duration and a second of the head's death (each look is one small script).
  */
 const STALLED_INTERVAL_MS = 1000;
+const DRAIN_DELAY_SECONDS = 1;
 
 export class JobIntake {
   private readonly store: RequestStore;
@@ -74,6 +75,9 @@ export class JobIntake {
       concurrency: this.o.concurrency,
       lockDuration: this.o.lockDurationMs,
       stalledInterval: STALLED_INTERVAL_MS,
+      // Seconds an idle worker blocks waiting for a job. BullMQ's 5 s meant that a head whose
+      // pipeline came back (after a stage restart) took its handed-back jobs up to 5 s late.
+      drainDelay: DRAIN_DELAY_SECONDS,
       maxStalledCount: this.o.maxStalledCount,
     });
     this.worker.on('error', (err) => this.o.log.error('queue worker error', { error: err }));
