@@ -2,6 +2,7 @@
 // arrived, and the text its content deltas add up to. Tokens are counted from each chunk's
 // `logprobs` (one entry per token), since a chunk's text may hold several tokens or none (the
 // detokenizer holds back unfinished characters).
+import { sseEvents } from '../../test/support/sse-events.ts';
 
 export interface StreamedTokens {
   sentAt: number;
@@ -26,31 +27,25 @@ export async function streamChat(gatewayUrl: string, body: Record<string, unknow
   });
   if (!res.ok || !res.body) throw new Error(`the gateway answered ${res.status}: ${await res.text()}`);
   const out: StreamedTokens = { sentAt, tokenAt: [], firstTextAt: undefined, text: '', finishReason: undefined, done: false };
-  let pending = '';
-  const decoder = new TextDecoder();
-  for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const { data } of sseEvents(res.body)) {
     const now = performance.now();
-    pending += decoder.decode(bytes, { stream: true });
-    const events = pending.split('\n\n');
-    pending = events.pop()!;
-    for (const event of events) {
-      const data = event.split('\n').find((l) => l.startsWith('data: '))?.slice(6);
-      if (data === '[DONE]') out.done = true;
-      if (!data || data === '[DONE]') continue;
-      const chunk = JSON.parse(data) as {
-        error?: { message: string };
-        choices?: { delta?: { content?: string }; logprobs?: { content?: unknown[] } | null; finish_reason?: string | null }[];
-      };
-      if (chunk.error) throw new Error(`the stream failed: ${chunk.error.message}`);
-      const choice = chunk.choices?.[0];
-      for (let i = 0; i < (choice?.logprobs?.content?.length ?? 0); i++) out.tokenAt.push(now);
-      const content = choice?.delta?.content;
-      if (content) {
-        out.text += content;
-        out.firstTextAt ??= now;
-      }
-      if (choice?.finish_reason) out.finishReason = choice.finish_reason;
+    if (data === '[DONE]') {
+      out.done = true;
+      continue;
     }
+    const chunk = JSON.parse(data) as {
+      error?: { message: string };
+      choices?: { delta?: { content?: string }; logprobs?: { content?: unknown[] } | null; finish_reason?: string | null }[];
+    };
+    if (chunk.error) throw new Error(`the stream failed: ${chunk.error.message}`);
+    const choice = chunk.choices?.[0];
+    for (let i = 0; i < (choice?.logprobs?.content?.length ?? 0); i++) out.tokenAt.push(now);
+    const content = choice?.delta?.content;
+    if (content) {
+      out.text += content;
+      out.firstTextAt ??= now;
+    }
+    if (choice?.finish_reason) out.finishReason = choice.finish_reason;
   }
   return out;
 }

@@ -1,7 +1,9 @@
 // A streaming chat completion as a careful client reads it: when the connection drops without
 // `[DONE]` (its gateway died), or ends with a retryable error event of the gateway's own (one with
 // no event id: Redis did not come back within the follower's grace, or the gateway is stopping), it
-// reconnects with Last-Event-ID, to whichever gateway answers, until the reply is whole. It keeps when each piece of text arrived, to measure the longest stall.
+// reconnects with Last-Event-ID, to whichever gateway answers, until the reply is whole. It keeps
+// when each piece of text arrived, to measure the longest stall.
+import { sseEvents } from './sse-events.ts';
 
 export interface ResumedStream {
   /** The request's id (from its chunks). */
@@ -70,29 +72,6 @@ async function readUntilDone(body: ReadableStream<Uint8Array>, out: ResumedStrea
     onChunk?.(out);
   }
   throw new ConnectionEnded();
-}
-
-/** One server-sent event: its `id:` (if any) and its `data:`. */
-export interface SseEvent {
-  id?: string;
-  data: string;
-}
-
-/** The events of an SSE body as they arrive (blocks without data are skipped). */
-export async function* sseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const bytes of body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(bytes, { stream: true });
-    let end;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const id = /^id: (.*)$/m.exec(block)?.[1];
-      const data = /^data: (.*)$/m.exec(block)?.[1];
-      if (data !== undefined) yield { ...(id !== undefined && { id }), data };
-    }
-  }
 }
 
 /** The connection ended before `[DONE]`, but the request goes on: reconnect with Last-Event-ID. */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ApiKeys } from '../src/auth/api-keys.ts';
-import { sseEvents, type SseEvent } from '../../../test/support/resumable-stream.ts';
+import { sseEvents, type SseEvent } from '../../../test/support/sse-events.ts';
 import { Scrape } from '../../../test/support/prometheus-text.ts';
 import { startTestRedis, type TestRedis } from '../../../test/support/redis-server.ts';
 import { DEFAULT_SCRIPT } from './support/fake-head.ts';

@@ -118,7 +118,7 @@ export class LocalCluster {
         script: GATEWAY_MAIN,
         health: () => {
           const port = this.gatewayProcess?.ready?.port;
-          return typeof port === 'number' ? `http://${this.o.host && this.o.host !== '0.0.0.0' ? this.o.host : '127.0.0.1'}:${port}/healthz` : undefined;
+          return typeof port === 'number' ? `${this.gatewayBase(port)}/healthz` : undefined;
         },
       });
       this.gatewayProcess = gateway;
@@ -156,11 +156,16 @@ export class LocalCluster {
       await startPipeline(0);
       await Promise.all(Array.from({ length: pipelines - 1 }, (_, r) => startPipeline(r + 1)));
       const g = await gatewayReady;
-      this.gatewayUrl = `http://${this.o.host && this.o.host !== '0.0.0.0' ? this.o.host : '127.0.0.1'}:${g.port as number}`;
+      this.gatewayUrl = this.gatewayBase(g.port as number);
     } catch (err) {
       await this.stop();
       throw err;
     }
+  }
+
+  /** Where a client on this machine reaches the gateway listening on `port`. */
+  private gatewayBase(port: number): string {
+    return `http://${this.o.host && this.o.host !== '0.0.0.0' ? this.o.host : '127.0.0.1'}:${port}`;
   }
 
   /** What runs where, for the launcher's banner and for tests. */

@@ -149,12 +149,18 @@ test('a broken pipeline ends every request: retryable ones go back to the queue;
   assert.equal(sink.writes.length, 0);
 });
 
-test('a stopping head hands every request back once its progress is written, and takes no more', async () => {
+/** A head alone with one long request `id` running, some of its text written. */
+async function runningRequest(id: string): Promise<Rig & { step: FakeSamplingStep; job: FakeJob }> {
   const step = new FakeSamplingStep(() => 2);
-  const { head, sink } = headAlone(step, 4, 64);
-  const running = new FakeJob();
-  head.submit(job('running', running, { params: params({ maxLength: 60 }) }));
-  await until(() => sink.textOf('running').length >= 2, 2000, 'some progress');
+  const rig = headAlone(step, 4, 64);
+  const handle = new FakeJob();
+  rig.head.submit(job(id, handle, { params: params({ maxLength: 60 }) }));
+  await until(() => rig.sink.textOf(id).length >= 2, 2000, 'some progress');
+  return { ...rig, step, job: handle };
+}
+
+test('a stopping head hands every request back once its progress is written, and takes no more', async () => {
+  const { step, head, sink, job: running } = await runningRequest('running');
   head.handBackAll();
   await running.settledOnce;
   assert.deepEqual(running.settled, { how: 'handBack' });
@@ -166,11 +172,7 @@ test('a stopping head hands every request back once its progress is written, and
 });
 
 test('an attempt whose writes are refused (a newer attempt claimed the request) ends without another write', async () => {
-  const step = new FakeSamplingStep(() => 2);
-  const { head, sink } = headAlone(step, 4, 64);
-  const old = new FakeJob();
-  head.submit(job('r', old, { params: params({ maxLength: 60 }) }));
-  await until(() => sink.textOf('r').length >= 2, 2000, 'some progress');
+  const { step, head, sink, job: old } = await runningRequest('r');
   sink.refused.add('r');
   await old.settledOnce;
   assert.deepEqual(old.settled, { how: 'abandon' });
@@ -181,11 +183,7 @@ test('an attempt whose writes are refused (a newer attempt claimed the request) 
 });
 
 test('a newer attempt arriving while the old one runs here ends the old one, then runs from what was written', async () => {
-  const step = new FakeSamplingStep(() => 2);
-  const { head, sink } = headAlone(step, 4, 64);
-  const old = new FakeJob();
-  head.submit(job('r', old, { params: params({ maxLength: 60 }) }));
-  await until(() => sink.textOf('r').length >= 2, 2000, 'some progress');
+  const { step, head, sink, job: old } = await runningRequest('r');
   const newer = new FakeJob(0, 3);
   head.submit(job('r', newer, { params: params({ maxLength: 12 }), resumeFrom: [2, 2] }));
   await old.settledOnce;
