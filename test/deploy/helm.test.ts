@@ -150,10 +150,10 @@ test('the dashboard ConfigMap and the PrometheusRule carry the files in deploy/ 
   assert.equal(objects.filter((o) => o.metadata.name.endsWith('-redis')).length, 0, 'no bundled Redis');
 });
 
-test('the bundled Redis keeps an append-only file on a claim, and a memory bound without eviction', { skip: missing }, () => {
+test('the bundled Redis keeps an append-only file on a claim, each write on disk before it is acknowledged, and a memory bound without eviction', { skip: missing }, () => {
   const redis = named(renderChart(), 'StatefulSet', 'glm-chatglm-cluster-redis');
   const args = redis.spec.template.spec.containers[0].args as string[];
-  assert.deepEqual(args.slice(0, 3), ['redis-server', '--appendonly', 'yes']);
+  assert.deepEqual(args.slice(0, 5), ['redis-server', '--appendonly', 'yes', '--appendfsync', 'always']);
   assert.equal(args[args.indexOf('--maxmemory') + 1], '1gb');
   assert.equal(args[args.indexOf('--maxmemory-policy') + 1], 'noeviction');
   assert.equal(redis.spec.volumeClaimTemplates[0].metadata.name, 'data');

@@ -11,6 +11,12 @@ export interface FencedWrite {
   id: string;
   /** The claiming attempt's token; absent: write whoever owns the request. */
   attempt?: string;
+  /**
+   * The write's number within its attempt (1, 2, ...): a write whose number was already applied is
+   * skipped, so one sent again after Redis died before its reply (ioredis resends unanswered
+   * commands on reconnecting) does not append its text twice. Absent: not numbered.
+   */
+  seq?: number;
   /** Events to add to the stream, each as its flattened field list. */
   events: string[][];
   /** Appended to the text. */
@@ -34,7 +40,10 @@ for i, w in ipairs(writes) do
   local request, text, tokens, events = KEYS[base + 1], KEYS[base + 2], KEYS[base + 3], KEYS[base + 4]
   if w.attempt ~= nil and redis.call('HGET', request, 'attempt') ~= w.attempt then
     refused[#refused + 1] = w.id
+  elseif w.seq ~= nil and w.seq <= tonumber(redis.call('HGET', request, 'seq') or '0') then
+    -- applied already: this is the same write sent again
   else
+    if w.seq ~= nil then redis.call('HSET', request, 'seq', w.seq) end
     for _, fields in ipairs(w.events) do
       redis.call('XADD', events, '*', unpack(fields))
       redis.call('EXPIRE', events, ttl)
@@ -56,14 +65,15 @@ return refused
 
 /**
  * KEYS: the request hash and its token ids. ARGV: attempt token, pipeline id, now (ms), now with a
- * fraction (updatedAt), TTL. Marks the request running under the attempt (one more attempt counted)
+ * fraction (updatedAt), TTL. Marks the request running under the attempt (one more attempt counted,
+ * its writes numbered from 1)
  * and returns the token ids written so far, read in the same script so that nothing an older attempt
  * writes can fall between the two; returns false when the request has ended or its record is gone.
  */
 export const CLAIM_SCRIPT = `
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'finished' or status == 'failed' then return false end
-redis.call('HSET', KEYS[1], 'status', 'running', 'attempt', ARGV[1], 'servedBy', ARGV[2], 'startedAt', ARGV[3], 'updatedAt', ARGV[4])
+redis.call('HSET', KEYS[1], 'status', 'running', 'attempt', ARGV[1], 'seq', 0, 'servedBy', ARGV[2], 'startedAt', ARGV[3], 'updatedAt', ARGV[4])
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return redis.call('GET', KEYS[2]) or ''

@@ -28,6 +28,8 @@ export interface RequestProgress {
   withLogprobs: boolean;
   /** The token of the attempt writing (see claim); the write is refused once another attempt claimed the request. */
   attempt?: string;
+  /** The write's number within its attempt: one already applied is skipped (see FencedWrite.seq). */
+  seq?: number;
 }
 
 /** What an attempt finds when it claims a request. */
@@ -126,13 +128,13 @@ export class RequestStore {
   }
 
   /**
-   * The request failed for good; readers get the code, the message and whether to retry. With
-   * `attempt`, only while that attempt owns the request. False when refused (fenced off).
+   * The request failed for good; readers get the code, the message and whether to retry. With an
+   * owner's `attempt`, only while that attempt owns the request. False when refused (fenced off).
    */
-  async fail(id: string, code: ErrorCode, message: string, attempt?: string): Promise<boolean> {
+  async fail(id: string, code: ErrorCode, message: string, owner: { attempt?: string; seq?: number } = {}): Promise<boolean> {
     const error = requestError(code, message);
     const hash = ['status', 'failed', 'errorCode', code, 'errorMessage', message, 'finishedAt', String(Date.now()), 'updatedAt', preciseNow()];
-    return (await this.write([{ id, ...(attempt !== undefined && { attempt }), events: [eventFields({ type: 'error', ...error })], text: '', tokens: '', hash }])).length === 0;
+    return (await this.write([{ id, ...owner, events: [eventFields({ type: 'error', ...error })], text: '', tokens: '', hash }])).length === 0;
   }
 
   /**
@@ -163,6 +165,7 @@ export class RequestStore {
     return {
       id: u.id,
       ...(u.attempt !== undefined && { attempt: u.attempt }),
+      ...(u.seq !== undefined && { seq: u.seq }),
       events: u.delta || tokens ? [eventFields({ type: 'delta', text: u.delta, completionTokens: u.completionTokens, ...(tokens && { tokens }) })] : [],
       text: u.delta,
       tokens: u.newTokens.map((t) => `${t.tokenId},`).join(''),

@@ -153,7 +153,7 @@ test('fencing: once a newer attempt claims a request, the older attempt can writ
   assert.deepEqual(await store.claim('fenced', { pipelineId: 'p2', attempt: 'new' }), { tokenIds: [1] }, 'the new attempt resumes from what the old one wrote');
   assert.deepEqual(await store.progress([{ ...step('fenced', 'X', [99], 2), attempt: 'old' }]), ['fenced'], 'the old attempt is refused');
   assert.equal(await store.finish({ ...step('fenced', 'Y', [98], 2), attempt: 'old', finishReason: 'stop', promptTokens: 3 }), false);
-  assert.equal(await store.fail('fenced', 'stage_crashed', 'late', 'old'), false);
+  assert.equal(await store.fail('fenced', 'stage_crashed', 'late', { attempt: 'old' }), false);
   assert.deepEqual(await store.progress([{ ...step('fenced', 'b', [2], 2), attempt: 'new' }]), []);
   assert.equal(await store.finish({ ...step('fenced', 'c', [3], 3), attempt: 'new', finishReason: 'stop', promptTokens: 3 }), true);
   const state = await store.read('fenced');
@@ -168,4 +168,25 @@ test('fencing: once a newer attempt claims a request, the older attempt can writ
   // An ended request cannot be claimed again.
   assert.equal(await store.claim('fenced', { attempt: 'third' }), undefined);
   assert.equal(await store.claim('missing', { attempt: 'x' }), undefined);
+});
+
+test('a numbered write sent again (Redis died before its reply; ioredis resends) is applied once', async () => {
+  const store = new RequestStore(redis, prefix());
+  await store.create('resent', 2);
+  await store.claim('resent', { attempt: 'a' });
+  const first = { ...step('resent', 'x', [1], 1), attempt: 'a', seq: 1 };
+  assert.deepEqual(await store.progress([first]), []);
+  assert.deepEqual(await store.progress([first]), [], 'the same write again: skipped, not refused');
+  assert.deepEqual(await store.progress([{ ...step('resent', 'y', [2], 2), attempt: 'a', seq: 2 }]), []);
+  assert.equal(await store.finish({ ...step('resent', '', [], 2), attempt: 'a', seq: 3, finishReason: 'stop', promptTokens: 2 }), true);
+  const state = await store.read('resent');
+  assert.deepEqual({ text: state?.text, tokenIds: state?.tokenIds }, { text: 'xy', tokenIds: [1, 2] });
+  assert.deepEqual((await store.readEvents('resent')).map((e) => e.type), ['delta', 'delta', 'final']);
+  // A new attempt numbers its writes from 1 again.
+  await store.create('again', 2);
+  await store.claim('again', { attempt: 'b1' });
+  await store.progress([{ ...step('again', 'p', [1], 1), attempt: 'b1', seq: 1 }]);
+  await store.claim('again', { attempt: 'b2' });
+  assert.deepEqual(await store.progress([{ ...step('again', 'q', [2], 2), attempt: 'b2', seq: 1 }]), []);
+  assert.equal((await store.read('again'))?.text, 'pq');
 });

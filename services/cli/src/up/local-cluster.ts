@@ -251,8 +251,11 @@ export class LocalCluster {
     const proc = this.track({
       name: 'redis-server',
       command: 'redis-server',
-      // Append-only persistence: accepted requests survive a restart of Redis itself.
-      args: () => [this.redisConfig, '--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'no', '--save', '', '--appendonly', 'yes', '--dir', dir],
+      // Append-only persistence: accepted requests survive a restart of Redis itself. Each write is
+      // on disk before Redis acknowledges it (appendfsync always): with the default (once a
+      // second), a killed Redis came back without the last second of a reply, which its client had
+      // already been sent, and the resumed attempt streamed that text again (found by the fault matrix).
+      args: () => [this.redisConfig, '--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'no', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir],
       readyLine: /Ready to accept connections/,
     });
     this.redisProcess = proc;

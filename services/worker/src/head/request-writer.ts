@@ -37,6 +37,8 @@ export class RequestWriter {
   private chain: Promise<void> = Promise.resolve();
   /** Attempts whose writing ended (refused or lost): their later writes are dropped, never reordered. */
   private readonly ended = new Map<string, Exclude<FinalWrite, 'written'>>();
+  /** The number of each attempt's last write (see FencedWrite.seq): a write sent again is applied once. */
+  private readonly numbered = new Map<string, number>();
 
   constructor(
     private readonly sink: RequestSink,
@@ -48,7 +50,7 @@ export class RequestWriter {
   progress(updates: readonly RequestProgress[]): void {
     if (updates.length === 0) return;
     void this.enqueue(async () => {
-      const live = updates.filter((u) => !this.ended.has(attemptOf(u)));
+      const live = updates.filter((u) => !this.ended.has(attemptOf(u))).map((u) => this.numberedWrite(u));
       if (live.length === 0) return;
       let refused: string[];
       try {
@@ -69,12 +71,15 @@ export class RequestWriter {
 
   /** Resolves once the request's outcome is written (after everything queued before it), or why not. */
   finish(outcome: RequestOutcome): Promise<FinalWrite> {
-    return this.final(outcome, () => this.sink.finish(outcome));
+    return this.final(outcome, () => this.sink.finish(this.numberedWrite(outcome)));
   }
 
   /** Resolves once the failure is written (after everything queued before it), or why not. */
   fail(id: string, code: ErrorCode, message: string, attempt?: string): Promise<FinalWrite> {
-    return this.final({ id, ...(attempt !== undefined && { attempt }) }, () => this.sink.fail(id, code, message, attempt));
+    return this.final({ id, ...(attempt !== undefined && { attempt }) }, () => {
+      const { seq } = this.numberedWrite({ id, ...(attempt !== undefined && { attempt }) });
+      return this.sink.fail(id, code, message, attempt === undefined ? {} : { attempt, seq });
+    });
   }
 
   /** Resolves once everything queued so far is written (or failed). */
@@ -84,10 +89,22 @@ export class RequestWriter {
 
   /** The attempt is settled: once the writes queued before now are done, forget that its writing ended. */
   forget(owner: WriteOwner): void {
-    void this.enqueue(async () => void this.ended.delete(attemptOf(owner)));
+    void this.enqueue(async () => {
+      this.ended.delete(attemptOf(owner));
+      this.numbered.delete(attemptOf(owner));
+    });
   }
 
-  private final(owner: WriteOwner, write: () => Promise<boolean>): Promise<FinalWrite> {
+  /** The write with its number within its attempt (numbered when it is made, in the chain's order); unnumbered without an attempt. */
+  private numberedWrite<W extends WriteOwner>(w: W): W & { seq?: number } {
+    if (w.attempt === undefined) return w;
+    const seq = (this.numbered.get(w.attempt) ?? 0) + 1;
+    this.numbered.set(w.attempt, seq);
+    return { ...w, seq };
+  }
+
+  /** `write` gets the write's number (once: its retries are the same write). */
+  private final(owner: WriteOwner, write: (seq: number | undefined) => Promise<boolean>): Promise<FinalWrite> {
     let result: FinalWrite = 'lost';
     return this.enqueue(async () => {
       const ended = this.ended.get(attemptOf(owner));
@@ -95,8 +112,9 @@ export class RequestWriter {
         result = ended;
         return;
       }
+      const { seq } = this.numberedWrite(owner);
       try {
-        result = (await this.withRetries(write)) ? 'written' : 'refused';
+        result = (await this.withRetries(() => write(seq))) ? 'written' : 'refused';
       } catch (err) {
         this.log.error('cannot write the end of a request to Redis', { requestId: owner.id, error: err });
         result = 'lost';
