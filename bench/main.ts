@@ -6,6 +6,7 @@ const BENCHMARKS: Record<string, () => Promise<void>> = {
   prefill: async () => void (await import('./prefill.ts')).runPrefillBenchmark(process.argv.slice(3)),
   cluster: async () => void (await import('./cluster.ts')).runClusterBenchmark(process.argv.slice(3)),
   load: async () => void (await import('./load.ts')).runLoadBenchmark(process.argv.slice(3)),
+  recovery: async () => void (await import('./recovery.ts')).runRecoveryBenchmark(process.argv.slice(3)),
   memory: async () => void (await import('./memory.ts')).runMemoryBenchmark(process.argv.slice(3)),
   engine: async () => (await import('./engine.ts')).runEngineBenchmark(process.argv.slice(3)),
   convert: async () => (await import('./convert.ts')).runConvertBenchmark(process.argv.slice(3)),

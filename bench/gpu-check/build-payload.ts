@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { bundleForNode } from '../../services/cli/src/node-bundle.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 /** What the device takes along, in all (the repository's tracked files travel too, about 3 MB). */
@@ -60,19 +61,7 @@ export async function buildPayload(argv: string[]): Promise<string> {
 
   // The check, bundled: onnxruntime-node stays outside (a native addon that loads its library by path).
   const runtimeRequire = createRequire(path.join(ROOT, 'packages/runtime/package.json'));
-  // esbuild comes with tsx (a dev dependency already); only its build() is used.
-  const esbuild = createRequire(createRequire(import.meta.url).resolve('tsx'))('esbuild') as { build(options: Record<string, unknown>): Promise<unknown> };
-  await esbuild.build({
-    entryPoints: [path.join(ROOT, 'bench/gpu-check/gpu-check.ts')],
-    outfile: path.join(out, 'gpu-check.mjs'),
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    external: ['onnxruntime-node'],
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-    logLevel: 'warning',
-  });
+  await bundleForNode({ entryPoints: { 'gpu-check': path.join(ROOT, 'bench/gpu-check/gpu-check.ts') }, outdir: out, onnxRuntime: 'onnxruntime-node' });
 
   const ortDir = path.dirname(runtimeRequire.resolve('onnxruntime-node/package.json'));
   // pnpm puts a package's dependencies beside it (onnxruntime-common exports no package.json to resolve).

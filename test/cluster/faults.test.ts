@@ -64,8 +64,13 @@ async function clusterWhole(): Promise<void> {
  */
 async function underFault(name: string, fault: (pipeline: number) => Promise<void> | void, seed: number): Promise<void> {
   await clusterWhole();
-  const atToken = 5 + Math.floor(Math.random() * 60);
   const bodies = Array.from({ length: STREAMS }, (_, k) => ({ messages: [{ role: 'user', content: `故障 ${seed} ${k}` }], seed: seed * 10 + k, max_tokens: MAX_TOKENS, temperature: 1.5 }));
+  const reference = (k: number) => engine.run(bodies[k]!.messages[0]!.content, { seed: BigInt(bodies[k]!.seed), maxNewTokens: MAX_TOKENS, temperature: 1.5 });
+  // A token the watched reply reaches (replies end early at times: one of these is 49 tokens long),
+  // at least 5 before its end.
+  const watchedLength = (await reference(0)).tokenIds.length;
+  assert.ok(watchedLength >= 15, `the watched reply is long enough to be disturbed (${watchedLength} tokens)`);
+  const atToken = 5 + Math.floor(Math.random() * Math.min(60, watchedLength - 10));
   let faulted: Promise<void> | undefined;
   let watched = '';
   const onChunk = (s: ResumedStream) => {
@@ -83,7 +88,7 @@ async function underFault(name: string, fault: (pipeline: number) => Promise<voi
   });
   await trigger;
   for (const [k, r] of results.entries()) {
-    const ref = await engine.run(bodies[k]!.messages[0]!.content, { seed: BigInt(bodies[k]!.seed), maxNewTokens: MAX_TOKENS, temperature: 1.5 });
+    const ref = await reference(k);
     const context = `${name}, fault at token ${atToken}, stream ${k} (${r.id}, ${r.connections} connections)`;
     assert.equal(r.text, ref.text, `${context}: the streamed text equals the undisturbed run's\n${c.logs.slice(-40).join('\n')}`);
     const state = await waitUntil('the stored request', async () => c.store.read(r.id), 10_000);

@@ -17,5 +17,5 @@ export const KEEPALIVE_TIMEOUT_MS = 5_000;
  * restarts is back within seconds; grpc-js's default (1 s, growing 1.6x to 120 s) would leave the
  * channel waiting long after the stage is up, and its pipeline's streams stalled meanwhile.
  */
-export const RECONNECT_BACKOFF_MS = 200;
-export const MAX_RECONNECT_BACKOFF_MS = 1000;
+export const RECONNECT_BACKOFF_MS = 100;
+export const MAX_RECONNECT_BACKOFF_MS = 250;

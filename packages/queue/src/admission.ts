@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import type { GenerateQueue } from './generate-queue.ts';
 import type { RedisKeys } from './keys.ts';
+import { LuaScript } from './lua-script.ts';
 import { DEFAULT_REQUEST_TTL_SECONDS } from './request-ttl.ts';
 
 /**
@@ -37,7 +38,7 @@ export interface AdmissionRequest {
 // BullMQ 6 keeps a paused queue's jobs in `wait`; `paused` holds those of older versions.
 // An owner's id is unfinished while admitted (its hash may not exist yet) or queued or running;
 // ended, refused and expired ids are dropped here, so nobody has to remove them when a request ends.
-const ADMIT_SCRIPT = `
+const ADMIT = new LuaScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[3]))
@@ -60,7 +61,7 @@ if #KEYS >= 6 then
 end
 redis.call('ZADD', KEYS[5], now, ARGV[1])
 return {0, queued}
-`;
+`);
 
 /** BullMQ's lists and sets (its key names) of jobs no head has taken yet, in the script's KEYS order. */
 const WAITING_JOBS = ['wait', 'paused', 'prioritized', 'delayed'] as const;
@@ -81,7 +82,7 @@ export class Admission {
       keys.push(this.keys.unfinished(r.owner.name));
       args.push(r.owner.maxUnfinished, this.keys.request(''), this.ttlSeconds * 1000);
     }
-    const [verdict, count] = (await this.redis.eval(ADMIT_SCRIPT, keys.length, ...keys, ...args)) as [number, number];
+    const [verdict, count] = (await ADMIT.run(this.redis, keys, args)) as [number, number];
     if (verdict === 1) return { admitted: false, reason: 'queue_full', queued: count };
     if (verdict === 2) return { admitted: false, reason: 'concurrency_limited', unfinished: count };
     return { admitted: true, queued: count };

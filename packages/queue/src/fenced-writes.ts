@@ -1,10 +1,13 @@
 // The Lua scripts behind every write a head makes to a request's records (RequestStore). Each
-// attempt at a request claims it with a token of its own (its BullMQ lock token); every later write
+// attempt at a request claims it with a token of its own (a random one: BullMQ's lock token is
+// reused across jobs); every later write
 // names that token and is applied only while the request's hash still holds it. So an attempt that
 // lost its job (its lock expired while Redis or the head was paused, and another attempt took the
 // job over) can never write again: its text cannot be appended after the new attempt's, and the
 // new attempt resumes from exactly what was written before it claimed (docs/architecture.md,
 // "Fencing"). A write without a token (the gateway's, a job failed by the queue) is unconditional.
+
+import { LuaScript } from './lua-script.ts';
 
 /** One request's share of a write: what to append and set, applied only if `attempt` still owns it. */
 export interface FencedWrite {
@@ -31,7 +34,7 @@ export interface FencedWrite {
  * KEYS: per write, its request hash, text, token ids and event stream (4 keys each, in order).
  * ARGV[1]: the TTL in seconds; ARGV[2]: the writes as JSON. Returns the ids of the writes refused.
  */
-export const FENCED_WRITES_SCRIPT = `
+export const FENCED_WRITES = new LuaScript(`
 local ttl = ARGV[1]
 local writes = cjson.decode(ARGV[2])
 local refused = {}
@@ -61,7 +64,7 @@ for i, w in ipairs(writes) do
   end
 end
 return refused
-`;
+`);
 
 /**
  * KEYS: the request hash and its token ids. ARGV: attempt token, pipeline id, now (ms), now with a
@@ -70,11 +73,11 @@ return refused
  * and returns the token ids written so far, read in the same script so that nothing an older attempt
  * writes can fall between the two; returns false when the request has ended or its record is gone.
  */
-export const CLAIM_SCRIPT = `
+export const CLAIM = new LuaScript(`
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'finished' or status == 'failed' then return false end
 redis.call('HSET', KEYS[1], 'status', 'running', 'attempt', ARGV[1], 'seq', 0, 'servedBy', ARGV[2], 'startedAt', ARGV[3], 'updatedAt', ARGV[4])
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return redis.call('GET', KEYS[2]) or ''
-`;
+`);

@@ -13,6 +13,7 @@ export type { GenerateJobData } from './generate-job.ts';
 export { DEFAULT_JOB_ATTEMPTS, JOB_RETRY_BACKOFF_MS, createGenerateQueue, enqueueGenerate, hasFinishedJob, oldestQueuedJobAgeMs, queuedJobs, removeJob, type GenerateQueue } from './generate-queue.ts';
 export { DEFAULT_PREFIX, GENERATE_QUEUE, RedisKeys } from './keys.ts';
 export { HEARTBEAT_INTERVAL_MS, PipelineRegistry } from './pipeline-registry.ts';
+export { releasePredecessorJobs } from './predecessor-jobs.ts';
 export { DEFAULT_REDIS_URL, closeRedis, connectRedis } from './redis-connection.ts';
 export { isTerminal, type RequestError, type RequestEvent, type RequestState, type RequestStatus, type StreamedEvent, type TokenLogprobs } from './request-state.ts';
 export { RequestStore, type RequestClaim, type RequestOutcome, type RequestProgress } from './request-store.ts';

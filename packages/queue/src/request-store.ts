@@ -10,7 +10,7 @@
 import { errorCodeInfo, toErrorCode, type ErrorCode } from '@chatglm/common';
 import type { FinishReason, SampledToken } from '@chatglm/generation';
 import type { Redis } from 'ioredis';
-import { CLAIM_SCRIPT, FENCED_WRITES_SCRIPT, type FencedWrite } from './fenced-writes.ts';
+import { CLAIM, FENCED_WRITES, type FencedWrite } from './fenced-writes.ts';
 import { RedisKeys } from './keys.ts';
 import type { RequestError, RequestEvent, RequestState, RequestStatus, StreamedEvent, TokenLogprobs } from './request-state.ts';
 import { DEFAULT_REQUEST_TTL_SECONDS } from './request-ttl.ts';
@@ -109,7 +109,7 @@ export class RequestStore {
    */
   async claim(id: string, o: { pipelineId?: string; attempt?: string } = {}): Promise<RequestClaim | undefined> {
     const now = Date.now();
-    const tokens = (await this.redis.eval(CLAIM_SCRIPT, 2, this.keys.request(id), this.keys.tokens(id), o.attempt ?? '', o.pipelineId ?? '', now, preciseNow(), this.ttlSeconds)) as string | null;
+    const tokens = (await CLAIM.run(this.redis, [this.keys.request(id), this.keys.tokens(id)], [o.attempt ?? '', o.pipelineId ?? '', now, preciseNow(), this.ttlSeconds])) as string | null;
     if (tokens === null) return undefined;
     return { tokenIds: parseTokenIds(tokens) };
   }
@@ -156,7 +156,7 @@ export class RequestStore {
   private async write(writes: readonly FencedWrite[]): Promise<string[]> {
     if (writes.length === 0) return [];
     const keys = writes.flatMap((w) => [this.keys.request(w.id), this.keys.text(w.id), this.keys.tokens(w.id), this.keys.events(w.id)]);
-    return (await this.redis.eval(FENCED_WRITES_SCRIPT, keys.length, ...keys, this.ttlSeconds, JSON.stringify(writes))) as string[];
+    return (await FENCED_WRITES.run(this.redis, keys, [this.ttlSeconds, JSON.stringify(writes)])) as string[];
   }
 
   /** One step's changes: appends only, never rewrites what earlier steps wrote. */

@@ -75,7 +75,7 @@ test('a failure is stored with its code, message and whether a retry may succeed
   assert.deepEqual(event && { ...event, id: undefined }, { type: 'error', code: 'stage_unavailable', message: 'gone', retryable: true, id: undefined });
 });
 
-test('the bytes written to Redis per generated token stay the same as a reply grows', async () => {
+test('the bytes written to Redis per generated token stay small, and the same as a reply grows', async () => {
   const store = new RequestStore(redis, prefix());
   await store.create('long', 20);
   await store.claim('long');
@@ -93,7 +93,19 @@ test('the bytes written to Redis per generated token stay the same as a reply gr
   const late = await bytesOfSteps(1950, 50);
   console.log(`bytes written per token: ${early / 50} over tokens 1-50, ${late / 50} over tokens 1951-2000`);
   assert.ok(late <= early * 1.05, `a step writes ${late / 50} bytes at 2000 tokens but ${early / 50} at the start: writes must not grow with the reply`);
+  // The script goes by its SHA (EVALSHA), not as its source (over 1 KB) with every step.
+  assert.ok(late / 50 < 600, `a step sends ${late / 50} bytes: the fenced-write script's source is being sent each time`);
   assert.equal((await store.read('long'))?.text.length, 2000);
+});
+
+test('writes go on after Redis forgets its scripts (as after a restart)', async () => {
+  const store = new RequestStore(redis, prefix());
+  await store.create('r', 2);
+  await store.claim('r', { attempt: 'a' });
+  await store.progress([{ ...step('r', '你', [7], 1), attempt: 'a', seq: 1 }]);
+  await redis.script('FLUSH');
+  assert.deepEqual(await store.progress([{ ...step('r', '好', [8], 2), attempt: 'a', seq: 2 }]), []);
+  assert.equal((await store.read('r'))?.text, '你好');
 });
 
 test('a blocking read wakes up on the next event', async () => {

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BACKOFF_MAX_MS, RestartBackoff, STABLE_AFTER_MS } from '../src/up/restart-backoff.ts';
 
-test('a crash loop backs off from 0.5 s, doubling, to 30 s', () => {
+test('the first restart is immediate; a crash loop then backs off from 0.5 s, doubling, to 30 s', () => {
   const b = new RestartBackoff();
-  const delays = Array.from({ length: 9 }, (_, i) => b.nextDelayMs(i * 1000));
-  assert.deepEqual(delays, [500, 1000, 2000, 4000, 8000, 16000, BACKOFF_MAX_MS, BACKOFF_MAX_MS, BACKOFF_MAX_MS]);
+  const delays = Array.from({ length: 10 }, (_, i) => b.nextDelayMs(i * 1000));
+  assert.deepEqual(delays, [0, 500, 1000, 2000, 4000, 8000, 16000, BACKOFF_MAX_MS, BACKOFF_MAX_MS, BACKOFF_MAX_MS]);
 });
 
 test('after a minute of running ready, the next crash starts over; a short run does not', () => {
@@ -17,6 +17,6 @@ test('after a minute of running ready, the next crash starts over; a short run d
   b.ready((now += 1000));
   assert.equal(b.nextDelayMs((now += 5000)), BACKOFF_MAX_MS, 'ready for 5 s is no recovery');
   b.ready((now += 1000));
-  assert.equal(b.nextDelayMs((now += STABLE_AFTER_MS)), 500, 'ready for a minute: back to the first delay');
-  assert.equal(b.nextDelayMs((now += 1000)), 1000);
+  assert.equal(b.nextDelayMs((now += STABLE_AFTER_MS)), 0, 'ready for a minute: back to an immediate restart');
+  assert.equal(b.nextDelayMs((now += 1000)), 500);
 });

@@ -18,9 +18,15 @@ export interface DownstreamLinkOptions {
   onConnected: (stages: StageInfo[]) => void;
 }
 
-/** Reconnection backoff, in ms: from the first retry, doubling, to the longest wait (short: a restarted stage is back within seconds, and every second waited stalls the pipeline's streams). */
-const RETRY_MIN_MS = 200;
-const RETRY_MAX_MS = 1000;
+/**
+ * Reconnection backoff, in ms: from the first retry, doubling, to the longest wait. Short: a
+ * restarted stage is back within about a second, and every moment waited after that stalls the
+ * pipeline's streams (a try costs one refused local connection, or one Info call).
+ */
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 250;
+/** While the next stage stays away, "waiting" is logged this often, not at every try. */
+const WAITING_LOG_EVERY_MS = 5000;
 
 export class DownstreamLink implements Downstream {
   private readonly client: StageClient;
@@ -39,6 +45,7 @@ export class DownstreamLink implements Downstream {
   async connect(deadlineMs = Infinity): Promise<StageInfo[]> {
     const until = Date.now() + deadlineMs;
     let delay = RETRY_MIN_MS;
+    let loggedAt = -Infinity;
     for (;;) {
       try {
         return await this.connectOnce();
@@ -47,7 +54,10 @@ export class DownstreamLink implements Downstream {
         const refused = err instanceof ChatGlmError && (err.code === 'invalid_chain' || err.code === 'unauthorized');
         // A wrong chain, or a stage that does not take our secret, will not fix itself by waiting: refuse at once.
         if (refused || Date.now() + delay > until) throw err;
-        this.o.log.info('waiting for the next stage', { address: this.o.address, error: err });
+        if (Date.now() - loggedAt >= WAITING_LOG_EVERY_MS) {
+          loggedAt = Date.now();
+          this.o.log.info('waiting for the next stage', { address: this.o.address, error: err });
+        }
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(RETRY_MAX_MS, delay * 2);
       }

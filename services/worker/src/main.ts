@@ -92,9 +92,8 @@ try {
 }
 
 const dtype: ActivationDtype = opts.activationDtype === 'float16' ? 'ACTIVATION_DTYPE_FLOAT16' : 'ACTIVATION_DTYPE_FLOAT32';
-const tokenizer = await ChatGLMTokenizer.load(stage.tokenizerFile);
 log.info('loading stage', { bundle: stage.bundleDir, modelId: id, layers: [range.start, range.end], device: opts.device, ...(opts.ptuningDir !== undefined && { ptuning: opts.ptuningDir, prefixLength }) });
-const runtime = await ThreadedStageRuntime.create({
+const runtimeLoading = ThreadedStageRuntime.create({
   config,
   range,
   weights: { kind: 'bundle', dir: stage.bundleDir },
@@ -109,6 +108,10 @@ const runtime = await ThreadedStageRuntime.create({
   console.error(`chatglm worker: cannot load ${formatLayers(range)} on ${opts.device}: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(2);
 });
+// The tokenizer loads while the stage's thread loads ONNX Runtime and the layers (a restarted
+// stage's streams wait for both).
+const tokenizer = await ChatGLMTokenizer.load(stage.tokenizerFile);
+const runtime = await runtimeLoading;
 // A dead runtime thread fails every step while the process would still look alive (heartbeats,
 // probes): exit, so that the launcher or the orchestrator restarts the stage.
 runtime.onCrash((err) => {

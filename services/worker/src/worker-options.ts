@@ -53,7 +53,7 @@ const OPTION_HELP: readonly (readonly [string, string])[] = [
   ['--port PORT', `listen port of a non-head stage (default ${d.port}: any free port)`],
   ['--redis URL', 'Redis for the head (default $REDIS_URL or redis://127.0.0.1:6379)'],
   ['--redis-prefix P', `Redis key prefix, the same as the gateways' (default ${d.redisPrefix})`],
-  ['--pipeline-id ID', "the pipeline's name in the head's heartbeats, in logs and in every worker's metrics (default host-pid)"],
+  ['--pipeline-id ID', "the pipeline's name in the head's heartbeats, in logs and in every worker's metrics (default host-pid); one live head per id: a head that starts takes back at once the jobs a dead head of its id held"],
   ['--stage-secret-file FILE', 'a shared secret (or $CHATGLM_STAGE_SECRET) every stage of the cluster is given: the stage port serves only calls that carry it (default: none)'],
   ['--metrics-port PORT', 'serve Prometheus metrics at GET /metrics on this port (0: any free port, announced in the ready line; default: not served)'],
   ['--max-sequences N', `KV cache slots: sequences served at once (default ${d.maxSequences})`],

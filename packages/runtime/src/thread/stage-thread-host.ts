@@ -7,6 +7,13 @@ import { ChatGlmError, toErrorCode } from '@chatglm/common';
 import type { StageDevice } from '../stage-runtime.ts';
 import type { ThreadCall, ThreadResponse } from './thread-protocol.ts';
 
+/**
+ * The bundled thread entry (a file: URL) when this module runs from the bundles the launcher builds
+ * (services/cli/src/up/process-bundles.ts defines it); not defined under tsx, where the thread loads
+ * its TypeScript through boot.mjs.
+ */
+declare const CHATGLM_STAGE_THREAD_BUNDLE: string | undefined;
+
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
@@ -25,9 +32,10 @@ export class StageThreadHost {
   private readonly crashWatchers: ((err: Error) => void)[] = [];
 
   private constructor(private readonly onIdle: () => void) {
-    this.worker = new Worker(new URL('./boot.mjs', import.meta.url), {
-      workerData: { entry: new URL('./stage-thread.ts', import.meta.url).href },
-    });
+    this.worker =
+      typeof CHATGLM_STAGE_THREAD_BUNDLE === 'string'
+        ? new Worker(new URL(CHATGLM_STAGE_THREAD_BUNDLE))
+        : new Worker(new URL('./boot.mjs', import.meta.url), { workerData: { entry: new URL('./stage-thread.ts', import.meta.url).href } });
     this.worker.on('message', (msg: ThreadResponse) => this.settle(msg));
     this.worker.on('error', (err) => this.crash(new ChatGlmError('stage_crashed', `stage thread crashed: ${err.message}`, { cause: err })));
     this.worker.on('exit', (code) => {

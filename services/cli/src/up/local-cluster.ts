@@ -7,12 +7,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ChatGlmError, freePort, maskUrlCredentials, portIsFree } from '@chatglm/common';
+import { markUsed, processBundles, type ProcessBundles } from './process-bundles.ts';
 import { SupervisedProcess, type ProcessSpec } from './supervised-process.ts';
 import { readConvertedStages, readModelDirectory, splitLayers } from '@chatglm/glm';
 
-const ROOT = path.resolve(import.meta.dirname, '..', '..', '..', '..');
-const WORKER_MAIN = path.join(ROOT, 'services', 'worker', 'src', 'main.ts');
-const GATEWAY_MAIN = path.join(ROOT, 'services', 'gateway', 'src', 'main.ts');
 /**
  * The launcher's Redis memory bound: a quarter of the machine's memory. Each request's records take
  * about 8 KiB for a 20-token reply (measured by `pnpm bench load`) and live an hour, so 1 GiB holds
@@ -87,6 +85,8 @@ export class LocalCluster {
   private redisConfig = '';
   /** The stages' shared secret: only this cluster's stages can send them steps. */
   private readonly stageSecret = randomBytes(24).toString('base64url');
+  /** What the workers and the gateway run (see process-bundles.ts). */
+  private bundles: ProcessBundles | undefined;
 
   constructor(private readonly o: LocalClusterOptions) {}
 
@@ -97,7 +97,9 @@ export class LocalCluster {
     const workers = stages * pipelines;
     const threads = this.o.threads ?? Math.max(1, Math.floor(os.availableParallelism() / pipelines));
     try {
-      this.redisUrl = this.o.redisUrl ?? (await this.startRedis());
+      const [bundles, redisUrl] = await Promise.all([processBundles(), this.o.redisUrl ?? this.startRedis()]);
+      this.bundles = bundles;
+      this.redisUrl = redisUrl;
       const common = [
         '--threads', String(threads),
         ...(workers > 1 ? ['--no-spin'] : []),
@@ -115,7 +117,7 @@ export class LocalCluster {
           ...(this.o.redisPrefix ? ['--redis-prefix', this.o.redisPrefix] : []),
           ...(this.o.gatewayArgs ?? []),
         ],
-        script: GATEWAY_MAIN,
+        script: 'gateway',
         health: () => {
           const port = this.gatewayProcess?.ready?.port;
           return typeof port === 'number' ? `${this.gatewayBase(port)}/healthz` : undefined;
@@ -135,7 +137,7 @@ export class LocalCluster {
         const procs = plan.stages.map((stage, i) => {
           const proc: SupervisedProcess = this.add({
             name: `pipeline ${r} stage ${i}`,
-            script: WORKER_MAIN,
+            script: 'worker',
             args: () => [
               ...common,
               ...stage,
@@ -220,9 +222,16 @@ export class LocalCluster {
     this.tempDirs = [];
   }
 
-  private add(spec: { name: string; script: string; args: () => string[]; health: () => string | undefined }): SupervisedProcess {
+  private add(spec: { name: string; script: 'worker' | 'gateway'; args: () => string[]; health: () => string | undefined }): SupervisedProcess {
+    const bundles = this.bundles;
+    if (!bundles) throw new Error('the process bundles are not built yet');
+    const args = () => {
+      // Every (re)start: the set stays in use (process-bundles.ts deletes long-unused ones).
+      markUsed(bundles.dir);
+      return ['--enable-source-maps', bundles[spec.script], ...spec.args()];
+    };
     // Redis's URL (with its password) and the stage secret go in the environment: a command line is visible to every user of the machine.
-    const full: ProcessSpec = { name: spec.name, command: process.execPath, args: () => ['--import', 'tsx', spec.script, ...spec.args()], env: { REDIS_URL: this.redisUrl, CHATGLM_STAGE_SECRET: this.stageSecret }, healthUrl: spec.health };
+    const full: ProcessSpec = { name: spec.name, command: process.execPath, args, env: { REDIS_URL: this.redisUrl, CHATGLM_STAGE_SECRET: this.stageSecret }, healthUrl: spec.health };
     return this.track(full);
   }
 

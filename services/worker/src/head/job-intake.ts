@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Logger } from '@chatglm/common';
 import { samplingParamsFromJson, type SamplingParams } from '@chatglm/generation';
-import { Cancellations, GENERATE_QUEUE, RequestStore, type GenerateJobData } from '@chatglm/queue';
+import { Cancellations, GENERATE_QUEUE, RequestStore, createGenerateQueue, releasePredecessorJobs, type GenerateJobData } from '@chatglm/queue';
 import type { StepFailure } from '@chatglm/scheduler';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -47,7 +47,13 @@ export interface JobIntakeOptions {
  * over within its lock duration and a second of the head's death (each look is one small script).
  */
 const STALLED_INTERVAL_MS = 1000;
-const DRAIN_DELAY_SECONDS = 1;
+/**
+ * Seconds an idle worker blocks waiting for a job. A head whose pipeline comes back (a stage
+ * restarted) takes its failed-for-retry jobs once the wait it was in ends: with BullMQ's 5 s, and
+ * then 1 s, that wait was most of a single pipeline's stall (measured by `pnpm bench recovery`).
+ * An idle head polls Redis five times a second for it.
+ */
+const DRAIN_DELAY_SECONDS = 0.2;
 
 export class JobIntake {
   private readonly store: RequestStore;
@@ -68,6 +74,7 @@ export class JobIntake {
 
   async start(): Promise<void> {
     this.unsubscribe = await Cancellations.subscribe(this.subscriber, this.store.keys, (id) => this.o.cancel(id));
+    await this.releasePredecessorJobs();
     // Three parameters: BullMQ then hands the processor an AbortSignal for the job (see cancelJob).
     this.worker = new Worker<GenerateJobData, void>(GENERATE_QUEUE, (job, token, signal) => this.process(job, token, signal), {
       connection: this.workerConnection,
@@ -75,8 +82,6 @@ export class JobIntake {
       concurrency: this.o.concurrency,
       lockDuration: this.o.lockDurationMs,
       stalledInterval: STALLED_INTERVAL_MS,
-      // Seconds an idle worker blocks waiting for a job. BullMQ's 5 s meant that a head whose
-      // pipeline came back (after a stage restart) took its handed-back jobs up to 5 s late.
       drainDelay: DRAIN_DELAY_SECONDS,
       maxStalledCount: this.o.maxStalledCount,
     });
@@ -121,6 +126,20 @@ export class JobIntake {
       await this.unsubscribe?.().catch(() => undefined);
       this.subscriber.disconnect();
       this.workerConnection.disconnect();
+    }
+  }
+
+  /** Before taking jobs: those a dead head of this pipeline id held resume now, not once their locks lapse (see predecessor-jobs.ts). */
+  private async releasePredecessorJobs(): Promise<void> {
+    const queue = createGenerateQueue(this.o.redis, this.o.prefix);
+    try {
+      const released = await releasePredecessorJobs(this.o.redis, queue, this.store, this.o.pipelineId);
+      if (released.length > 0) this.o.log.info("took back the jobs of this pipeline's previous head", { requestIds: released });
+    } catch (err) {
+      // Their locks lapse in time; nothing is lost by waiting for that.
+      this.o.log.warn("cannot take back the jobs of this pipeline's previous head", { error: err });
+    } finally {
+      await queue.close().catch(() => undefined);
     }
   }
 

@@ -177,6 +177,46 @@ test('an attempt whose lock lapses is abandoned; a job handed back runs again wi
   }
 });
 
+test("a head that starts under a dead head's pipeline id takes its jobs back at once, not when their locks lapse; another pipeline's jobs stay", async () => {
+  const prefix = `t${process.pid}predecessor`;
+  const store = new RequestStore(redis, prefix);
+  const queue = createGenerateQueue(redis, prefix);
+  for (const id of ['mine', 'theirs']) {
+    await store.create(id, 2, Date.now());
+    await enqueueGenerate(queue, { requestId: id, promptIds: [5, 6], params: samplingParamsToJson(resolveSamplingParams({ maxLength: 10, seed: 1 })), acceptedAt: Date.now() });
+  }
+  // Heads that took the jobs and died: pipeline p's head held 'mine', pipeline q's 'theirs', each
+  // with a lock that lasts a minute more.
+  const deadConnection = redis.duplicate();
+  const dead = new Worker(GENERATE_QUEUE, () => new Promise<void>(() => undefined), { connection: deadConnection, prefix, concurrency: 2, lockDuration: 60_000, skipStalledCheck: true });
+  await waitUntil(async () => (await queue.getActiveCount()) === 2, 5000);
+  assert.ok(await store.claim('mine', { pipelineId: 'p', attempt: 'old-p' }));
+  assert.ok(await store.claim('theirs', { pipelineId: 'q', attempt: 'old-q' }));
+  await dead.close(true);
+  deadConnection.disconnect();
+
+  const taken: HeadJob[] = [];
+  const intake = new JobIntake({ redis, prefix, pipelineId: 'p', concurrency: 2, lockDurationMs: 60_000, maxStalledCount: 1, submit: (job) => taken.push(job), cancel: () => undefined, abandon: () => undefined, log: createLogger('head', {}, () => undefined) });
+  const startedAt = Date.now();
+  await intake.start();
+  try {
+    await waitUntil(async () => taken.length > 0, 5000);
+    assert.deepEqual(taken.map((j) => j.id), ['mine'], "pipeline p's restarted head took its predecessor's job");
+    assert.ok(Date.now() - startedAt < 5000, 'long before the lock would have lapsed');
+    assert.equal(taken[0]!.handle.attemptsBefore, 0, 'taking a job back uses no attempt');
+    assert.equal((await store.read('mine'))?.servedBy, 'p');
+    // Pipeline q's job stays with its head (for all this head knows, alive) until its lock lapses.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(taken.map((j) => j.id), ['mine']);
+    assert.equal(await queue.getJobState('theirs'), 'active');
+  } finally {
+    for (const job of taken) job.handle.done();
+    await intake.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+  }
+});
+
 async function waitUntil(check: () => Promise<boolean>, ms: number): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
