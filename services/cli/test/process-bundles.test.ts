@@ -14,21 +14,24 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-bundles-test-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 
 test('bundles are reused while their files are unchanged, and built again when one changed', async () => {
-  const first = await processBundles(root);
+  let builds = 0;
+  const first = await processBundles({ root, onBuild: () => builds++ });
+  assert.equal(builds, 1);
   assert.ok(fs.existsSync(first.worker) && fs.existsSync(first.gateway));
-  assert.equal((await processBundles(root)).dir, first.dir, 'unchanged sources: the same bundles');
+  assert.equal((await processBundles({ root, onBuild: () => builds++ })).dir, first.dir, 'unchanged sources: the same bundles');
+  assert.equal(builds, 1, 'and no build');
   // As if a source file had changed since the bundles were built.
   const inputsFile = path.join(first.dir, 'inputs.json');
   const inputs = JSON.parse(fs.readFileSync(inputsFile, 'utf8')) as Record<string, string>;
   const someSource = Object.keys(inputs).find((f) => f.endsWith(path.join('services', 'worker', 'src', 'main.ts')));
   assert.ok(someSource, 'the worker bundle records its entry among its files');
   fs.writeFileSync(inputsFile, JSON.stringify({ ...inputs, [someSource]: 'another content' }));
-  const rebuilt = await processBundles(root);
+  const rebuilt = await processBundles({ root });
   assert.notEqual(rebuilt.dir, first.dir, 'a changed file: bundles built again');
 });
 
 test('the bundles run under plain Node; the worker loads ONNX Runtime only in its stage thread', async () => {
-  const bundles = await processBundles(root);
+  const bundles = await processBundles({ root });
   for (const [name, file] of [['worker', bundles.worker], ['gateway', bundles.gateway]] as const) {
     const usage = execFileSync(process.execPath, [file, '--help'], { encoding: 'utf8' });
     assert.match(usage, /usage|Usage/, `the ${name} bundle prints its usage`);

@@ -1,7 +1,9 @@
 // The whole cluster on one machine: redis-server (unless a Redis URL is given), P pipelines of N
 // stage workers, and the gateway, each a supervised child process. The model is a checkpoint (each
 // stage converts its layers on first start) or the output of `chatglm convert` (each stage loads its
-// bundle). A crashed child is restarted (a stage on its old port, so its upstream reconnects).
+// bundle). A crashed child is restarted (a stage on its old port, so its upstream reconnects). The
+// workers and the gateway run from bundles built once from the sources (process-bundles.ts), which
+// load in a fraction of the time `tsx` takes: a restarted stage's streams wait for it.
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -97,7 +99,8 @@ export class LocalCluster {
     const workers = stages * pipelines;
     const threads = this.o.threads ?? Math.max(1, Math.floor(os.availableParallelism() / pipelines));
     try {
-      const [bundles, redisUrl] = await Promise.all([processBundles(), this.o.redisUrl ?? this.startRedis()]);
+      const onBuild = () => this.event("building the workers' and the gateway's bundles from the sources (once per change)");
+      const [bundles, redisUrl] = await Promise.all([processBundles({ onBuild }), this.o.redisUrl ?? this.startRedis()]);
       this.bundles = bundles;
       this.redisUrl = redisUrl;
       const common = [
@@ -235,9 +238,15 @@ export class LocalCluster {
     return this.track(full);
   }
 
+  /** A launcher event: to `onEvent`, else to stderr. */
+  private event(message: string): void {
+    if (this.o.onEvent) this.o.onEvent(message);
+    else process.stderr.write(`[launcher] ${message}\n`);
+  }
+
   private track(spec: ProcessSpec): SupervisedProcess {
     const onLine = this.o.onLine ?? ((name, _stream, line) => process.stderr.write(`[${name}] ${line}\n`));
-    const proc = new SupervisedProcess({ ...spec, env: { ...spec.env } }, onLine, this.o.onEvent ?? ((m) => process.stderr.write(`[launcher] ${m}\n`)));
+    const proc = new SupervisedProcess({ ...spec, env: { ...spec.env } }, onLine, (m) => this.event(m));
     this.processes.push(proc);
     return proc;
   }

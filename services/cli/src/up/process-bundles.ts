@@ -36,8 +36,9 @@ export interface ProcessBundles {
   gateway: string;
 }
 
-/** The cached bundles of the current sources, built first if there are none. */
-export async function processBundles(root = path.join(cacheRoot(), 'process-bundles')): Promise<ProcessBundles> {
+/** The cached bundles of the current sources, built first if there are none (`onBuild` is told, since that takes seconds). */
+export async function processBundles(o: { root?: string; onBuild?: () => void } = {}): Promise<ProcessBundles> {
+  const root = o.root ?? path.join(cacheRoot(), 'process-bundles');
   fs.mkdirSync(root, { recursive: true });
   const hashes = new Map<string, string | undefined>();
   const current = (file: string) => {
@@ -50,6 +51,7 @@ export async function processBundles(root = path.join(cacheRoot(), 'process-bund
     markUsed(fresh.dir);
     return located(fresh.dir);
   }
+  o.onBuild?.();
   const dir = await build(root);
   for (const s of sets) if (Date.now() - s.usedAt > UNUSED_FOR_MS) fs.rmSync(s.dir, { recursive: true, force: true });
   return located(dir);
