@@ -71,15 +71,12 @@ export class RequestWriter {
 
   /** Resolves once the request's outcome is written (after everything queued before it), or why not. */
   finish(outcome: RequestOutcome): Promise<FinalWrite> {
-    return this.final(outcome, () => this.sink.finish(this.numberedWrite(outcome)));
+    return this.final(outcome, (seq) => this.sink.finish(seq === undefined ? outcome : { ...outcome, seq }));
   }
 
   /** Resolves once the failure is written (after everything queued before it), or why not. */
   fail(id: string, code: ErrorCode, message: string, attempt?: string): Promise<FinalWrite> {
-    return this.final({ id, ...(attempt !== undefined && { attempt }) }, () => {
-      const { seq } = this.numberedWrite({ id, ...(attempt !== undefined && { attempt }) });
-      return this.sink.fail(id, code, message, attempt === undefined ? {} : { attempt, seq });
-    });
+    return this.final({ id, ...(attempt !== undefined && { attempt }) }, (seq) => this.sink.fail(id, code, message, attempt === undefined ? {} : { attempt, seq }));
   }
 
   /** Resolves once everything queued so far is written (or failed). */
@@ -103,7 +100,7 @@ export class RequestWriter {
     return { ...w, seq };
   }
 
-  /** `write` gets the write's number (once: its retries are the same write). */
+  /** `write` gets the write's number, taken once: its retries are the same write, and Redis applies it once. */
   private final(owner: WriteOwner, write: (seq: number | undefined) => Promise<boolean>): Promise<FinalWrite> {
     let result: FinalWrite = 'lost';
     return this.enqueue(async () => {

@@ -31,6 +31,20 @@ test('a failed write is retried in place: the writes after it wait, so the text 
   assert.ok(lines.some((l) => l.includes('retrying')), lines.join('\n'));
 });
 
+test("an attempt's writes are numbered 1, 2, 3...; a write retried after a failure keeps its number (Redis applies it once)", async () => {
+  const sink = new FakeSink();
+  const writer = new RequestWriter(sink, quietLogger(), { retryDelaysMs: [1, 1] });
+  sink.failNext = 'progress';
+  writer.progress([{ ...progress('a', 'x', 1), attempt: 'a1' }]);
+  await writer.flushed();
+  sink.failNext = 'finish';
+  assert.equal(await writer.finish({ ...progress('a', 'y', 2), attempt: 'a1', finishReason: 'stop', promptTokens: 1 }), 'written');
+  sink.failNext = 'fail';
+  assert.equal(await writer.fail('b', 'stage_internal', 'boom', 'b1'), 'written');
+  const seqs = sink.writes.map((w) => (w.kind === 'progress' ? w.updates[0]!.seq : w.kind === 'finish' ? w.outcome.seq : w.owner.seq));
+  assert.deepEqual(seqs, [1, 2, 1], 'each write carries its own number, the same on every try');
+});
+
 test('a write still failing after its retries ends that attempt: onLost, nothing more of it is written', async () => {
   const sink = new FakeSink();
   const lost: string[] = [];
