@@ -30,7 +30,7 @@ export { bytesPerActivation, decodeActivations, encodeActivations } from './acti
 export { validateChain, type HeadInfo } from './chain.ts';
 export { ChainError, ProtocolError, StageRpcError } from './errors.ts';
 export { ERROR_CODE_TRAILER, grpcStatusOf, toStatus } from './grpc-status.ts';
-export { KEEPALIVE_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES } from './limits.ts';
+export { KEEPALIVE_MS, KEEPALIVE_TIMEOUT_MS, MAX_MESSAGE_BYTES, MAX_RECONNECT_BACKOFF_MS, RECONNECT_BACKOFF_MS } from './limits.ts';
 export {
   PROTOCOL_VERSION,
   STAGE_SERVICE_NAME,

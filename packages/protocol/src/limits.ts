@@ -13,9 +13,11 @@ export const KEEPALIVE_MS = 10_000;
 /** How long a keepalive ping may go unanswered before the connection is dropped, in ms. */
 export const KEEPALIVE_TIMEOUT_MS = 5_000;
 /**
- * A client channel's reconnection backoff, in ms: its first retry and its longest wait. A stage that
- * restarts is back within seconds; grpc-js's default (1 s, growing 1.6x to 120 s) would leave the
- * channel waiting long after the stage is up, and its pipeline's streams stalled meanwhile.
+ * Reconnection backoff to a stage, in ms: the first retry and the longest wait, for a client
+ * channel and for the head's link that reopens its Step stream. A restarted stage is back within
+ * about a second, and every moment waited after that stalls the pipeline's streams (a try costs one
+ * refused local connection, or one Info call); grpc-js's default (1 s, growing 1.6x to 120 s) left
+ * the channel waiting long after the stage was up.
  */
 export const RECONNECT_BACKOFF_MS = 100;
 export const MAX_RECONNECT_BACKOFF_MS = 250;

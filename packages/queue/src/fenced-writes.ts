@@ -1,11 +1,11 @@
 // The Lua scripts behind every write a head makes to a request's records (RequestStore). Each
 // attempt at a request claims it with a token of its own (a random one: BullMQ's lock token is
-// reused across jobs); every later write
-// names that token and is applied only while the request's hash still holds it. So an attempt that
-// lost its job (its lock expired while Redis or the head was paused, and another attempt took the
-// job over) can never write again: its text cannot be appended after the new attempt's, and the
-// new attempt resumes from exactly what was written before it claimed (docs/architecture.md,
-// "Fencing"). A write without a token (the gateway's, a job failed by the queue) is unconditional.
+// reused across jobs); every later write names that token and is applied only while the request's
+// hash still holds it. So an attempt that lost its job (its lock expired while Redis or the head was
+// paused, and another attempt took the job over) can never write again: its text cannot be appended
+// after the new attempt's, and the new attempt resumes from exactly what was written before it
+// claimed (docs/architecture.md, "Fencing"). A write without a token (the gateway's, a job failed by
+// the queue) is unconditional.
 
 import { LuaScript } from './lua-script.ts';
 
@@ -69,9 +69,9 @@ return refused
 /**
  * KEYS: the request hash and its token ids. ARGV: attempt token, pipeline id, now (ms), now with a
  * fraction (updatedAt), TTL. Marks the request running under the attempt (one more attempt counted,
- * its writes numbered from 1)
- * and returns the token ids written so far, read in the same script so that nothing an older attempt
- * writes can fall between the two; returns false when the request has ended or its record is gone.
+ * its writes numbered from 1) and returns the token ids written so far, read in the same script so
+ * that nothing an older attempt writes can fall between the two; returns false when the request has
+ * ended or its record is gone.
  */
 export const CLAIM = new LuaScript(`
 local status = redis.call('HGET', KEYS[1], 'status')

@@ -2,7 +2,7 @@
 // and protocol, contiguous layers ending at the last one) and keeps one Step stream open. When the
 // stream fails it reports the loss once, then reconnects with backoff until the chain is whole again.
 import { ChatGlmError, type Logger } from '@chatglm/common';
-import { StageClient, validateChain, type HeadInfo, type StageInfo, type StepChannel, type StepReply, type StepRequest } from '@chatglm/protocol';
+import { MAX_RECONNECT_BACKOFF_MS, RECONNECT_BACKOFF_MS, StageClient, validateChain, type HeadInfo, type StageInfo, type StepChannel, type StepReply, type StepRequest } from '@chatglm/protocol';
 import type { Downstream } from './head/downstream.ts';
 
 export interface DownstreamLinkOptions {
@@ -18,13 +18,6 @@ export interface DownstreamLinkOptions {
   onConnected: (stages: StageInfo[]) => void;
 }
 
-/**
- * Reconnection backoff, in ms: from the first retry, doubling, to the longest wait. Short: a
- * restarted stage is back within about a second, and every moment waited after that stalls the
- * pipeline's streams (a try costs one refused local connection, or one Info call).
- */
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 250;
 /** While the next stage stays away, "waiting" is logged this often, not at every try. */
 const WAITING_LOG_EVERY_MS = 5000;
 
@@ -44,7 +37,7 @@ export class DownstreamLink implements Downstream {
   /** Connects (retrying until `deadlineMs` passes, if given) and checks the chain. */
   async connect(deadlineMs = Infinity): Promise<StageInfo[]> {
     const until = Date.now() + deadlineMs;
-    let delay = RETRY_MIN_MS;
+    let delay = RECONNECT_BACKOFF_MS; // doubling up to MAX_RECONNECT_BACKOFF_MS (see @chatglm/protocol's limits)
     let loggedAt = -Infinity;
     for (;;) {
       try {
@@ -59,7 +52,7 @@ export class DownstreamLink implements Downstream {
           this.o.log.info('waiting for the next stage', { address: this.o.address, error: err });
         }
         await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(RETRY_MAX_MS, delay * 2);
+        delay = Math.min(MAX_RECONNECT_BACKOFF_MS, delay * 2);
       }
     }
   }

@@ -27,7 +27,9 @@ export const prompt = (n: number) => [...Array.from({ length: n }, (_, i) => i),
 
 /** Records every write in order; `failNext` makes the next write of that kind reject. */
 export class FakeSink implements RequestSink {
-  readonly writes: ({ kind: 'progress'; updates: RequestProgress[] } | { kind: 'finish'; outcome: RequestOutcome } | { kind: 'fail'; id: string; code: string; message: string; owner: { attempt?: string; seq?: number } })[] = [];
+  readonly writes: ({ kind: 'progress'; updates: RequestProgress[] } | { kind: 'finish'; outcome: RequestOutcome } | { kind: 'fail'; id: string; code: string; message: string })[] = [];
+  /** The owner (attempt, write number) each written failure carried, in order. */
+  readonly failOwners: { attempt?: string; seq?: number }[] = [];
   failNext: 'progress' | 'finish' | 'fail' | undefined;
   /** Every write fails while this is set (Redis down). */
   down = false;
@@ -53,7 +55,8 @@ export class FakeSink implements RequestSink {
   async fail(id: string, code: string, message: string, owner: { attempt?: string; seq?: number } = {}): Promise<boolean> {
     await this.write('fail');
     if (this.refused.has(id)) return false;
-    this.writes.push({ kind: 'fail', id, code, message, owner });
+    this.writes.push({ kind: 'fail', id, code, message });
+    this.failOwners.push(owner);
     return true;
   }
 
