@@ -44,7 +44,7 @@ export async function runDecodeBenchmark(argv: string[]): Promise<BenchFigure[]>
 
   /** ms per decode step of the whole model cut down to `layers` layers, with the lm_head as `head`. */
   const time = async (layers: number, head: Quantization): Promise<number> => {
-    const model = await openRandomModel(layers, { linears, embedding: head }, { streams: 1, steps, threads });
+    const model = await openRandomModel(layers, { ...quantization, embedding: head }, { streams: 1, steps, threads });
     try {
       const ms = await decodeStepMs(model.config, [model.stage], 1, steps);
       console.log(`  ${layers} layers, lm_head ${head}: ${ms.toFixed(1)} ms/step (built in ${model.builtIn.toFixed(1)} s)`);

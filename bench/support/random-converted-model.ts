@@ -5,9 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { cacheRoot } from '@chatglm/common';
-import { readConvertedStages, splitLayers, stageBundleName, toHfConfigJson, writeStageBundle, type GlmConfig, type LayerRange, type Quantization } from '@chatglm/glm';
+import { readConvertedStages, splitLayers, stageBundleName, toHfConfigJson, writeStageBundle, type GlmConfig, type LayerRange } from '@chatglm/glm';
 import { ChatGLMTokenizer } from '@chatglm/tokenizer';
 import { buildTestTokenizerModel } from '@chatglm/tokenizer/test-model';
+import type { BenchQuantization } from './bench-options.ts';
 import { CHATGLM_6B } from './chatglm-6b-shape.ts';
 import { randomStageTensors } from './random-stage-tensors.ts';
 
@@ -20,14 +21,15 @@ export interface RandomConvertedModel {
   ranges: LayerRange[];
 }
 
-export async function randomConvertedModel(layers: number, stages: number, quantization: { linears: Quantization; embedding: Quantization }): Promise<RandomConvertedModel> {
+export async function randomConvertedModel(layers: number, stages: number, quantization: BenchQuantization): Promise<RandomConvertedModel> {
   // The project's small test tokenizer (the real one is not ours to ship): the model's marker and
   // <eop> ids are its ids; the vocabulary keeps ChatGLM-6B's 130528 rows, and the ids without a
   // piece are masked when sampling, as the real model's 184 padding rows are.
   const tokenizerModel = buildTestTokenizerModel();
   const tokenizer = await ChatGLMTokenizer.load(tokenizerModel);
   const config: GlmConfig = { ...CHATGLM_6B, numLayers: layers, ...tokenizer.promptMarkers, eosTokenId: tokenizer.specialTokens.eop, padTokenId: tokenizer.specialTokens.pad };
-  const root = path.join(cacheRoot(), 'bench', `random-v2-${layers}-layers-${quantization.linears}-emb-${quantization.embedding}`);
+  const kv = quantization.kvCache === 'float16' ? '-kv16' : '';
+  const root = path.join(cacheRoot(), 'bench', `random-v2-${layers}-layers-${quantization.linears}-emb-${quantization.embedding}${kv}`);
   const dir = path.join(root, `${stages}-stages`);
   const cached = (() => {
     try {

@@ -1,7 +1,8 @@
 // ChatGLM-6B at full width, cut down to `layers` layers (embedding and lm_head included), with
 // random weights written directly as codes: what the CPU benchmarks decode.
-import type { GlmConfig, Quantization } from '@chatglm/glm';
+import type { GlmConfig } from '@chatglm/glm';
 import { StageExecutor } from '@chatglm/runtime';
+import type { BenchQuantization } from './bench-options.ts';
 import { randomStageTensors } from './random-stage-tensors.ts';
 import { CHATGLM_6B } from './chatglm-6b-shape.ts';
 import { cachedPositionsFor } from './decode-timing.ts';
@@ -15,7 +16,7 @@ export interface RandomModel {
 
 export async function openRandomModel(
   layers: number,
-  quantization: { linears: Quantization; embedding: Quantization },
+  quantization: BenchQuantization,
   run: { streams: number; steps: number; threads: number; profileFilePrefix?: string; capacity?: number },
 ): Promise<RandomModel> {
   const t0 = performance.now();
@@ -24,6 +25,7 @@ export async function openRandomModel(
     config,
     range: { start: 0, end: layers },
     weights: { kind: 'tensors', tensors: randomStageTensors(quantization) },
+    quantization: { kvCache: quantization.kvCache },
     maxSequences: run.streams,
     maxTokensPerSequence: run.capacity ?? cachedPositionsFor(run.steps),
     threads: run.threads,

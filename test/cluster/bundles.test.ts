@@ -61,9 +61,10 @@ test('workers and gateway on converted int8 bundles (linears, embedding and lm_h
   const stage0 = path.join(out, 'stage-0-of-2');
   const stage1 = path.join(out, 'stage-1-of-2');
   assert.deepEqual(readBundleManifest(stage1).layers, { start: 2, end: 4 });
-  // --quantize int8 quantizes the embedding and the lm_head too, unless told otherwise.
-  const { linears, embedding } = readBundleManifest(stage0).quantization;
-  assert.deepEqual({ linears, embedding }, { linears: 'int8', embedding: 'int8' });
+  // --quantize int8 quantizes the embedding and the lm_head too, and keeps the KV cache in fp16,
+  // unless told otherwise.
+  const { linears, embedding, kvCache } = readBundleManifest(stage0).quantization;
+  assert.deepEqual({ linears, embedding, kvCache }, { linears: 'int8', embedding: 'int8', kvCache: 'float16' });
 
   const prefix = 'bundles';
   const { port: stagePort } = await start('services/worker/src/main.ts', ['--model', stage1, '--host', '127.0.0.1', '--threads', '1']);

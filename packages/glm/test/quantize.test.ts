@@ -49,14 +49,17 @@ for (const bits of [4, 8] as const) {
   });
 }
 
-test('the flags: --quantize quantizes the embedding and lm_head the same way unless --quantize-embedding says otherwise', () => {
+test('the flags: --quantize quantizes the embedding and lm_head the same way, and keeps the KV cache in fp16, unless told otherwise', () => {
   assert.deepEqual(quantizationFromFlags({}), {});
-  assert.deepEqual(quantizationFromFlags({ quantize: 'int4' }), { linears: 'int4', embedding: 'int4' });
-  assert.deepEqual(quantizationFromFlags({ quantize: 'int8' }), { linears: 'int8', embedding: 'int8' });
-  assert.deepEqual(quantizationFromFlags({ quantize: 'int4', quantizeEmbedding: 'none' }), { linears: 'int4', embedding: 'none' });
-  assert.deepEqual(quantizationFromFlags({ quantize: 'int4', quantizeEmbedding: 'int8' }), { linears: 'int4', embedding: 'int8' });
+  assert.deepEqual(quantizationFromFlags({ quantize: 'int4' }), { linears: 'int4', embedding: 'int4', kvCache: 'float16' });
+  assert.deepEqual(quantizationFromFlags({ quantize: 'int8' }), { linears: 'int8', embedding: 'int8', kvCache: 'float16' });
+  assert.deepEqual(quantizationFromFlags({ quantize: 'int4', quantizeEmbedding: 'none' }), { linears: 'int4', embedding: 'none', kvCache: 'float16' });
+  assert.deepEqual(quantizationFromFlags({ quantize: 'int4', quantizeEmbedding: 'int8' }), { linears: 'int4', embedding: 'int8', kvCache: 'float16' });
+  assert.deepEqual(quantizationFromFlags({ quantize: 'int4', kvCache: 'float32' }), { linears: 'int4', embedding: 'int4', kvCache: 'float32' });
   assert.deepEqual(quantizationFromFlags({ quantize: 'none' }), { linears: 'none' });
+  assert.deepEqual(quantizationFromFlags({ kvCache: 'float16' }), { kvCache: 'float16' });
   assert.deepEqual(quantizationFromFlags({ quantizeEmbedding: 'int4' }), { embedding: 'int4' });
   assert.throws(() => quantizationFromFlags({ quantize: 'int3' }), /--quantize must be none, int8 or int4, got "int3"/);
   assert.throws(() => quantizationFromFlags({ quantize: 'int4', quantizeEmbedding: 'fp16' }), /--quantize-embedding must be none, int8 or int4, got "fp16"/);
+  assert.throws(() => quantizationFromFlags({ kvCache: 'int8' }), /--kv-cache must be float32 or float16, got "int8"/);
 });

@@ -3,16 +3,20 @@
 //
 // Per layer one slab of keys and one of values, both [slots, heads, capacity, headDim]. A sequence
 // owns one slot; a batch reads the contiguous slot range that covers its sequences as one tensor.
-// A new position is one contiguous row of headDim floats per head, so an append is `heads` copies,
+// A new position is one contiguous row of headDim elements per head, so an append is `heads` copies,
 // and the memory a slot touches grows with its length: the operating system commits a slab's pages
-// on first write, 8 positions of one head per 4 KiB page at headDim 128 (docs/performance.md,
-// "KV cache").
+// on first write, 8 positions of one head per 4 KiB page at headDim 128 in fp32, 16 in fp16
+// (docs/performance.md, "KV cache").
+//
+// Elements are fp32 (Float32Array) or fp16 (their bits in a Uint16Array, as ONNX Runtime's Node
+// binding takes and gives float16 tensors); the graph's new rows come in the cache's own dtype, so
+// an append copies bits and never converts.
 //
 // A P-tuning v2 prefix (docs/model.md §10) occupies positions [0, P) of every slot of every layer: it is
 // written once, when the cache is made, and a sequence starts at length P. Nothing overwrites it,
 // because appends start at a slot's length, which never drops below P.
-import { ChatGlmError } from '@chatglm/common';
-import type { PrefixLayerKv } from '@chatglm/glm';
+import { ChatGlmError, float16ToFloat32, float32ToFloat16 } from '@chatglm/common';
+import type { KvCacheDtype, PrefixLayerKv } from '@chatglm/glm';
 
 export interface KvCacheShape {
   /** Absolute indices of the layers this stage holds. */
@@ -23,7 +27,12 @@ export interface KvCacheShape {
   slots: number;
   /** Positions per sequence (any P-tuning prefix + prompt + generated). */
   capacity: number;
+  /** Default 'float32'. */
+  dtype?: KvCacheDtype;
 }
+
+/** A slab, or a graph output of new rows, in the cache's dtype. */
+export type KvElements = Float32Array | Uint16Array;
 
 /** The prefix written ahead of every sequence: `layers` in the same order as KvCacheShape.layers. */
 export interface CachePrefix {
@@ -38,9 +47,10 @@ export class KvCapacityError extends ChatGlmError {
 }
 
 export class KvCache {
-  readonly keys = new Map<number, Float32Array>();
-  readonly values = new Map<number, Float32Array>();
-  /** Floats per slot in one layer's slab. */
+  readonly keys = new Map<number, KvElements>();
+  readonly values = new Map<number, KvElements>();
+  readonly dtype: KvCacheDtype;
+  /** Elements per slot in one layer's slab. */
   readonly slotSize: number;
   private readonly lengths: Int32Array;
   private readonly owner: (string | undefined)[];
@@ -55,10 +65,12 @@ export class KvCache {
     if (this.prefixLength >= shape.capacity) {
       throw new ChatGlmError('invalid_stage_spec', `${shape.capacity} cached positions per sequence leave no room for tokens after the ${this.prefixLength}-position P-tuning prefix; raise it above ${this.prefixLength}`);
     }
+    this.dtype = shape.dtype ?? 'float32';
     const total = this.slotSize * shape.slots;
+    const slab = () => (this.dtype === 'float16' ? new Uint16Array(total) : new Float32Array(total));
     for (const l of shape.layers) {
-      this.keys.set(l, new Float32Array(total));
-      this.values.set(l, new Float32Array(total));
+      this.keys.set(l, slab());
+      this.values.set(l, slab());
     }
     if (prefix) this.writePrefix(prefix);
     this.lengths = new Int32Array(shape.slots).fill(this.prefixLength);
@@ -107,10 +119,15 @@ export class KvCache {
   }
 
   /** Zero-copy views of one layer's keys and values for slots [first, last]. */
-  view(layer: number, first: number, last: number): { keys: Float32Array; values: Float32Array } {
+  view(layer: number, first: number, last: number): { keys: KvElements; values: KvElements } {
     const from = first * this.slotSize;
     const to = (last + 1) * this.slotSize;
-    return { keys: (this.keys.get(layer) as Float32Array).subarray(from, to), values: (this.values.get(layer) as Float32Array).subarray(from, to) };
+    return { keys: (this.keys.get(layer) as KvElements).subarray(from, to), values: (this.values.get(layer) as KvElements).subarray(from, to) };
+  }
+
+  /** Bytes one cached position takes across this stage's layers (keys and values). */
+  get bytesPerPosition(): number {
+    return this.shape.layers.length * 2 * this.shape.heads * this.shape.headDim * (this.dtype === 'float16' ? 2 : 4);
   }
 
   ensureRoom(slot: number, extra: number): void {
@@ -123,25 +140,32 @@ export class KvCache {
 
   /**
    * Appends `count` new rows for one sequence in one layer. `newKeys` and `newValues` are
-   * [heads, tokens, headDim] per sequence, starting at `keyOffset`/`valueOffset` floats of the
-   * graph's output buffers (which hold the rows of the whole batch; `stride.tokens` >= count).
+   * [heads, tokens, headDim] per sequence in the cache's dtype, starting at `keyOffset`/`valueOffset`
+   * elements of the graph's output buffers (which hold the rows of the whole batch; `stride.tokens` >= count).
    */
-  append(layer: number, slot: number, count: number, newKeys: Float32Array, keyOffset: number, newValues: Float32Array, valueOffset: number, stride: { tokens: number }): void {
+  append(layer: number, slot: number, count: number, newKeys: KvElements, keyOffset: number, newValues: KvElements, valueOffset: number, stride: { tokens: number }): void {
     const { heads, headDim, capacity } = this.shape;
     const at = this.length(slot);
-    const keys = this.keys.get(layer) as Float32Array;
-    const values = this.values.get(layer) as Float32Array;
+    const keys = this.keys.get(layer) as KvElements;
+    const values = this.values.get(layer) as KvElements;
+    if (newKeys.constructor !== keys.constructor || newValues.constructor !== values.constructor) {
+      throw new ChatGlmError('stage_internal', `new KV rows of layer ${layer} are not in the cache's ${this.dtype} (does the graph's KV dtype match the cache's?)`);
+    }
     const base = slot * this.slotSize;
     const rows = count * headDim;
     for (let h = 0; h < heads; h++) {
       const src = h * stride.tokens * headDim;
       const dst = base + (h * capacity + at) * headDim;
-      keys.set(newKeys.subarray(keyOffset + src, keyOffset + src + rows), dst);
-      values.set(newValues.subarray(valueOffset + src, valueOffset + src + rows), dst);
+      // Same element type (checked above): a plain copy of bits.
+      (keys as Float32Array).set((newKeys as Float32Array).subarray(keyOffset + src, keyOffset + src + rows), dst);
+      (values as Float32Array).set((newValues as Float32Array).subarray(valueOffset + src, valueOffset + src + rows), dst);
     }
   }
 
-  /** A copy of one sequence's cache in one layer, [heads, length, headDim]; the first `prefixLength` positions are the P-tuning prefix. */
+  /**
+   * A copy of one sequence's cache in one layer, [heads, length, headDim], as fp32 whatever the
+   * cache's dtype; the first `prefixLength` positions are the P-tuning prefix.
+   */
   read(seqId: string, layer: number): { keys: Float32Array; values: Float32Array; length: number } {
     const { heads, headDim, capacity } = this.shape;
     const slot = this.slot(seqId);
@@ -150,14 +174,15 @@ export class KvCache {
     const k = this.keys.get(layer);
     const v = this.values.get(layer);
     if (!k || !v) throw new ChatGlmError('unknown_layer', `layer ${layer} is not held by this stage`);
-    const keys = new Float32Array(heads * length * headDim);
-    const values = new Float32Array(heads * length * headDim);
-    for (let h = 0; h < heads; h++) {
-      const from = base + h * capacity * headDim;
-      keys.set(k.subarray(from, from + length * headDim), h * length * headDim);
-      values.set(v.subarray(from, from + length * headDim), h * length * headDim);
-    }
-    return { keys, values, length };
+    const rows = (slab: KvElements) => {
+      const out = slab instanceof Float32Array ? new Float32Array(heads * length * headDim) : new Uint16Array(heads * length * headDim);
+      for (let h = 0; h < heads; h++) {
+        const from = base + h * capacity * headDim;
+        (out as Float32Array).set((slab as Float32Array).subarray(from, from + length * headDim), h * length * headDim);
+      }
+      return out instanceof Float32Array ? out : float16ToFloat32(out);
+    };
+    return { keys: rows(k), values: rows(v), length };
   }
 
   /** Copies each layer's prefix ([heads, P, headDim] keys and values) into positions [0, P) of every slot. */
@@ -169,13 +194,16 @@ export class KvCache {
       if (!src || src.layer !== l || src.keys.length !== heads * P * headDim || src.values.length !== heads * P * headDim) {
         throw new ChatGlmError('invalid_stage_spec', `the P-tuning prefix has no [${heads}, ${P}, ${headDim}] keys and values for layer ${l}`);
       }
-      const keys = this.keys.get(l) as Float32Array;
-      const values = this.values.get(l) as Float32Array;
+      const keys = this.keys.get(l) as KvElements;
+      const values = this.values.get(l) as KvElements;
+      // The prefix is computed in fp32; an fp16 cache holds it rounded, like every other position.
+      const srcKeys = keys instanceof Float32Array ? src.keys : float32ToFloat16(src.keys);
+      const srcValues = values instanceof Float32Array ? src.values : float32ToFloat16(src.values);
       for (let s = 0; s < slots; s++) {
         const base = s * this.slotSize;
         for (let h = 0; h < heads; h++) {
-          keys.set(src.keys.subarray(h * P * headDim, (h + 1) * P * headDim), base + h * capacity * headDim);
-          values.set(src.values.subarray(h * P * headDim, (h + 1) * P * headDim), base + h * capacity * headDim);
+          (keys as Float32Array).set((srcKeys as Float32Array).subarray(h * P * headDim, (h + 1) * P * headDim), base + h * capacity * headDim);
+          (values as Float32Array).set((srcValues as Float32Array).subarray(h * P * headDim, (h + 1) * P * headDim), base + h * capacity * headDim);
         }
       }
     });

@@ -22,11 +22,12 @@ import {
   checkpointTensors,
   readModelDirectory,
   type HostTensor,
+  type KvCacheDtype,
   type QuantizationOptions,
   type StageTensors,
 } from '@chatglm/glm';
-import { KvCache } from './kv-cache.ts';
-import { explainMissingAdapter, isMissingAdapterError } from './webgpu/webgpu-environment.ts';
+import { KvCache, type KvElements } from './kv-cache.ts';
+import { explainMissingAdapter, explainMissingF16, isMissingAdapterError, isMissingF16Error } from './webgpu/webgpu-environment.ts';
 import { loadStagePrefix } from './stage-prefix.ts';
 import { DEFAULT_MAX_SEQUENCES, type DecodeRequest, type KvCapacity, type PrefillRequest, type RunOptions, type StageRuntimeInfo, type StageOutput, type StageRuntime, type StageSpec, type WeightsLocation } from './stage-runtime.ts';
 
@@ -77,21 +78,29 @@ export class StageExecutor implements StageRuntime {
       ...(spec.profileFilePrefix !== undefined && { enableProfiling: true, profileFilePrefix: spec.profileFilePrefix }),
     };
     let session: ort.InferenceSession;
+    // The cache's dtype is the graph's: a bundle's was fixed when it was converted.
+    let kvCache: KvCacheDtype;
     if (spec.weights.kind === 'bundle') {
       // A converted stage: ONNX Runtime reads the graph and its weight files from disk.
       const manifest = readBundleManifest(spec.weights.dir);
       if (!sameLayers(manifest.layers, range)) {
         throw new ChatGlmError('invalid_stage_spec', `bundle ${spec.weights.dir} holds ${formatLayers(manifest.layers)}, not ${formatLayers(range)}`);
       }
+      const asked = spec.quantization?.kvCache;
+      kvCache = manifest.quantization.kvCache;
+      if (asked !== undefined && asked !== kvCache) {
+        throw new ChatGlmError('invalid_stage_spec', `bundle ${spec.weights.dir} was converted with a ${kvCache} KV cache, not ${asked}; convert the model again to change it`);
+      }
       session = await createSession(path.join(spec.weights.dir, BUNDLE_GRAPH), options);
     } else {
       validateRange(config, range);
-      const graph = buildStageGraph(config, range, openStageTensors(spec.weights, spec.quantization));
+      kvCache = spec.quantization?.kvCache ?? 'float32';
+      const graph = buildStageGraph(config, range, openStageTensors(spec.weights, spec.quantization), { kvCache });
       session = await createSession(graph.model, { ...options, externalData: graph.external.map((e) => ({ path: e.path, data: e.data })) });
     }
     const layers = [];
     for (let l = range.start; l < range.end; l++) layers.push(l);
-    const cache = new KvCache({ layers, heads: config.numHeads, headDim: headDim(config), slots: maxSequences, capacity: maxTokensPerSequence }, prefix);
+    const cache = new KvCache({ layers, heads: config.numHeads, headDim: headDim(config), slots: maxSequences, capacity: maxTokensPerSequence, dtype: kvCache }, prefix);
     const info: StageRuntimeInfo = {
       range: { ...range },
       numLayers: config.numLayers,
@@ -158,9 +167,9 @@ export class StageExecutor implements StageRuntime {
 
       const feeds = this.commonFeeds(1, n, req.positions, req.blockPositions, pastLen, pastBias, selfBias, slot, slot);
       this.addInput(feeds, 1, n, req.tokens, req.hidden);
-      const out = await this.session.run(feeds, this.fetches(options));
+      const out = await this.run(feeds, options);
       for (const l of this.layers) {
-        this.cache.append(l, slot, n, data(out, STAGE_IO.newKey(l)), 0, data(out, STAGE_IO.newValue(l)), 0, { tokens: n });
+        this.cache.append(l, slot, n, cacheRows(out, STAGE_IO.newKey(l)), 0, cacheRows(out, STAGE_IO.newValue(l)), 0, { tokens: n });
       }
       this.cache.advance(slot, n);
       return this.result(out, options, null);
@@ -205,11 +214,11 @@ export class StageExecutor implements StageRuntime {
 
     const feeds = this.commonFeeds(rows, 1, positions, blockPositions, pastLen, pastBias, new Float32Array(rows), first, last);
     this.addInput(feeds, rows, 1, this.info.isFirst ? tokens : undefined, hidden);
-    const out = await this.session.run(feeds, this.fetches(options));
+    const out = await this.run(feeds, options);
     const rowFloats = this.heads * this.headDim;
     for (const l of this.layers) {
-      const keys = data(out, STAGE_IO.newKey(l));
-      const values = data(out, STAGE_IO.newValue(l));
+      const keys = cacheRows(out, STAGE_IO.newKey(l));
+      const values = cacheRows(out, STAGE_IO.newValue(l));
       entries.forEach((_, i) => {
         const r = rowOfEntry[i] as number;
         this.cache.append(l, slots[i] as number, 1, keys, r * rowFloats, values, r * rowFloats, { tokens: 1 });
@@ -217,6 +226,16 @@ export class StageExecutor implements StageRuntime {
     }
     for (const s of slots) this.cache.advance(s, 1);
     return this.result(out, options, rowOfEntry);
+  }
+
+  private async run(feeds: Record<string, ort.Tensor>, options: RunOptions): Promise<ort.InferenceSession.ReturnType> {
+    try {
+      return await this.session.run(feeds, this.fetches(options));
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (isMissingF16Error(message)) throw new ChatGlmError('device_unavailable', explainMissingF16(message), { cause: err });
+      throw err;
+    }
   }
 
   private commonFeeds(
@@ -241,10 +260,11 @@ export class StageExecutor implements StageRuntime {
       [STAGE_IO.pastBias]: new ort.Tensor('float32', pastBias, [batch, 1, 1, pastLen]),
       [STAGE_IO.selfBias]: new ort.Tensor('float32', selfBias, [batch, 1, tokens, tokens]),
     };
+    const dtype = this.cache.dtype;
     for (const l of this.layers) {
       const view = this.cache.view(l, firstSlot, lastSlot);
-      feeds[STAGE_IO.pastKey(l)] = new ort.Tensor('float32', view.keys, [slots, this.heads, capacity, HD]);
-      feeds[STAGE_IO.pastValue(l)] = new ort.Tensor('float32', view.values, [slots, this.heads, capacity, HD]);
+      feeds[STAGE_IO.pastKey(l)] = new ort.Tensor(dtype, view.keys, [slots, this.heads, capacity, HD]);
+      feeds[STAGE_IO.pastValue(l)] = new ort.Tensor(dtype, view.values, [slots, this.heads, capacity, HD]);
     }
     return feeds;
   }
@@ -301,6 +321,13 @@ function data(out: ort.InferenceSession.ReturnType, name: string): Float32Array 
   const t = out[name];
   if (!t) throw new Error(`stage graph produced no output "${name}"`);
   return t.data as Float32Array;
+}
+
+/** A layer's new keys or values, in the cache's dtype (fp16 comes as its bits in a Uint16Array). */
+function cacheRows(out: ort.InferenceSession.ReturnType, name: string): KvElements {
+  const t = out[name];
+  if (!t) throw new Error(`stage graph produced no output "${name}"`);
+  return t.data as KvElements;
 }
 
 function pickRows(all: Float32Array, width: number, rows: number[] | null): Float32Array {

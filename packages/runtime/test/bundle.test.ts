@@ -70,6 +70,30 @@ test('fp16 storage halves the float bytes and stays close to fp32', async () => 
   assert.ok(worst > 0 && worst < 0.05);
 });
 
+test('an fp16 KV cache is fixed in the bundle: recorded, loaded as converted, and refused when another is asked', async () => {
+  const options: BundleOptions = { quantization: { linears: 'int8', embedding: 'int8', kvCache: 'float16' }, storage: 'float32' };
+  const dirs = ranges.map((r, i) => bundle(`kv16-${i}`, r, options));
+  assert.equal(readBundleManifest(dirs[0]!).quantization.kvCache, 'float16');
+  const fromDisk = await logitsOf(await Promise.all(ranges.map((range, i) => ThreadedStageRuntime.create({ ...common, range, weights: { kind: 'bundle', dir: dirs[i]! } }))));
+  const inMemory = await logitsOf(await Promise.all(ranges.map((range) => ThreadedStageRuntime.create({ ...common, range, weights: { kind: 'memory', tensors }, quantization: options.quantization! }))));
+  const fp32Cache = await logitsOf(await Promise.all(ranges.map((range) => ThreadedStageRuntime.create({ ...common, range, weights: { kind: 'memory', tensors }, quantization: { ...options.quantization!, kvCache: 'float32' } }))));
+  let worst = 0;
+  let fromFp32 = 0;
+  fromDisk.forEach((l, i) => {
+    worst = Math.max(worst, maxAbsDiff(l, inMemory[i]!));
+    fromFp32 = Math.max(fromFp32, maxAbsDiff(l, fp32Cache[i]!));
+  });
+  assert.ok(worst < 1e-5, `bundle vs in-memory: ${worst}`);
+  assert.ok(fromFp32 > 0, 'the fp16 cache computed exactly what the fp32 one does: was it used?');
+  await assert.rejects(ThreadedStageRuntime.create({ ...common, range: ranges[0]!, weights: { kind: 'bundle', dir: dirs[0]! }, quantization: { kvCache: 'float32' } }), /converted with a float16 KV cache, not float32/);
+  // A bundle written before the field existed has an fp32 graph.
+  const manifestFile = path.join(dirs[0]!, 'bundle.json');
+  const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
+  delete manifest.quantization.kvCache;
+  fs.writeFileSync(manifestFile, JSON.stringify(manifest));
+  assert.equal(readBundleManifest(dirs[0]!).quantization.kvCache, 'float32');
+});
+
 test('a truncated weights file or a wrong layer range is refused with a clear message', async () => {
   const dir = bundle('broken', { start: 0, end: 4 }, { storage: 'float32' });
   await assert.rejects(ThreadedStageRuntime.create({ ...common, range: { start: 0, end: 2 }, weights: { kind: 'bundle', dir } }), /holds layers 0-3, not layers 0-1/);

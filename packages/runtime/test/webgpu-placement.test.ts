@@ -79,6 +79,38 @@ for (const [name, quantization] of VARIANTS) {
   });
 }
 
+// An fp16 KV cache needs fp16 shaders, which SwiftShader (CI) lacks and NVIDIA GPUs have: without
+// them the first step must fail with what to do, not ONNX Runtime's shader message alone; with them,
+// the stage computes what the CPU computes with the same cache.
+test('an fp16 KV cache on webgpu: the CPU\'s logits where the adapter has fp16 shaders, else an error saying what to do', { skip: webgpuMissing }, async () => {
+  const quantization: QuantizationOptions = { linears: 'int4', embedding: 'int4', kvCache: 'float16' };
+  const prompt = promptIds(config, [5, 6, 7]);
+  const layout = promptLayout(prompt, config);
+  const { positions, blockPositions } = glmPositions(layout, 0, prompt.length);
+  const logitsOn = async (device: 'cpu' | 'webgpu') => {
+    const stage = await StageExecutor.create({ config, range: { start: 0, end: 4 }, weights: { kind: 'memory', tensors }, quantization, maxSequences: 1, maxTokensPerSequence: 16, threads: 1, device });
+    try {
+      await stage.prefill({ seqId: 's', tokens: prompt, positions, blockPositions, contextLength: layout.contextLength });
+      const next = glmPositions(layout, prompt.length, 1);
+      return (await stage.decode([{ seqId: 's', token: 9, position: next.positions[0]!, blockPosition: next.blockPositions[0]! }])).logits!;
+    } finally {
+      await stage.close();
+    }
+  };
+  const cpu = await logitsOn('cpu');
+  let gpu: Float32Array;
+  try {
+    gpu = await logitsOn('webgpu');
+  } catch (err) {
+    assert.match((err as Error).message, /keeps its KV cache in fp16, and the WebGPU adapter cannot compute in fp16 .*--kv-cache float32/);
+    console.log('this adapter has no fp16 shaders (SwiftShader): checked the error names --kv-cache float32');
+    return;
+  }
+  const worst = cpu.reduce((m, v, i) => Math.max(m, Math.abs(v - gpu[i]!)), 0);
+  console.log(`this adapter computes in fp16: webgpu vs cpu logits max |diff| ${worst.toExponential(2)}`);
+  assert.ok(worst < 1e-2, `webgpu vs cpu with an fp16 cache: ${worst}`);
+});
+
 test('negative control: a matrix product forced onto the CPU is caught', { skip: webgpuMissing }, async () => {
   const g = new GraphBuilder();
   g.op('Softmax', [g.op('Gemm', [g.input('x', 'float32', [2, 4]), g.inline('w', 'float32', [4, 4], new Float32Array(16).fill(0.5))], {}, 'gemm_out')], { axis: -1 }, 'y');

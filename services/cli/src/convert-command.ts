@@ -22,6 +22,8 @@ quantization, content hash) and copies of config.json and ice_text.model.
                             (default: as stored; none: float)
   --quantize-embedding Q    none, int8 or int4: the embedding and the tied lm_head
                             (default: as --quantize)
+  --kv-cache D              float16 or float32: how the stages' graphs take and give cached keys
+                            and values (default float16 with --quantize int8/int4, else float32)
   --dtype D                 float16 or float32 for the float weights (default: the checkpoint's)`;
 
 export async function convert(argv: string[]): Promise<void> {
@@ -35,6 +37,7 @@ export async function convert(argv: string[]): Promise<void> {
       'if-missing': { type: 'boolean' },
       quantize: { type: 'string' },
       'quantize-embedding': { type: 'string' },
+      'kv-cache': { type: 'string' },
       dtype: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -51,7 +54,7 @@ export async function convert(argv: string[]): Promise<void> {
   if (values.dtype !== undefined && values.dtype !== 'float16' && values.dtype !== 'float32') throw new ChatGlmError('invalid_argument', `--dtype must be float16 or float32, got "${values.dtype}"`);
   const model = readModelDirectory(values.model);
   const options: BundleOptions = {
-    quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'] }),
+    quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'] }),
     storage: (values.dtype as 'float16' | 'float32' | undefined) ?? checkpointStorage(model.dir),
   };
   const sourceId = checkpointId(model.dir);

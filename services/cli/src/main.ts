@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
 import type { SamplingParams } from '@chatglm/generation';
-import { quantizationFromFlags } from '@chatglm/glm';
+import { kvCacheDefaultOn, quantizationFromFlags } from '@chatglm/glm';
 import { parseStageDevice } from '@chatglm/runtime';
 import { runChat } from './chat-command.ts';
 import { ensureDefaultModel } from './default-model.ts';
@@ -24,6 +24,8 @@ options:
   --quantize Q             int8 or int4: the layers' linears as MatMulNBits blocks (default: as stored)
   --quantize-embedding Q   none, int8 or int4: the embedding and the tied lm_head (default: as
                            --quantize)
+  --kv-cache D             float16 or float32: how the KV cache keeps keys and values (default
+                           float16 with --quantize int8/int4 on the CPU, else float32)
   --layers-per-stage N     split the layers into in-process stages of N layers (default: one stage)
   --max-length N           total tokens, prompt + reply (default 2048)
   --top-p P                nucleus sampling mass (default 0.7)
@@ -61,6 +63,7 @@ async function chat(argv: string[]): Promise<void> {
       ptuning: { type: 'string' },
       quantize: { type: 'string' },
       'quantize-embedding': { type: 'string' },
+      'kv-cache': { type: 'string' },
       'layers-per-stage': { type: 'string' },
       'max-length': { type: 'string' },
       'top-p': { type: 'string' },
@@ -96,7 +99,7 @@ async function chat(argv: string[]): Promise<void> {
     threads: positiveInt('threads', values.threads),
     device,
     ...(values.ptuning !== undefined && { prefixDir: values.ptuning }),
-    quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'] }),
+    quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'] ?? kvCacheDefaultOn(device) }),
   });
   const stages = model.chain.stages.map((s) => `[${s.info.range.start}, ${s.info.range.end})`).join(' ');
   console.error(`loaded ${model.dir} in ${((performance.now() - started) / 1000).toFixed(1)} s on ${device}: ${model.config.numLayers} layers, hidden ${model.config.hiddenSize}; stages ${stages}${model.prefix ? `; P-tuning prefix of ${model.prefix.length} from ${model.prefix.dir}` : ''}${values.model ? '' : ' (embedded default model: random weights, gibberish replies)'}`);

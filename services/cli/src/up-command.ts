@@ -32,6 +32,8 @@ options:
                          convert the checkpoint into their cached bundles (default: as stored)
   --quantize-embedding Q none, int8 or int4: the embedding and the tied lm_head (default: as
                          --quantize)
+  --kv-cache D           float16 or float32: how the KV cache keeps keys and values (default
+                         float16 with --quantize int8/int4 on the CPU, else float32)
   --redis-port PORT      port of the redis-server it starts (default 6379, or a free port when
                          6379 is taken); REDIS_URL=redis://… uses that Redis instead
   -h, --help             this text`;
@@ -44,9 +46,10 @@ function positiveInt(name: string, v: string | undefined, min = 1): number | und
 }
 
 /** The workers' quantization flags, checked here so that a typo fails before anything starts. */
-function quantizationArgs(quantize: string | undefined, quantizeEmbedding: string | undefined): string[] {
-  quantizationFromFlags({ quantize, quantizeEmbedding });
-  return [...(quantize !== undefined ? ['--quantize', quantize] : []), ...(quantizeEmbedding !== undefined ? ['--quantize-embedding', quantizeEmbedding] : [])];
+function quantizationArgs(flags: { quantize: string | undefined; quantizeEmbedding: string | undefined; kvCache: string | undefined }): string[] {
+  quantizationFromFlags(flags);
+  const { quantize, quantizeEmbedding, kvCache } = flags;
+  return [...(quantize !== undefined ? ['--quantize', quantize] : []), ...(quantizeEmbedding !== undefined ? ['--quantize-embedding', quantizeEmbedding] : []), ...(kvCache !== undefined ? ['--kv-cache', kvCache] : [])];
 }
 
 export async function up(argv: string[]): Promise<void> {
@@ -64,6 +67,7 @@ export async function up(argv: string[]): Promise<void> {
       'redis-port': { type: 'string' },
       quantize: { type: 'string' },
       'quantize-embedding': { type: 'string' },
+      'kv-cache': { type: 'string' },
       device: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -73,8 +77,8 @@ export async function up(argv: string[]): Promise<void> {
     return;
   }
   const modelDir = values.model ?? (await ensureDefaultModel());
-  if ((values.quantize !== undefined || values['quantize-embedding'] !== undefined) && readConvertedStages(modelDir)) {
-    throw new ChatGlmError('invalid_argument', `${modelDir} holds converted bundles, quantized when they were converted: drop --quantize/--quantize-embedding, or pass them to \`chatglm convert\``);
+  if ((values.quantize !== undefined || values['quantize-embedding'] !== undefined || values['kv-cache'] !== undefined) && readConvertedStages(modelDir)) {
+    throw new ChatGlmError('invalid_argument', `${modelDir} holds converted bundles, quantized when they were converted: drop --quantize/--quantize-embedding/--kv-cache, or pass them to \`chatglm convert\``);
   }
   const cluster = new LocalCluster({
     modelDir,
@@ -87,7 +91,7 @@ export async function up(argv: string[]): Promise<void> {
     ...(values.threads && { threads: positiveInt('threads', values.threads) }),
     ...(values['redis-port'] && { redisPort: positiveInt('redis-port', values['redis-port']) }),
     ...(values['api-keys'] !== undefined && { gatewayArgs: ['--api-keys', path.resolve(values['api-keys'])] }),
-    workerArgs: [...quantizationArgs(values.quantize, values['quantize-embedding']), ...(values.device ? ['--device', parseStageDevice(values.device)] : [])],
+    workerArgs: [...quantizationArgs({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'] }), ...(values.device ? ['--device', parseStageDevice(values.device)] : [])],
   });
   let stopping = false;
   const stop = async (signal: string) => {

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ChatGlmError } from '@chatglm/common';
-import type { Quantization } from '../model/stage-tensors.ts';
+import type { KvCacheDtype, Quantization } from '../model/stage-tensors.ts';
 import type { WrittenFile } from './file-sink.ts';
 
 export const BUNDLE_MANIFEST = 'bundle.json';
@@ -22,7 +22,8 @@ export interface BundleManifest {
   numLayers: number;
   /** How float initializers are stored. */
   storage: 'float32' | 'float16';
-  quantization: { linears: Quantization | 'as-stored'; embedding: Quantization; blockSize: number; accuracyLevel: number };
+  /** kvCache: how the graph takes and gives cached keys and values (absent in bundles written before it existed: float32). */
+  quantization: { linears: Quantization | 'as-stored'; embedding: Quantization; blockSize: number; accuracyLevel: number; kvCache: KvCacheDtype };
   /** sha256 over the hashes of graph.onnx and every weights file, in order. */
   contentHash: string;
   files: WrittenFile[];
@@ -50,6 +51,8 @@ export function readBundleManifest(dir: string): BundleManifest {
   }
   if (m.format !== 'chatglm-cluster-bundle') throw new BundleError(`${file} is not a chatglm-cluster bundle manifest`);
   if (m.formatVersion !== BUNDLE_FORMAT_VERSION) throw new BundleError(`${file} has bundle format ${m.formatVersion}; this version reads ${BUNDLE_FORMAT_VERSION}: convert the model again`);
+  // Bundles written before the KV cache could be fp16 have fp32 graphs and no field for it.
+  m.quantization = { ...m.quantization, kvCache: m.quantization?.kvCache ?? 'float32' };
   for (const f of m.files) {
     const p = path.join(dir, f.name);
     const size = fs.existsSync(p) ? fs.statSync(p).size : -1;

@@ -68,7 +68,7 @@ export function writeStageBundle(source: BundleSource, range: LayerRange, outDir
     };
     const storage = options.storage ?? 'float16';
     const accuracyLevel = options.accuracyLevel ?? 4;
-    const graph = buildStageGraph(source.config, range, source.tensors, { storage, accuracyLevel, sink });
+    const graph = buildStageGraph(source.config, range, source.tensors, { storage, accuracyLevel, kvCache: options.quantization?.kvCache ?? 'float32', sink });
     fs.writeFileSync(path.join(tmp, BUNDLE_GRAPH), graph.model);
     const files: WrittenFile[] = [{ name: BUNDLE_GRAPH, bytes: graph.model.byteLength, sha256: createHash('sha256').update(graph.model).digest('hex') }, ...sink.finish()];
     for (const f of ['config.json', TOKENIZER_FILE]) fs.copyFileSync(path.join(source.dir, f), path.join(tmp, f));
@@ -99,7 +99,7 @@ export function writeStageBundle(source: BundleSource, range: LayerRange, outDir
 /** How a bundle written with `options` records its quantization. */
 function manifestQuantization(options: BundleOptions): BundleManifest['quantization'] {
   const q = options.quantization ?? {};
-  return { linears: q.linears ?? 'as-stored', embedding: q.embedding ?? 'none', blockSize: q.blockSize ?? DEFAULT_BLOCK_SIZE, accuracyLevel: options.accuracyLevel ?? 4 };
+  return { linears: q.linears ?? 'as-stored', embedding: q.embedding ?? 'none', blockSize: q.blockSize ?? DEFAULT_BLOCK_SIZE, accuracyLevel: options.accuracyLevel ?? 4, kvCache: q.kvCache ?? 'float32' };
 }
 
 /** Whether `manifest` is what writeStageBundle would write for this checkpoint, range and options (so converting again is needless). */
@@ -116,5 +116,7 @@ export function bundleMatches(manifest: BundleManifest, sourceId: string, range:
 /** A short name for how a bundle was made, for cache keys and model ids. */
 export function bundleVariant(options: BundleOptions): string {
   const q = options.quantization ?? {};
-  return [q.linears ?? 'as-stored', `emb-${q.embedding ?? 'none'}`, options.storage ?? 'float16', `b${q.blockSize ?? DEFAULT_BLOCK_SIZE}`, `acc${options.accuracyLevel ?? 4}`, `v${BUNDLE_FORMAT_VERSION}`].join('-');
+  // An fp32 cache adds nothing, so bundles cached before the KV cache could be fp16 keep their names.
+  const kv = q.kvCache === 'float16' ? ['kv16'] : [];
+  return [q.linears ?? 'as-stored', `emb-${q.embedding ?? 'none'}`, options.storage ?? 'float16', `b${q.blockSize ?? DEFAULT_BLOCK_SIZE}`, `acc${options.accuracyLevel ?? 4}`, ...kv, `v${BUNDLE_FORMAT_VERSION}`].join('-');
 }

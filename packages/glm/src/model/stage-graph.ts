@@ -4,8 +4,8 @@
 //
 // The KV cache never leaves JS memory (docs/architecture.md, "Model runtime"): each layer's cache comes in as an input
 // (zero-copy views of the caller's typed arrays) and only the new rows come back as outputs. Keys
-// are cached transposed, [B, heads, headDim, capacity], so that q·Kᵀ is a plain MatMul and a new
-// key row lands as `headDim` contiguous runs; values are [B, heads, capacity, headDim].
+// and values are both [B, heads, capacity, headDim], fp32 or fp16 (StageGraphOptions.kvCache); an
+// fp16 cache is widened after slicing out the valid positions, so attention computes in fp32.
 //
 // One run processes B sequences of Tq new tokens each: a prefill is B = 1, Tq = prompt length; a
 // batched decode is B sequences with Tq = 1 (their caches of different lengths are masked by
@@ -15,7 +15,7 @@ import type { GlmConfig } from '../config.ts';
 import { RESIDUAL_ALPHA, headDim } from '../config.ts';
 import { GraphBuilder, type ExternalSink, type ExternalTensor } from '../onnx/graph-builder.ts';
 import { validateRange, type LayerRange } from './layer-ranges.ts';
-import { stageTensors, type MatrixTensor, type StageTensors } from './stage-tensors.ts';
+import { stageTensors, type KvCacheDtype, type MatrixTensor, type StageTensors } from './stage-tensors.ts';
 import { EMBEDDING_NAME, FINAL_LN_BIAS, FINAL_LN_WEIGHT, layerTensorNames, type WeightSource } from './weights.ts';
 
 /** Graph input and output names, shared by the builder and the runtime that feeds the graph. */
@@ -33,11 +33,12 @@ export const STAGE_IO = {
   pastBias: 'past_bias',
   /** float32 [B, 1, Tq, Tq]: attention among the new tokens, 0 allowed / -inf blocked (prefix mask). */
   selfBias: 'self_bias',
+  /** [B, heads, capacity, headDim] in the cache's dtype: the cached keys (after rotary) of B slots. */
   pastKey: (layer: number) => `past_key_${layer}`,
   pastValue: (layer: number) => `past_value_${layer}`,
-  /** float32 [B, heads, Tq, headDim]: this step's keys after rotary, laid out like the cache. */
+  /** [B, heads, Tq, headDim] in the cache's dtype: this step's keys after rotary, laid out like the cache. */
   newKey: (layer: number) => `new_key_${layer}`,
-  /** float32 [B, heads, Tq, headDim]. */
+  /** [B, heads, Tq, headDim] in the cache's dtype. */
   newValue: (layer: number) => `new_value_${layer}`,
   /** float32 [B, Tq, hidden]: activations for the next stage; on the last stage, after the final LayerNorm. */
   hiddenOut: 'hidden_out',
@@ -56,6 +57,8 @@ export interface StageGraphOptions {
    * 80x faster than 0 (fp32 activations) for 8-bit weights on these CPUs.
    */
   accuracyLevel?: number;
+  /** How cached keys and values come in and go out (default 'float32'; see QuantizationOptions.kvCache). */
+  kvCache?: KvCacheDtype;
   /** Where external initializers go (default: kept in memory for InferenceSession.create). */
   sink?: ExternalSink;
 }
@@ -156,6 +159,8 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     x = g.op('Reshape', [g.input(STAGE_IO.hiddenIn, 'float32', ['B', 'Tq', H]), g.int64s([-1, H])]);
   }
 
+  const half = options.kvCache === 'float16';
+  const kvType = half ? 'float16' : 'float32';
   const alpha = g.scalar(RESIDUAL_ALPHA);
   const eps = { float: config.layernormEpsilon };
   const rotate = (t: string) => rotaryApply(g, t, cos, sin);
@@ -174,18 +179,28 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     const v = squeeze(v5);
     // Scale q once: P = softmax(q·Kᵀ / sqrt(HD) + mask); the reference's 1/(i+1) trick cancels (§5.4).
     const qT = g.op('Mul', [g.op('Transpose', [q], { perm: [0, 2, 1, 3] }), g.scalar(1 / Math.sqrt(HD))]);
-    const kNew = g.op('Transpose', [k], { perm: [0, 2, 1, 3] }, STAGE_IO.newKey(l)); // [B, NH, Tq, HD]
-    const vNew = g.op('Transpose', [v], { perm: [0, 2, 1, 3] }, STAGE_IO.newValue(l)); // [B, NH, Tq, HD]
-    g.output(STAGE_IO.newKey(l), 'float32', ['B', NH, 'Tq', HD]);
-    g.output(STAGE_IO.newValue(l), 'float32', ['B', NH, 'Tq', HD]);
+    // The new rows go out in the cache's dtype (an fp32 output is the Transpose itself); the new
+    // tokens attend to each other unrounded.
+    const headsFirst = (t: string, name: string) => {
+      if (!half) return g.op('Transpose', [t], { perm: [0, 2, 1, 3] }, name);
+      const rows = g.op('Transpose', [t], { perm: [0, 2, 1, 3] });
+      g.op('Cast', [rows], { to: 10 /* FLOAT16 */ }, name);
+      return rows;
+    };
+    const kNew = headsFirst(k, STAGE_IO.newKey(l)); // [B, NH, Tq, HD]
+    const vNew = headsFirst(v, STAGE_IO.newValue(l)); // [B, NH, Tq, HD]
+    g.output(STAGE_IO.newKey(l), kvType, ['B', NH, 'Tq', HD]);
+    g.output(STAGE_IO.newValue(l), kvType, ['B', NH, 'Tq', HD]);
 
     // 5-7. attention over the cached positions [0, past_len) and the new tokens together. Keys are
     // cached [C, HD] per head like values; q·Kᵀ transposes the last two axes, which ONNX Runtime
-    // fuses into the product (FusedMatMul with transB on the CPU) instead of copying.
-    const pastK = g.input(STAGE_IO.pastKey(l), 'float32', ['B', NH, 'C', HD]);
-    const pastV = g.input(STAGE_IO.pastValue(l), 'float32', ['B', NH, 'C', HD]);
-    const kPast = g.op('Slice', [pastK, g.int64s([0]), pastLen, g.int64s([2])]);
-    const vPast = g.op('Slice', [pastV, g.int64s([0]), pastLen, g.int64s([2])]);
+    // fuses into the product (FusedMatMul with transB on the CPU) instead of copying. An fp16
+    // cache is widened after the Slice, so only the valid positions are converted.
+    const pastK = g.input(STAGE_IO.pastKey(l), kvType, ['B', NH, 'C', HD]);
+    const pastV = g.input(STAGE_IO.pastValue(l), kvType, ['B', NH, 'C', HD]);
+    const fromCache = (t: string) => (half ? g.op('Cast', [t], { to: 1 /* FLOAT */ }) : t);
+    const kPast = fromCache(g.op('Slice', [pastK, g.int64s([0]), pastLen, g.int64s([2])]));
+    const vPast = fromCache(g.op('Slice', [pastV, g.int64s([0]), pastLen, g.int64s([2])]));
     const transposed = (t: string) => g.op('Transpose', [t], { perm: [0, 1, 3, 2] });
     const scoresPast = g.op('Add', [g.op('MatMul', [qT, transposed(kPast)]), pastBias]); // [B, NH, Tq, L]
     const scoresSelf = g.op('Add', [g.op('MatMul', [qT, transposed(kNew)]), selfBias]); // [B, NH, Tq, Tq]

@@ -10,6 +10,9 @@ import type { WeightSource } from './weights.ts';
 
 export type Quantization = 'none' | 'int8' | 'int4';
 
+/** How the KV cache stores keys and values (docs/performance.md, "KV cache"). */
+export type KvCacheDtype = 'float32' | 'float16';
+
 export interface QuantizationOptions {
   /**
    * The four linears of every layer (query_key_value, dense, dense_h_to_4h, dense_4h_to_h).
@@ -20,6 +23,12 @@ export interface QuantizationOptions {
   embedding?: Quantization;
   /** Weights per quantization block along the input dimension. Default 128. */
   blockSize?: number;
+  /**
+   * How the graph takes and gives cached keys and values: 'float32' (default; exact) or 'float16'
+   * (half the memory per cached position; attention still computes in fp32). Not a weight, but
+   * chosen with the weights' precision: see quantizationFromFlags for the flags' default.
+   */
+  kvCache?: KvCacheDtype;
 }
 
 /** A float matrix carries `data` only when it was computed (dequantized); else the graph reads it by name. */
@@ -52,16 +61,35 @@ export interface StageTensors {
 }
 
 /**
- * The quantization the command-line flags ask for (`--quantize`, `--quantize-embedding`), checked.
- * Quantizing the linears quantizes the embedding and the tied lm_head the same way unless
- * `--quantize-embedding` says otherwise (`none` keeps them float): a float table of 130528 x 4096
- * is read whole by the lm_head on every step, more bytes than all the int4 layers together
- * (docs/performance.md).
+ * The quantization the command-line flags ask for (`--quantize`, `--quantize-embedding`,
+ * `--kv-cache`), checked. Quantizing the linears quantizes the embedding and the tied lm_head the
+ * same way unless `--quantize-embedding` says otherwise (`none` keeps them float): a float table of
+ * 130528 x 4096 is read whole by the lm_head on every step, more bytes than all the int4 layers
+ * together (docs/performance.md). It also keeps the KV cache in fp16 unless `--kv-cache` says
+ * otherwise: a model whose weights are already rounded to 4 or 8 bits loses little more there, and
+ * each cached position takes half the memory; a float model keeps an exact fp32 cache.
  */
-export function quantizationFromFlags(flags: { quantize?: string | undefined; quantizeEmbedding?: string | undefined }): QuantizationOptions {
+export function quantizationFromFlags(flags: { quantize?: string | undefined; quantizeEmbedding?: string | undefined; kvCache?: string | undefined }): QuantizationOptions {
   const linears = flags.quantize === undefined ? undefined : parseQuantization(flags.quantize, 'quantize');
-  const embedding = flags.quantizeEmbedding === undefined ? (linears === 'int8' || linears === 'int4' ? linears : undefined) : parseQuantization(flags.quantizeEmbedding, 'quantize-embedding');
-  return { ...(linears && { linears }), ...(embedding && { embedding }) };
+  const quantized = linears === 'int8' || linears === 'int4';
+  const embedding = flags.quantizeEmbedding === undefined ? (quantized ? linears : undefined) : parseQuantization(flags.quantizeEmbedding, 'quantize-embedding');
+  const kvCache = flags.kvCache === undefined ? (quantized ? 'float16' : undefined) : parseKvCacheDtype(flags.kvCache);
+  return { ...(linears && { linears }), ...(embedding && { embedding }), ...(kvCache && { kvCache }) };
+}
+
+/**
+ * The `--kv-cache` a command passes to quantizationFromFlags when none was given, by the device its
+ * stages run on: on WebGPU an fp32 cache, since not every adapter computes in fp16 (SwiftShader
+ * does not); undefined (the quantization's own default) on the CPU.
+ */
+export function kvCacheDefaultOn(device: string): KvCacheDtype | undefined {
+  return device === 'webgpu' ? 'float32' : undefined;
+}
+
+/** Checks a command-line value (`--kv-cache float16`); the error names the flag. */
+export function parseKvCacheDtype(value: string, flag = 'kv-cache'): KvCacheDtype {
+  if (value !== 'float32' && value !== 'float16') throw new ChatGlmError('invalid_argument', `--${flag} must be float32 or float16, got "${value}"`);
+  return value;
 }
 
 /** Checks a command-line value (`--quantize int4`); the error names the flag. */

@@ -55,3 +55,13 @@ export function explainMissingAdapter(ortMessage: string, env: NodeJS.ProcessEnv
 export function isMissingAdapterError(message: string): boolean {
   return /Failed to get a WebGPU adapter|No supported adapters|RequestAdapter/i.test(message);
 }
+
+/** True when an ONNX Runtime error says the WebGPU adapter cannot run fp16 shaders (SwiftShader cannot). */
+export function isMissingF16Error(message: string): boolean {
+  return /requires f16 but the device does not support it/i.test(message);
+}
+
+/** What to do when a graph with fp16 tensors (an fp16 KV cache) meets an adapter without fp16 shaders. */
+export function explainMissingF16(ortMessage: string): string {
+  return `this stage's graph keeps its KV cache in fp16, and the WebGPU adapter cannot compute in fp16 (${ortMessage.trim()}): run it with an fp32 cache (--kv-cache float32, which chatglm convert takes too), or on an adapter with the shader-f16 feature (NVIDIA GPUs have it; SwiftShader does not)`;
+}
