@@ -11,15 +11,20 @@
 // and says so.
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import type { KvCacheDtype } from '@chatglm/glm';
-import { KvCache } from '@chatglm/runtime';
+import { readBundleManifest, type KvCacheDtype } from '@chatglm/glm';
+import { KvCache, StageExecutor } from '@chatglm/runtime';
 import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
-import { openRandomModel } from './support/random-model.ts';
+import { randomConvertedModel } from './support/random-converted-model.ts';
 import { stageWeightBytes } from './support/weight-bytes.ts';
 
 const GiB = 2 ** 30;
+
+/** The bytes of a bundle's graph and weight files (what a loaded stage is made from). */
+function bundleWeightBytes(dir: string): number {
+  return readBundleManifest(dir).files.reduce((sum, f) => sum + f.bytes, 0);
+}
 const MiB = 2 ** 20;
 const QUICK_LAYERS = 3;
 const BUDGET_BYTES = 16 * GiB;
@@ -45,18 +50,23 @@ export async function runMemoryBenchmark(argv: string[]): Promise<BenchFigure[]>
   const figures: BenchFigure[] = [];
   console.log(`memory benchmark: ChatGLM-6B width, ${layers} layers, linears ${quantization.linears}, lm_head ${quantization.embedding}; KV cache of ${slots} slots of ${CONVERSATION} positions`);
 
-  // 1. The weights: RSS of a loaded stage (with one KV slot of 1 position, which touches nothing).
+  // 1. The weights: RSS of a stage loaded as workers load it, from its converted bundle (with one
+  // KV slot of 1 position, which touches nothing). Built in memory instead, the stage would also
+  // count the arrays the graph was built from.
+  const model = await randomConvertedModel(layers, 1, quantization);
+  const bundleBytes = bundleWeightBytes(model.stageDirs[0]!);
   const before = settledRss();
-  const model = await openRandomModel(layers, quantization, { streams: 1, steps: 0, threads, capacity: 1 });
+  const stage = await StageExecutor.create({ config: model.config, range: model.ranges[0]!, weights: { kind: 'bundle', dir: model.stageDirs[0]! }, maxSequences: 1, maxTokensPerSequence: 1, threads });
   const weightsRss = settledRss() - before;
-  await model.stage.close();
+  await stage.close();
   const fullWeightsRss = quick ? weightsRss + (L - layers) * stageWeightBytes(CHATGLM_6B, 1, quantization, false) : weightsRss;
-  console.log(`  loaded ${layers} layers with the embedding and lm_head: RSS +${(weightsRss / GiB).toFixed(2)} GiB`);
+  console.log(`  loaded ${layers} layers with the embedding and lm_head from a bundle of ${(bundleBytes / GiB).toFixed(2)} GiB: RSS +${(weightsRss / GiB).toFixed(2)} GiB (${(weightsRss / bundleBytes).toFixed(2)}x its bytes)`);
 
   // 2. The KV cache of every layer, written position by position as the stage writes it, in the
   // dtype the flags give (fp16 with int8/int4) and in the other one, side by side.
   const note = quick ? `extrapolated from ${QUICK_LAYERS} layers` : undefined;
   figures.push(figure('memory', `RSS of a loaded stage of ${L} layers with the embedding and lm_head (${quantization.linears})`, fullWeightsRss / GiB, 'GiB', undefined, note));
+  figures.push(figure('memory', `RSS of a loaded stage of ${layers} layers over its bundle's bytes`, weightsRss / bundleBytes, 'x'));
   const dtypes: KvCacheDtype[] = quantization.kvCache === 'float16' ? ['float16', 'float32'] : ['float32', 'float16'];
   for (const dtype of dtypes) {
     const bytes = dtype === 'float16' ? 2 : 4;
