@@ -51,7 +51,7 @@ test('workers and gateway on converted int8 bundles (linears, embedding and lm_h
   fs.mkdirSync(model);
   await writeTinyModel(model, { replies: 'random' });
   const out = path.join(tmp, 'bundles');
-  const conversion = spawnSync(process.execPath, ['--import', 'tsx', 'services/cli/src/main.ts', 'convert', '--model', model, '--out', out, '--stages', '2', '--quantize', 'int8'], { cwd: ROOT, encoding: 'utf8' });
+  const conversion = spawnSync(process.execPath, ['--import', 'tsx', 'services/cli/src/main.ts', 'convert', '--model', model, '--out', out, '--stages', '2', '--quantize', 'int8', '--prefill-chunk-layers', '1'], { cwd: ROOT, encoding: 'utf8' });
   assert.equal(conversion.status, 0, conversion.stderr);
   console.log(conversion.stdout.trim());
   // Not a terminal: progress comes as lines, each stage's last one at 100% with its pace.
@@ -65,6 +65,8 @@ test('workers and gateway on converted int8 bundles (linears, embedding and lm_h
   // unless told otherwise.
   const { linears, embedding, kvCache } = readBundleManifest(stage0).quantization;
   assert.deepEqual({ linears, embedding, kvCache }, { linears: 'int8', embedding: 'int8', kvCache: 'float16' });
+  // One graph per layer: the stages serve their prompts in chunks (the replies below stay exact).
+  assert.deepEqual(readBundleManifest(stage1).graphs.map((g) => g.layers), [{ start: 2, end: 3 }, { start: 3, end: 4 }]);
 
   const prefix = 'bundles';
   const { port: stagePort } = await start('services/worker/src/main.ts', ['--model', stage1, '--host', '127.0.0.1', '--threads', '1']);

@@ -13,6 +13,7 @@ export {
   formatLayers,
   layerChainProblems,
   parseLayers,
+  prefillChunks,
   rangesByLayersPerStage,
   sameLayers,
   splitLayers,

@@ -7,7 +7,8 @@
 //   const { logits } = await chain.prefill({ seqId: 'r1', tokens: ids, positions, blockPositions, contextLength });
 export { ThreadedStageRuntime } from './thread/threaded-stage-runtime.ts';
 export { KvCache, KvCapacityError, type KvCacheShape } from './kv-cache.ts';
-export { StageChain } from './stage-chain.ts';
+export { StageChain, type Schedule } from './stage-chain.ts';
+export { ChunkedStage, openStage } from './chunked-stage.ts';
 export { StageExecutor, openStageTensors } from './stage-executor.ts';
 export { SWIFTSHADER_ICD, explainMissingAdapter, vulkanEnvironment, type VulkanEnvironment } from './webgpu/webgpu-environment.ts';
 export { DEFAULT_MAX_SEQUENCES, parseStageDevice, type DecodeRequest, type KvCapacity, type PrefillRequest, type RunOptions, type StageRuntimeInfo, type StageOutput, type StageDevice, type StageRuntime, type StageSpec, type WeightsLocation } from './stage-runtime.ts';

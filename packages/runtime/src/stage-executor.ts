@@ -9,7 +9,6 @@ import { ChatGlmError } from '@chatglm/common';
 import {
   MemoryWeightSource,
   STAGE_IO,
-  BUNDLE_GRAPH,
   buildStageGraph,
   readBundleManifest,
   formatLayers,
@@ -56,7 +55,12 @@ export class StageExecutor implements StageRuntime {
     this.headDim = cache.shape.headDim;
   }
 
-  static async create(spec: StageSpec): Promise<StageExecutor> {
+  /**
+   * One session for `spec.range`. A bundle converted in prefill chunks has a graph per chunk:
+   * openStage() opens it as a ChunkedStage, which creates one executor per chunk, passing
+   * `chunkGraph` (the chunk's file; its range is spec.range).
+   */
+  static async create(spec: StageSpec, chunkGraph?: string): Promise<StageExecutor> {
     const { config, range } = spec;
     const maxSequences = spec.maxSequences ?? DEFAULT_MAX_SEQUENCES;
     const threads = spec.threads ?? os.availableParallelism();
@@ -83,15 +87,19 @@ export class StageExecutor implements StageRuntime {
     if (spec.weights.kind === 'bundle') {
       // A converted stage: ONNX Runtime reads the graph and its weight files from disk.
       const manifest = readBundleManifest(spec.weights.dir);
-      if (!sameLayers(manifest.layers, range)) {
-        throw new ChatGlmError('invalid_stage_spec', `bundle ${spec.weights.dir} holds ${formatLayers(manifest.layers)}, not ${formatLayers(range)}`);
+      if (chunkGraph === undefined && manifest.graphs.length > 1) {
+        throw new ChatGlmError('invalid_stage_spec', `bundle ${spec.weights.dir} holds ${manifest.graphs.length} prefill chunks; open it with openStage()`);
+      }
+      const graph = manifest.graphs.find((g) => g.file === (chunkGraph ?? manifest.graphs[0]?.file));
+      if (!graph || !sameLayers(graph.layers, range)) {
+        throw new ChatGlmError('invalid_stage_spec', `bundle ${spec.weights.dir} holds ${formatLayers(graph?.layers ?? manifest.layers)}${chunkGraph ? ` in ${chunkGraph}` : ''}, not ${formatLayers(range)}`);
       }
       const asked = spec.quantization?.kvCache;
       kvCache = manifest.quantization.kvCache;
       if (asked !== undefined && asked !== kvCache) {
         throw new ChatGlmError('invalid_stage_spec', `bundle ${spec.weights.dir} was converted with a ${kvCache} KV cache, not ${asked}; convert the model again to change it`);
       }
-      session = await createSession(path.join(spec.weights.dir, BUNDLE_GRAPH), options);
+      session = await createSession(path.join(spec.weights.dir, graph.file), options);
     } else {
       validateRange(config, range);
       kvCache = spec.quantization?.kvCache ?? 'float32';

@@ -50,6 +50,12 @@ export interface StageSpec {
   maxTokensPerSequence?: number;
   /** A P-tuning v2 prefix every sequence attends to (default none). */
   prefix?: PrefixLocation;
+  /**
+   * Layers per prefill chunk for weights built here (a bundle's chunks were fixed when it was
+   * converted): decode steps of running sequences go between a prompt's chunks (openStage).
+   * Default: none, one graph for the whole range.
+   */
+  prefillChunkLayers?: number;
   /** ONNX Runtime intra-op threads. Default: the machine's available parallelism. */
   threads?: number;
   /**
@@ -114,6 +120,12 @@ export interface StageOutput {
   hidden?: Float32Array;
   /** Last stage: logits of each sequence's last token, [entries, vocab], in the order given. */
   logits?: Float32Array;
+  /**
+   * Milliseconds the stage's thread spent on this call's own work (a threaded runtime sets it): a
+   * call that waited behind others, or whose prefill chunks took turns with them, counts only its
+   * turns.
+   */
+  computeMs?: number;
 }
 
 export interface RunOptions {

@@ -24,7 +24,16 @@ quantization, content hash) and copies of config.json and ice_text.model.
                             (default: as --quantize)
   --kv-cache D              float16 or float32: how the stages' graphs take and give cached keys
                             and values (default float16 with --quantize int8/int4, else float32)
+  --prefill-chunk-layers N  one graph per N layers of each stage: a long prompt holds up running
+                            replies for one such chunk, not for all the layers (default: one
+                            graph per stage)
   --dtype D                 float16 or float32 for the float weights (default: the checkpoint's)`;
+
+function chunkLayers(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new ChatGlmError('invalid_argument', `--prefill-chunk-layers must be a positive integer, got "${value}"`);
+  return n;
+}
 
 export async function convert(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -38,6 +47,7 @@ export async function convert(argv: string[]): Promise<void> {
       quantize: { type: 'string' },
       'quantize-embedding': { type: 'string' },
       'kv-cache': { type: 'string' },
+      'prefill-chunk-layers': { type: 'string' },
       dtype: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -56,6 +66,7 @@ export async function convert(argv: string[]): Promise<void> {
   const options: BundleOptions = {
     quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'] }),
     storage: (values.dtype as 'float16' | 'float32' | undefined) ?? checkpointStorage(model.dir),
+    ...(values['prefill-chunk-layers'] !== undefined && { prefillChunkLayers: chunkLayers(values['prefill-chunk-layers']) }),
   };
   const sourceId = checkpointId(model.dir);
   const tensors = checkpointTensors(model, options.quantization);

@@ -34,6 +34,10 @@ options:
                          --quantize)
   --kv-cache D           float16 or float32: how the KV cache keeps keys and values (default
                          float16 with --quantize int8/int4 on the CPU, else float32)
+  --prefill-chunk-layers N
+                         run each stage's layers as graphs of N layers: a long prompt holds up
+                         running replies for one such chunk, not for all the layers (default:
+                         one graph per stage)
   --redis-port PORT      port of the redis-server it starts (default 6379, or a free port when
                          6379 is taken); REDIS_URL=redis://… uses that Redis instead
   -h, --help             this text`;
@@ -45,11 +49,17 @@ function positiveInt(name: string, v: string | undefined, min = 1): number | und
   return n;
 }
 
-/** The workers' quantization flags, checked here so that a typo fails before anything starts. */
-function quantizationArgs(flags: { quantize: string | undefined; quantizeEmbedding: string | undefined; kvCache: string | undefined }): string[] {
+/** The workers' conversion flags, checked here so that a typo fails before anything starts. */
+function conversionArgs(flags: { quantize: string | undefined; quantizeEmbedding: string | undefined; kvCache: string | undefined; prefillChunkLayers: string | undefined }): string[] {
   quantizationFromFlags(flags);
-  const { quantize, quantizeEmbedding, kvCache } = flags;
-  return [...(quantize !== undefined ? ['--quantize', quantize] : []), ...(quantizeEmbedding !== undefined ? ['--quantize-embedding', quantizeEmbedding] : []), ...(kvCache !== undefined ? ['--kv-cache', kvCache] : [])];
+  const { quantize, quantizeEmbedding, kvCache, prefillChunkLayers } = flags;
+  if (prefillChunkLayers !== undefined) positiveInt('prefill-chunk-layers', prefillChunkLayers);
+  return [
+    ...(quantize !== undefined ? ['--quantize', quantize] : []),
+    ...(quantizeEmbedding !== undefined ? ['--quantize-embedding', quantizeEmbedding] : []),
+    ...(kvCache !== undefined ? ['--kv-cache', kvCache] : []),
+    ...(prefillChunkLayers !== undefined ? ['--prefill-chunk-layers', prefillChunkLayers] : []),
+  ];
 }
 
 export async function up(argv: string[]): Promise<void> {
@@ -68,6 +78,7 @@ export async function up(argv: string[]): Promise<void> {
       quantize: { type: 'string' },
       'quantize-embedding': { type: 'string' },
       'kv-cache': { type: 'string' },
+      'prefill-chunk-layers': { type: 'string' },
       device: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -77,8 +88,8 @@ export async function up(argv: string[]): Promise<void> {
     return;
   }
   const modelDir = values.model ?? (await ensureDefaultModel());
-  if ((values.quantize !== undefined || values['quantize-embedding'] !== undefined || values['kv-cache'] !== undefined) && readConvertedStages(modelDir)) {
-    throw new ChatGlmError('invalid_argument', `${modelDir} holds converted bundles, quantized when they were converted: drop --quantize/--quantize-embedding/--kv-cache, or pass them to \`chatglm convert\``);
+  if ((values.quantize !== undefined || values['quantize-embedding'] !== undefined || values['kv-cache'] !== undefined || values['prefill-chunk-layers'] !== undefined) && readConvertedStages(modelDir)) {
+    throw new ChatGlmError('invalid_argument', `${modelDir} holds converted bundles, quantized when they were converted: drop --quantize/--quantize-embedding/--kv-cache/--prefill-chunk-layers, or pass them to \`chatglm convert\``);
   }
   const cluster = new LocalCluster({
     modelDir,
@@ -91,7 +102,7 @@ export async function up(argv: string[]): Promise<void> {
     ...(values.threads && { threads: positiveInt('threads', values.threads) }),
     ...(values['redis-port'] && { redisPort: positiveInt('redis-port', values['redis-port']) }),
     ...(values['api-keys'] !== undefined && { gatewayArgs: ['--api-keys', path.resolve(values['api-keys'])] }),
-    workerArgs: [...quantizationArgs({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'] }), ...(values.device ? ['--device', parseStageDevice(values.device)] : [])],
+    workerArgs: [...conversionArgs({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'], prefillChunkLayers: values['prefill-chunk-layers'] }), ...(values.device ? ['--device', parseStageDevice(values.device)] : [])],
   });
   let stopping = false;
   const stop = async (signal: string) => {

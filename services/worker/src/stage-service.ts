@@ -53,8 +53,11 @@ export class StageService {
     log.info('step stream opened');
     try {
       for await (const message of upstream) {
+        // Steps are not awaited: the runtime takes them in arrival order, and a chunked stage lets
+        // decode steps that arrive during a long prefill go between its chunks. A release waits
+        // for nothing either but reaches the runtime after the steps before it.
         if (message.kind === 'release') await this.release(hop, message.release.seqIds);
-        else await this.step(hop, message.step, log);
+        else void this.step(hop, message.step, log);
         if (hop.downstream?.isClosed) break;
       }
     } finally {

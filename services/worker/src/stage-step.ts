@@ -116,10 +116,12 @@ class LayerRunner {
     if (received > 0) this.observer.activations('received', received);
     const called = performance.now();
     const out = await (phase.kind === 'prefill' ? this.runtime.prefill(this.input.prefill(phase.entry)) : this.runtime.decode(this.input.decode(phase.entries)));
-    const computeStartedAt = Math.max(called, this.lastEnd);
-    this.lastEnd = performance.now();
-    this.observer.forward(phase.kind, (this.lastEnd - computeStartedAt) / 1000);
-    return { out, timing: () => ({ layerStart: range.start, layerEnd: range.end, forwardMs: performance.now() - computeStartedAt }) };
+    const end = performance.now();
+    // A threaded runtime times its own turns (a chunked prefill's turns are interleaved with decode steps).
+    const computeMs = out.computeMs ?? end - Math.max(called, this.lastEnd);
+    this.lastEnd = end;
+    this.observer.forward(phase.kind, computeMs / 1000);
+    return { out, timing: () => ({ layerStart: range.start, layerEnd: range.end, forwardMs: computeMs + (performance.now() - end) }) };
   }
 }
 

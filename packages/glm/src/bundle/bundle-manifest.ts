@@ -1,9 +1,11 @@
-// A bundle: one pipeline stage ready to load. A folder holding `graph.onnx`, its weight files, the
-// model's `config.json` and `ice_text.model` (so a worker needs nothing else), and `bundle.json`,
-// this manifest, which says what the bundle holds and how it was made.
+// A bundle: one pipeline stage ready to load. A folder holding its graph (`graph.onnx`, or one graph
+// per prefill chunk of its layers, `graph-START-END.onnx`, all reading the same weight files), its
+// weight files, the model's `config.json` and `ice_text.model` (so a worker needs nothing else), and
+// `bundle.json`, this manifest, which says what the bundle holds and how it was made.
 import fs from 'node:fs';
 import path from 'node:path';
 import { ChatGlmError } from '@chatglm/common';
+import type { LayerRange } from '../model/layer-ranges.ts';
 import type { KvCacheDtype, Quantization } from '../model/stage-tensors.ts';
 import type { WrittenFile } from './file-sink.ts';
 
@@ -24,7 +26,13 @@ export interface BundleManifest {
   storage: 'float32' | 'float16';
   /** kvCache: how the graph takes and gives cached keys and values (absent in bundles written before it existed: float32). */
   quantization: { linears: Quantization | 'as-stored'; embedding: Quantization; blockSize: number; accuracyLevel: number; kvCache: KvCacheDtype };
-  /** sha256 over the hashes of graph.onnx and every weights file, in order. */
+  /**
+   * The stage's graphs in layer order, each for a chunk of its layers (one graph for all of them
+   * unless converted with a prefill chunk size; bundles written before chunks existed have
+   * `graph.onnx` alone, and read so).
+   */
+  graphs: { layers: LayerRange; file: string }[];
+  /** sha256 over the hashes of the graphs and every weights file, in order. */
   contentHash: string;
   files: WrittenFile[];
   createdAt: string;
@@ -53,6 +61,7 @@ export function readBundleManifest(dir: string): BundleManifest {
   if (m.formatVersion !== BUNDLE_FORMAT_VERSION) throw new BundleError(`${file} has bundle format ${m.formatVersion}; this version reads ${BUNDLE_FORMAT_VERSION}: convert the model again`);
   // Bundles written before the KV cache could be fp16 have fp32 graphs and no field for it.
   m.quantization = { ...m.quantization, kvCache: m.quantization?.kvCache ?? 'float32' };
+  m.graphs ??= [{ layers: { ...m.layers }, file: BUNDLE_GRAPH }];
   for (const f of m.files) {
     const p = path.join(dir, f.name);
     const size = fs.existsSync(p) ? fs.statSync(p).size : -1;

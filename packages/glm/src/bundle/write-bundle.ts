@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { GlmConfig } from '../config.ts';
 import { TOKENIZER_FILE } from '../checkpoint/model-directory.ts';
-import type { LayerRange } from '../model/layer-ranges.ts';
+import { prefillChunks, type LayerRange } from '../model/layer-ranges.ts';
 import { buildStageGraph } from '../model/stage-graph.ts';
 import type { ExternalSink } from '../onnx/graph-builder.ts';
 import type { QuantizationOptions, StageTensors } from '../model/stage-tensors.ts';
@@ -20,6 +20,8 @@ export interface BundleOptions {
   storage?: 'float32' | 'float16';
   /** MatMulNBits accuracy_level (default 4). */
   accuracyLevel?: number;
+  /** Layers per prefill chunk: one graph each (default: one graph for the whole range). */
+  prefillChunkLayers?: number;
   maxFileBytes?: number;
 }
 
@@ -68,9 +70,24 @@ export function writeStageBundle(source: BundleSource, range: LayerRange, outDir
     };
     const storage = options.storage ?? 'float16';
     const accuracyLevel = options.accuracyLevel ?? 4;
-    const graph = buildStageGraph(source.config, range, source.tensors, { storage, accuracyLevel, kvCache: options.quantization?.kvCache ?? 'float32', sink });
-    fs.writeFileSync(path.join(tmp, BUNDLE_GRAPH), graph.model);
-    const files: WrittenFile[] = [{ name: BUNDLE_GRAPH, bytes: graph.model.byteLength, sha256: createHash('sha256').update(graph.model).digest('hex') }, ...sink.finish()];
+    // One graph per prefill chunk; they share the weight files, so a tensor two graphs use (the
+    // float embedding of a stage holding both ends) is written once.
+    const chunks = prefillChunks(range, options.prefillChunkLayers);
+    const placements = new Map<string, ReturnType<ExternalSink['place']>>();
+    const shared: ExternalSink = {
+      place: (name, data) => {
+        let at = placements.get(name);
+        if (!at) placements.set(name, (at = sink.place(name, data)));
+        return at;
+      },
+    };
+    const graphs = chunks.map((chunk) => {
+      const graph = buildStageGraph(source.config, chunk, source.tensors, { storage, accuracyLevel, kvCache: options.quantization?.kvCache ?? 'float32', sink: shared });
+      const file = chunks.length === 1 ? BUNDLE_GRAPH : chunkGraphName(chunk);
+      fs.writeFileSync(path.join(tmp, file), graph.model);
+      return { layers: { ...chunk }, file, model: graph.model };
+    });
+    const files: WrittenFile[] = [...graphs.map((g) => ({ name: g.file, bytes: g.model.byteLength, sha256: createHash('sha256').update(g.model).digest('hex') })), ...sink.finish()];
     for (const f of ['config.json', TOKENIZER_FILE]) fs.copyFileSync(path.join(source.dir, f), path.join(tmp, f));
     const content = createHash('sha256');
     for (const f of files) content.update(`${f.name}:${f.sha256}\n`);
@@ -82,6 +99,7 @@ export function writeStageBundle(source: BundleSource, range: LayerRange, outDir
       numLayers: source.config.numLayers,
       storage,
       quantization: manifestQuantization(options),
+      graphs: graphs.map(({ layers, file }) => ({ layers, file })),
       contentHash: content.digest('hex'),
       files,
       createdAt: new Date().toISOString(),
@@ -94,6 +112,11 @@ export function writeStageBundle(source: BundleSource, range: LayerRange, outDir
     fs.rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** The file of a chunk's graph in a bundle of several. */
+function chunkGraphName(chunk: LayerRange): string {
+  return `graph-${chunk.start}-${chunk.end}.onnx`;
 }
 
 /** How a bundle written with `options` records its quantization. */
@@ -109,7 +132,8 @@ export function bundleMatches(manifest: BundleManifest, sourceId: string, range:
     manifest.layers.start === range.start &&
     manifest.layers.end === range.end &&
     manifest.storage === (options.storage ?? 'float16') &&
-    JSON.stringify(manifest.quantization) === JSON.stringify(manifestQuantization(options))
+    JSON.stringify(manifest.quantization) === JSON.stringify(manifestQuantization(options)) &&
+    JSON.stringify(manifest.graphs.map((g) => g.layers)) === JSON.stringify(prefillChunks(range, options.prefillChunkLayers))
   );
 }
 
@@ -118,5 +142,6 @@ export function bundleVariant(options: BundleOptions): string {
   const q = options.quantization ?? {};
   // An fp32 cache adds nothing, so bundles cached before the KV cache could be fp16 keep their names.
   const kv = q.kvCache === 'float16' ? ['kv16'] : [];
-  return [q.linears ?? 'as-stored', `emb-${q.embedding ?? 'none'}`, options.storage ?? 'float16', `b${q.blockSize ?? DEFAULT_BLOCK_SIZE}`, `acc${options.accuracyLevel ?? 4}`, ...kv, `v${BUNDLE_FORMAT_VERSION}`].join('-');
+  const chunks = options.prefillChunkLayers !== undefined ? [`chunk${options.prefillChunkLayers}`] : [];
+  return [q.linears ?? 'as-stored', `emb-${q.embedding ?? 'none'}`, options.storage ?? 'float16', `b${q.blockSize ?? DEFAULT_BLOCK_SIZE}`, `acc${options.accuracyLevel ?? 4}`, ...kv, ...chunks, `v${BUNDLE_FORMAT_VERSION}`].join('-');
 }

@@ -133,6 +133,22 @@ export function stageRange(numLayers: number, stage: number, stages: number): La
 }
 
 /**
+ * A stage's layers cut into consecutive chunks of `chunkLayers` (the last may be shorter): the
+ * graphs a prefill runs one at a time, so that decode steps of running sequences go between them
+ * (docs/performance.md, "Chunked prefill"). Without `chunkLayers`, or with one at least the range's
+ * length, the whole range is one chunk.
+ */
+export function prefillChunks(range: LayerRange, chunkLayers?: number): LayerRange[] {
+  if (chunkLayers !== undefined && (!Number.isSafeInteger(chunkLayers) || chunkLayers < 1)) {
+    throw new ChatGlmError('invalid_layers', `--prefill-chunk-layers must be a positive integer, got ${chunkLayers}`);
+  }
+  const size = Math.min(chunkLayers ?? range.end - range.start, range.end - range.start);
+  const chunks: LayerRange[] = [];
+  for (let start = range.start; start < range.end; start += size) chunks.push({ start, end: Math.min(range.end, start + size) });
+  return chunks;
+}
+
+/**
  * Parses `--layers FIRST-LAST` (both inclusive; a single number is one layer) into [start, end):
  * '14-27' -> {start: 14, end: 28}. With `numLayers`, also checks that the range is in the model.
  */

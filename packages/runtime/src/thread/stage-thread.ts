@@ -1,19 +1,31 @@
 // A worker thread that runs stages: owns their ONNX Runtime sessions and KV caches, and runs calls
 // one at a time in arrival order (each mutates a cache; stages sharing a WebGPU device must not use
-// it from two threads), so the host's event loop never blocks on session.run().
+// it from two threads), so the host's event loop never blocks on session.run(). A chunked stage's
+// prefill takes one turn per chunk: its first chunk in its own place in the order, each later one
+// behind whatever arrived meanwhile, so decode steps go between the chunks (chunked-stage.ts).
 import { parentPort } from 'node:worker_threads';
 import { ChatGlmError } from '@chatglm/common';
-import { StageExecutor } from '../stage-executor.ts';
+import { ChunkedStage, openStage } from '../chunked-stage.ts';
+import type { Schedule } from '../stage-chain.ts';
+import type { StageExecutor } from '../stage-executor.ts';
+import type { PrefillRequest, RunOptions, StageOutput } from '../stage-runtime.ts';
 import type { SerializedError, ThreadRequest, ThreadResponse } from './thread-protocol.ts';
 
 const port = parentPort;
 if (!port) throw new Error('stage-thread.ts must run in a worker thread');
 
-const executors = new Map<number, StageExecutor>();
-let queue: Promise<void> = Promise.resolve();
+const executors = new Map<number, StageExecutor | ChunkedStage>();
+let tail: Promise<unknown> = Promise.resolve();
+
+/** Runs `run` after every turn taken before it. */
+const takeTurn: Schedule = (run) => {
+  const turn = tail.then(run);
+  tail = turn.catch(() => undefined);
+  return turn;
+};
 
 port.on('message', (req: ThreadRequest) => {
-  queue = queue.then(async () => {
+  void (async () => {
     let response: ThreadResponse;
     try {
       response = { id: req.id, ok: true, value: await handle(req) };
@@ -21,22 +33,73 @@ port.on('message', (req: ThreadRequest) => {
       response = { id: req.id, ok: false, error: serialize(err) };
     }
     port.postMessage(response);
-  });
+  })();
 });
 
 async function handle(call: ThreadRequest): Promise<unknown> {
+  // Wrapped, so that the turn does not wait for the later chunks it hands on.
+  if (call.method === 'prefill') return (await takeTurn(() => startPrefill(call.stage, call.request, call.options))).result;
+  return takeTurn(() => handleInTurn(call));
+}
+
+/**
+ * Runs a prefill in the current turn; a chunked stage's only up to its first chunk, the rest in
+ * later turns. Resolves when the turn may end, with the prefill's result still to come.
+ */
+async function startPrefill(stage: number, request: PrefillRequest, options: RunOptions | undefined): Promise<{ result: Promise<StageOutput> }> {
+  const executor = executorOf(stage);
+  if (!(executor instanceof ChunkedStage)) return { result: Promise.resolve(await timed(() => executor.prefill(request, options))) };
+  let firstChunkDone: () => void = () => undefined;
+  const firstChunk = new Promise<void>((resolve) => (firstChunkDone = resolve));
+  let first = true;
+  let computeMs = 0;
+  const chunk = async <T>(run: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await run();
+    } finally {
+      computeMs += performance.now() - started;
+    }
+  };
+  const result = executor
+    .prefill(request, options, async (run) => {
+      if (!first) {
+        // Let calls that arrived during the last chunk take their turns first: their messages are
+        // handled before setImmediate's callback, the chunk's continuation would come before them.
+        await new Promise((resolve) => setImmediate(resolve));
+        return takeTurn(() => chunk(run));
+      }
+      first = false;
+      return chunk(run).finally(firstChunkDone);
+    })
+    .then((out) => ({ ...out, computeMs }));
+  await Promise.race([firstChunk, result.catch(() => undefined)]);
+  return { result };
+}
+
+/** A call's output with the time it took (StageOutput.computeMs). */
+async function timed(run: () => Promise<StageOutput>): Promise<StageOutput> {
+  const started = performance.now();
+  const out = await run();
+  return { ...out, computeMs: performance.now() - started };
+}
+
+function executorOf(stage: number): StageExecutor | ChunkedStage {
+  const executor = executors.get(stage);
+  if (!executor) throw new ChatGlmError('stage_not_ready', `stage ${stage} of this thread has not finished loading, or was closed`);
+  return executor;
+}
+
+async function handleInTurn(call: Exclude<ThreadRequest, { method: 'prefill' }>): Promise<unknown> {
   if (call.method === 'init') {
-    const executor = await StageExecutor.create(call.spec);
+    const executor = await openStage(call.spec);
     executors.set(call.stage, executor);
     return executor.info;
   }
-  const executor = executors.get(call.stage);
-  if (!executor) throw new ChatGlmError('stage_not_ready', `stage ${call.stage} of this thread has not finished loading, or was closed`);
+  const executor = executorOf(call.stage);
   switch (call.method) {
-    case 'prefill':
-      return executor.prefill(call.request, call.options);
     case 'decode':
-      return executor.decode(call.entries, call.options);
+      return timed(() => executor.decode(call.entries, call.options));
     case 'release':
       return executor.release(call.seqId);
     case 'capacity':
