@@ -16,6 +16,7 @@
 // The engine in-process is measured right before and after each cluster, and each cluster is held
 // to the mean of the two. `--quick` uses 3 layers at full width instead of 28 (its figures say so).
 import path from 'node:path';
+import { DEFAULT_PREFILL_CHUNK_LAYERS } from '@chatglm/glm';
 import { PipelineRegistry, RedisKeys, closeRedis, connectRedis } from '@chatglm/queue';
 import { StageExecutor } from '@chatglm/runtime';
 import { ChatGLMTokenizer, buildChatPrompt } from '@chatglm/tokenizer';
@@ -52,8 +53,11 @@ export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]
   const note = quick ? `${QUICK_LAYERS} layers at full width` : undefined;
   const started = performance.now();
   console.log(`cluster benchmark: ChatGLM-6B width, ${layers} layers, linears ${quantization.linears}, lm_head ${quantization.embedding}, ${threads} threads in all; 1 and ${streams} streams of ${tokens} tokens`);
-  const one = await randomConvertedModel(layers, 1, quantization);
-  const two = await randomConvertedModel(layers, 2, quantization);
+  // The clusters run what workers convert by default (prefill chunks of DEFAULT_PREFILL_CHUNK_LAYERS
+  // layers); the engine in-process is the stage in one graph, its fastest.
+  const engineModel = await randomConvertedModel(layers, 1, quantization);
+  const one = await randomConvertedModel(layers, 1, quantization, DEFAULT_PREFILL_CHUNK_LAYERS);
+  const two = await randomConvertedModel(layers, 2, quantization, DEFAULT_PREFILL_CHUNK_LAYERS);
   const tokenizer = await ChatGLMTokenizer.load(path.join(one.stageDirs[0]!, 'ice_text.model'));
   const promptIds = tokenizer.encode(buildChatPrompt([], QUERY));
   console.log(`  the chat prompt is ${promptIds.length} tokens`);
@@ -61,7 +65,7 @@ export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]
   // The engine in-process is measured right before and right after each cluster (this machine's
   // memory bandwidth drifts within minutes, and the figures are ratios), and is not loaded while a
   // cluster runs (a 2-stage cluster's stream took 700 ms per token beside it, 430 ms alone).
-  const engine = () => inProcessTokensPerSecond(one, streams, threads, quick);
+  const engine = () => inProcessTokensPerSecond(engineModel, streams, threads, quick);
   const run = { streams, tokens, ttftRequests, promptTokens: promptIds.length, activationDtype: own['activation-dtype'], stageThreads: own['stage-threads'] ? Number(own['stage-threads']) : undefined };
   // Engine, 2-stage cluster, engine, 1-stage cluster, engine: the middle measurement serves both.
   const first = await engine();

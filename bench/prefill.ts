@@ -1,16 +1,19 @@
 // `pnpm bench prefill`: how fast a prompt goes through the model at the full ChatGLM-6B width, beside
 // the matrix-product throughput ONNX Runtime reaches on this machine with the layers' own kernel
 // (MatMulNBits at the prompt's row count), measured in the same run. Also what a long prompt costs
-// the streams already decoding: there is no chunked prefill, so a running stream waits for the whole
-// prefill of a newly admitted prompt between two of its tokens.
+// a stream already decoding: with the stage in one graph it waits for the whole prefill between two
+// of its tokens; converted in chunks of layers (`--chunk-layers`, default the workers') for one chunk, which the
+// run shows side by side, with what the chunks cost each decode step.
 //
 // `--quick` uses a model of 3 layers at full width; the throughput ratio does not depend on the
 // layer count, and the figures in seconds for 28 layers are extrapolated and say so.
-import { SequencePositions } from '@chatglm/glm';
-import { measureGemmThroughput } from '@chatglm/runtime';
+import { DEFAULT_PREFILL_CHUNK_LAYERS, SequencePositions, type GlmConfig } from '@chatglm/glm';
+import { ThreadedStageRuntime, measureGemmThroughput, type StageRuntime } from '@chatglm/runtime';
 import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
+import { decodeStepMs } from './support/decode-timing.ts';
+import { randomConvertedModel } from './support/random-converted-model.ts';
 import { openRandomModel, type RandomModel } from './support/random-model.ts';
 
 /** Prefill must reach this share of the product throughput (docs/performance.md, "Targets"). */
@@ -19,6 +22,35 @@ const QUICK_LAYERS = 3;
 
 /** Multiply-adds x 2 of one token through one layer's four linears (attention itself is extra). */
 const linearFlopsPerTokenLayer = (H: number, FF: number) => 2 * (3 * H * H + H * H + 2 * FF * H);
+
+/** Streams of the decode step the chunks' cost is measured on. */
+const DECODE_STREAMS = 16;
+
+/**
+ * One stream decodes step after step while a prompt of `tokens` is prefilled on the same stage:
+ * the longest wait between two of its steps meanwhile, in ms.
+ */
+async function worstGapDuringPrefill(config: GlmConfig, stage: StageRuntime, tokens: number): Promise<number> {
+  const running = [...Array.from({ length: 16 }, (_, i) => 10 + i), config.gmaskTokenId, config.bosTokenId];
+  const runningAt = SequencePositions.of(running, config);
+  await stage.prefill({ seqId: 'running', tokens: running, ...runningAt.prefill(running.length), contextLength: runningAt.contextLength });
+  const long = [...Array.from({ length: tokens - 2 }, (_, i) => 10 + (i % 1000)), config.gmaskTokenId, config.bosTokenId];
+  const longAt = SequencePositions.of(long, config);
+  let prefilling = true;
+  const prefill = stage.prefill({ seqId: 'long', tokens: long, ...longAt.prefill(long.length), contextLength: longAt.contextLength }).finally(() => (prefilling = false));
+  let worst = 0;
+  let last = performance.now();
+  for (let k = 0; prefilling; k++) {
+    await stage.decode([{ seqId: 'running', token: 20 + (k % 100), ...runningAt.at(running.length + k) }]);
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+  }
+  await prefill;
+  await stage.release('running');
+  await stage.release('long');
+  return worst;
+}
 
 async function prefillMs(model: RandomModel, tokens: number, seqId: string): Promise<number> {
   const { config } = model;
@@ -32,7 +64,7 @@ async function prefillMs(model: RandomModel, tokens: number, seqId: string): Pro
 }
 
 export async function runPrefillBenchmark(argv: string[]): Promise<BenchFigure[]> {
-  const { quick, quantization, threads, json, own } = parseBenchOptions(argv, { prompt: '512', long: '1500' });
+  const { quick, quantization, threads, json, own } = parseBenchOptions(argv, { prompt: '512', long: '1500', 'chunk-layers': '' });
   const promptTokens = Number(own.prompt);
   const longTokens = Number(own.long);
   const layers = quick ? QUICK_LAYERS : CHATGLM_6B.numLayers;
@@ -58,11 +90,34 @@ export async function runPrefillBenchmark(argv: string[]): Promise<BenchFigure[]
     console.log(`  ${promptTokens}-token prompt: ${ms.toFixed(0)} ms for ${layers} layers, ${(achieved / 1e9).toFixed(1)} GFLOP/s in the linears`);
     figures.push(figure('prefill', `${promptTokens}-token prompt, ${L} layers: tokens/s`, (promptTokens * 1000) / (ms * scale), 'tokens/s', undefined, note));
     figures.push(figure('prefill', `${promptTokens}-token prompt: GFLOP/s in the linears`, achieved / 1e9, 'GFLOP/s', { value: (GEMM_SHARE * gemm) / 1e9, atMost: false, what: `${GEMM_SHARE * 100}% of the products' throughput` }));
-    const stall = await prefillMs(model, longTokens, 'long');
-    figures.push(figure('prefill', `a running stream's gap while a ${longTokens}-token prompt is admitted (no chunked prefill: the whole prefill), ${L} layers`, (stall * scale) / 1000, 's', undefined, note));
   } finally {
     await model.stage.close();
   }
+
+  // Chunked prefill: a stream decoding while a long prompt is admitted, on the stage as a worker
+  // runs it (its bundle, in its thread), whole and in chunks of layers, side by side.
+  // The workers' default; with --quick's 3 layers that would be one graph, so chunks of one layer.
+  const chunkLayers = Number(own['chunk-layers'] || (quick ? 1 : DEFAULT_PREFILL_CHUNK_LAYERS));
+  const gaps: Record<'whole' | 'chunked', number> = { whole: 0, chunked: 0 };
+  for (const kind of ['whole', 'chunked'] as const) {
+    const converted = await randomConvertedModel(layers, 1, quantization, kind === 'chunked' ? chunkLayers : undefined);
+    const stage = await ThreadedStageRuntime.create({ config: converted.config, range: converted.ranges[0]!, weights: { kind: 'bundle', dir: converted.stageDirs[0]! }, maxSequences: DECODE_STREAMS + 1, maxTokensPerSequence: longTokens + 40, threads });
+    try {
+      await decodeStepMs(converted.config, [stage], 1, 2); // the first runs of a session are slow
+      const one = await decodeStepMs(converted.config, [stage], 1, 8);
+      const many = await decodeStepMs(converted.config, [stage], DECODE_STREAMS, 4);
+      const what = kind === 'chunked' ? `in chunks of ${chunkLayers} layer(s)` : 'one graph';
+      figures.push(figure('prefill', `decode, ${layers} layers ${what}: ms/step of 1 stream`, one, 'ms'));
+      figures.push(figure('prefill', `decode, ${layers} layers ${what}: ms/step of ${DECODE_STREAMS} streams`, many, 'ms'));
+      gaps[kind] = await worstGapDuringPrefill(converted.config, stage, longTokens);
+      console.log(`  ${what}: decode ${one.toFixed(0)} / ${many.toFixed(0)} ms/step (1 / ${DECODE_STREAMS} streams); a running stream's worst gap while a ${longTokens}-token prompt is prefilled: ${(gaps[kind] / 1000).toFixed(1)} s`);
+    } finally {
+      await stage.close();
+    }
+  }
+  figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, one graph (the whole prefill), ${L} layers`, (gaps.whole * scale) / 1000, 's', undefined, note));
+  figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, one graph, ${layers} layers (measured)`, gaps.whole / 1000, 's'));
+  figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, chunks of ${chunkLayers} layer(s), ${layers} layers (measured)`, gaps.chunked / 1000, 's', { value: (gaps.whole * chunkLayers) / layers / 1000 + 1, atMost: true, what: 'one chunk of the prefill and a decode step (1 s allowed for the step)' }));
   printFigures(figures);
   console.log(`\nprefill benchmark done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   if (json) writeFigures(json, figures);

@@ -21,7 +21,8 @@ export interface RandomConvertedModel {
   ranges: LayerRange[];
 }
 
-export async function randomConvertedModel(layers: number, stages: number, quantization: BenchQuantization): Promise<RandomConvertedModel> {
+/** `prefillChunkLayers`: convert each stage into graphs of that many layers (chunked prefill). */
+export async function randomConvertedModel(layers: number, stages: number, quantization: BenchQuantization, prefillChunkLayers?: number): Promise<RandomConvertedModel> {
   // The project's small test tokenizer (the real one is not ours to ship): the model's marker and
   // <eop> ids are its ids; the vocabulary keeps ChatGLM-6B's 130528 rows, and the ids without a
   // piece are masked when sampling, as the real model's 184 padding rows are.
@@ -30,7 +31,7 @@ export async function randomConvertedModel(layers: number, stages: number, quant
   const config: GlmConfig = { ...CHATGLM_6B, numLayers: layers, ...tokenizer.promptMarkers, eosTokenId: tokenizer.specialTokens.eop, padTokenId: tokenizer.specialTokens.pad };
   const kv = quantization.kvCache === 'float16' ? '-kv16' : '';
   const root = path.join(cacheRoot(), 'bench', `random-v2-${layers}-layers-${quantization.linears}-emb-${quantization.embedding}${kv}`);
-  const dir = path.join(root, `${stages}-stages`);
+  const dir = path.join(root, `${stages}-stages${prefillChunkLayers !== undefined ? `-chunks-of-${prefillChunkLayers}` : ''}`);
   const cached = (() => {
     try {
       return readConvertedStages(dir);
@@ -50,7 +51,7 @@ export async function randomConvertedModel(layers: number, stages: number, quant
   const ranges = splitLayers(layers, stages);
   const stageDirs = ranges.map((range, i) => {
     const out = path.join(dir, stageBundleName(i, stages));
-    writeStageBundle({ dir: source, config, tensors: randomStageTensors(quantization), sourceId: `bench-random-${layers}-layers` }, range, out, { quantization });
+    writeStageBundle({ dir: source, config, tensors: randomStageTensors(quantization), sourceId: `bench-random-${layers}-layers` }, range, out, { quantization, ...(prefillChunkLayers !== undefined && { prefillChunkLayers }) });
     return out;
   });
   console.log(`  wrote random ${quantization.linears} bundles of ${layers} layers for ${stages} stage(s) into ${dir} in ${((performance.now() - started) / 1000).toFixed(0)} s (cached)`);

@@ -14,6 +14,7 @@ export {
   layerChainProblems,
   parseLayers,
   prefillChunks,
+  DEFAULT_PREFILL_CHUNK_LAYERS,
   rangesByLayersPerStage,
   sameLayers,
   splitLayers,

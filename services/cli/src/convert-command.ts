@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
 import fs from 'node:fs';
-import { ConversionProgress, bundleMatches, checkpointId, isBundleDir, readBundleManifest, checkpointStorage, checkpointTensors, quantizationFromFlags, readModelDirectory, splitLayers, stageBundleName, writeStageBundle, type BundleOptions, type LayerRange } from '@chatglm/glm';
+import { DEFAULT_PREFILL_CHUNK_LAYERS, ConversionProgress, bundleMatches, checkpointId, isBundleDir, readBundleManifest, checkpointStorage, checkpointTensors, quantizationFromFlags, readModelDirectory, splitLayers, stageBundleName, writeStageBundle, type BundleOptions, type LayerRange } from '@chatglm/glm';
 import { ProgressDisplay } from './progress-display.ts';
 
 export const CONVERT_USAGE = `usage: chatglm convert --model DIR --out DIR [--stages N] [--quantize int8|int4] [options]
@@ -25,8 +25,8 @@ quantization, content hash) and copies of config.json and ice_text.model.
   --kv-cache D              float16 or float32: how the stages' graphs take and give cached keys
                             and values (default float16 with --quantize int8/int4, else float32)
   --prefill-chunk-layers N  one graph per N layers of each stage: a long prompt holds up running
-                            replies for one such chunk, not for all the layers (default: one
-                            graph per stage)
+                            replies for one such chunk, not for all the layers (default 4; N at
+                            least a stage's layer count: one graph)
   --dtype D                 float16 or float32 for the float weights (default: the checkpoint's)`;
 
 function chunkLayers(value: string): number {
@@ -66,7 +66,7 @@ export async function convert(argv: string[]): Promise<void> {
   const options: BundleOptions = {
     quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'] }),
     storage: (values.dtype as 'float16' | 'float32' | undefined) ?? checkpointStorage(model.dir),
-    ...(values['prefill-chunk-layers'] !== undefined && { prefillChunkLayers: chunkLayers(values['prefill-chunk-layers']) }),
+    prefillChunkLayers: values['prefill-chunk-layers'] !== undefined ? chunkLayers(values['prefill-chunk-layers']) : DEFAULT_PREFILL_CHUNK_LAYERS,
   };
   const sourceId = checkpointId(model.dir);
   const tensors = checkpointTensors(model, options.quantization);

@@ -36,8 +36,7 @@ options:
                          float16 with --quantize int8/int4 on the CPU, else float32)
   --prefill-chunk-layers N
                          run each stage's layers as graphs of N layers: a long prompt holds up
-                         running replies for one such chunk, not for all the layers (default:
-                         one graph per stage)
+                         running replies for one such chunk, not for all the layers (default 4)
   --redis-port PORT      port of the redis-server it starts (default 6379, or a free port when
                          6379 is taken); REDIS_URL=redis://… uses that Redis instead
   -h, --help             this text`;

@@ -1,7 +1,7 @@
 // Command-line options of a stage worker, parsed and checked before anything loads. Every default
 // and limit lives in WORKER_DEFAULTS; the usage text is written from it, so the two cannot differ.
 import { parseArgs } from 'node:util';
-import { kvCacheDefaultOn, parseLayers, quantizationFromFlags, stageRange, type BundleOptions, type LayerRange } from '@chatglm/glm';
+import { DEFAULT_PREFILL_CHUNK_LAYERS, kvCacheDefaultOn, parseLayers, quantizationFromFlags, stageRange, type BundleOptions, type LayerRange } from '@chatglm/glm';
 import { DEFAULT_PREFIX } from '@chatglm/queue';
 import { DEFAULT_MAX_SEQUENCES, parseStageDevice, type StageDevice } from '@chatglm/runtime';
 
@@ -63,7 +63,7 @@ const OPTION_HELP: readonly (readonly [string, string])[] = [
   ['--activation-dtype D', `float32 (exact) or float16 (half the bytes between stages) (default ${d.activationDtype})`],
   ['--quantize Q', 'int8 or int4: the layers\' linears as MatMulNBits blocks; none: float (default: as stored; THUDM int4/int8 checkpoints keep their codes)'],
   ['--quantize-embedding Q', 'none, int8 or int4: the embedding and the tied lm_head (default: as --quantize)'],
-  ['--prefill-chunk-layers N', 'convert the stage into graphs of N layers each: a long prompt then holds up running sequences for one such chunk, not for all the layers (default: one graph; a little faster per token)'],
+  ['--prefill-chunk-layers N', `convert the stage into graphs of N layers each: a long prompt holds up running sequences for one such chunk, not for all the layers; each extra graph costs a decode step about 1 ms (default ${DEFAULT_PREFILL_CHUNK_LAYERS}; N at least the stage's layer count: one graph)`],
   ['--kv-cache D', 'float16 or float32: how the KV cache keeps keys and values (default float16 with --quantize int8/int4 on the CPU, else float32)'],
   ['--weight-dtype D', "float16 or float32 for the float weights (default: the checkpoint's)"],
   ['--device D', `cpu or webgpu: run the layers on ONNX Runtime's CPU or WebGPU provider; webgpu needs a Vulkan adapter (an NVIDIA GPU with its driver) and never falls back to the CPU (default ${d.device})`],
@@ -198,9 +198,8 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
     if (values.next !== undefined && !/^[^\s:]+:\d+$|^\[[0-9a-f:]+\]:\d+$/i.test(values.next)) throw new Error(`--next must be HOST:PORT, got "${values.next}"`);
     const weightDtype = values['weight-dtype'];
     if (weightDtype !== undefined && weightDtype !== 'float16' && weightDtype !== 'float32') throw new Error(`--weight-dtype must be float16 or float32, got "${weightDtype}"`);
-    const prefillChunkLayers = int('prefill-chunk-layers', values['prefill-chunk-layers'], 1);
     const bundle: BundleOptions = {
-      ...(prefillChunkLayers !== undefined && { prefillChunkLayers }),
+      prefillChunkLayers: int('prefill-chunk-layers', values['prefill-chunk-layers'], 1) ?? DEFAULT_PREFILL_CHUNK_LAYERS,
       quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'] ?? kvCacheDefaultOn(device) }),
       ...(weightDtype && { storage: weightDtype }),
     };

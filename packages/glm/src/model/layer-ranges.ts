@@ -133,6 +133,13 @@ export function stageRange(numLayers: number, stage: number, stages: number): La
 }
 
 /**
+ * The commands' layers per prefill chunk when none is given (workers, `chatglm convert`): at the full
+ * size a 1,500-token prompt then holds running sequences up for 4 of 28 layers' prefill, and each
+ * decode step pays about 1 ms per extra chunk (docs/performance.md, "Chunked prefill").
+ */
+export const DEFAULT_PREFILL_CHUNK_LAYERS = 4;
+
+/**
  * A stage's layers cut into consecutive chunks of `chunkLayers` (the last may be shorter): the
  * graphs a prefill runs one at a time, so that decode steps of running sequences go between them
  * (docs/performance.md, "Chunked prefill"). Without `chunkLayers`, or with one at least the range's
