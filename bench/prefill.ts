@@ -12,7 +12,6 @@ import { ThreadedStageRuntime, measureGemmThroughput, type StageRuntime } from '
 import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
-import { decodeStepMs } from './support/decode-timing.ts';
 import { randomConvertedModel } from './support/random-converted-model.ts';
 import { openRandomModel, type RandomModel } from './support/random-model.ts';
 
@@ -25,6 +24,26 @@ const linearFlopsPerTokenLayer = (H: number, FF: number) => 2 * (3 * H * H + H *
 
 /** Streams of the decode step the chunks' cost is measured on. */
 const DECODE_STREAMS = 16;
+
+/** Decode steps of `streams` sequences on each stage in turn, alternating: the median ms of each. */
+async function alternatingDecodeMs<K extends string>(config: GlmConfig, stages: Record<K, StageRuntime>, streams: number, steps: number): Promise<Record<K, number>> {
+  const prompt = [...Array.from({ length: 16 }, (_, i) => 10 + i), config.gmaskTokenId, config.bosTokenId];
+  const at = SequencePositions.of(prompt, config);
+  const ids = Array.from({ length: streams }, (_, i) => `alternating-${i}`);
+  const names = Object.keys(stages) as K[];
+  for (const name of names) for (const seqId of ids) await stages[name].prefill({ seqId, tokens: prompt, ...at.prefill(prompt.length), contextLength: at.contextLength });
+  const times = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<K, number[]>;
+  // The first step of each is left out: the first runs of a session are slow.
+  for (let k = 0; k <= steps; k++) {
+    for (const name of names) {
+      const t0 = performance.now();
+      await stages[name].decode(ids.map((seqId) => ({ seqId, token: 20 + k, ...at.at(prompt.length + k) })));
+      if (k > 0) times[name].push(performance.now() - t0);
+    }
+  }
+  for (const name of names) for (const seqId of ids) await stages[name].release(seqId);
+  return Object.fromEntries(names.map((n) => [n, [...times[n]].sort((a, b) => a - b)[times[n].length >> 1]!])) as Record<K, number>;
+}
 
 /**
  * One stream decodes step after step while a prompt of `tokens` is prefilled on the same stage:
@@ -95,29 +114,36 @@ export async function runPrefillBenchmark(argv: string[]): Promise<BenchFigure[]
   }
 
   // Chunked prefill: a stream decoding while a long prompt is admitted, on the stage as a worker
-  // runs it (its bundle, in its thread), whole and in chunks of layers, side by side.
-  // The workers' default; with --quick's 3 layers that would be one graph, so chunks of one layer.
+  // runs it (its bundle, in its thread), in one graph and in chunks of layers. Both are loaded at
+  // once and their decode steps alternate, so that this machine's drift hits both alike; neither
+  // spins (chunks never do: each would hold the cores the others need).
   const chunkLayers = Number(own['chunk-layers'] || (quick ? 1 : DEFAULT_PREFILL_CHUNK_LAYERS));
-  const gaps: Record<'whole' | 'chunked', number> = { whole: 0, chunked: 0 };
-  for (const kind of ['whole', 'chunked'] as const) {
-    const converted = await randomConvertedModel(layers, 1, quantization, kind === 'chunked' ? chunkLayers : undefined);
-    const stage = await ThreadedStageRuntime.create({ config: converted.config, range: converted.ranges[0]!, weights: { kind: 'bundle', dir: converted.stageDirs[0]! }, maxSequences: DECODE_STREAMS + 1, maxTokensPerSequence: longTokens + 40, threads });
-    try {
-      await decodeStepMs(converted.config, [stage], 1, 2); // the first runs of a session are slow
-      const one = await decodeStepMs(converted.config, [stage], 1, 8);
-      const many = await decodeStepMs(converted.config, [stage], DECODE_STREAMS, 4);
-      const what = kind === 'chunked' ? `in chunks of ${chunkLayers} layer(s)` : 'one graph';
-      figures.push(figure('prefill', `decode, ${layers} layers ${what}: ms/step of 1 stream`, one, 'ms'));
-      figures.push(figure('prefill', `decode, ${layers} layers ${what}: ms/step of ${DECODE_STREAMS} streams`, many, 'ms'));
-      gaps[kind] = await worstGapDuringPrefill(converted.config, stage, longTokens);
-      console.log(`  ${what}: decode ${one.toFixed(0)} / ${many.toFixed(0)} ms/step (1 / ${DECODE_STREAMS} streams); a running stream's worst gap while a ${longTokens}-token prompt is prefilled: ${(gaps[kind] / 1000).toFixed(1)} s`);
-    } finally {
-      await stage.close();
+  const kinds = ['whole', 'chunked'] as const;
+  const stages: Record<(typeof kinds)[number], StageRuntime> = {} as never;
+  let config: GlmConfig | undefined;
+  try {
+    for (const kind of kinds) {
+      const converted = await randomConvertedModel(layers, 1, quantization, kind === 'chunked' ? chunkLayers : undefined);
+      config = converted.config;
+      stages[kind] = await ThreadedStageRuntime.create({ config, range: converted.ranges[0]!, weights: { kind: 'bundle', dir: converted.stageDirs[0]! }, maxSequences: DECODE_STREAMS + 1, maxTokensPerSequence: longTokens + 40, threads, spinning: false });
     }
+    const what = { whole: 'one graph', chunked: `in chunks of ${chunkLayers} layer(s)` };
+    for (const streams of [1, DECODE_STREAMS]) {
+      const ms = await alternatingDecodeMs(config!, stages, streams, quick ? 4 : 6);
+      for (const kind of kinds) figures.push(figure('prefill', `decode, ${layers} layers ${what[kind]} (steps alternating with the other): ms/step of ${streams} stream(s)`, ms[kind], 'ms'));
+      console.log(`  decode of ${streams} stream(s), steps alternating: one graph ${ms.whole.toFixed(0)} ms, chunks ${ms.chunked.toFixed(0)} ms (${(ms.chunked / ms.whole).toFixed(2)}x)`);
+    }
+    const gaps = { whole: 0, chunked: 0 };
+    for (const kind of kinds) {
+      gaps[kind] = await worstGapDuringPrefill(config!, stages[kind], longTokens);
+      console.log(`  ${what[kind]}: a running stream's worst gap while a ${longTokens}-token prompt is prefilled: ${(gaps[kind] / 1000).toFixed(1)} s`);
+    }
+    if (quick) figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, one graph (the whole prefill), ${L} layers`, (gaps.whole * scale) / 1000, 's', undefined, note));
+    figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, one graph, ${layers} layers (measured)`, gaps.whole / 1000, 's'));
+    figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, chunks of ${chunkLayers} layer(s), ${layers} layers (measured)`, gaps.chunked / 1000, 's', { value: (gaps.whole * chunkLayers) / layers / 1000 + 1, atMost: true, what: 'one chunk of the prefill and a decode step (1 s allowed for the step)' }));
+  } finally {
+    await Promise.allSettled(Object.values(stages).map((stage) => stage.close()));
   }
-  figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, one graph (the whole prefill), ${L} layers`, (gaps.whole * scale) / 1000, 's', undefined, note));
-  figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, one graph, ${layers} layers (measured)`, gaps.whole / 1000, 's'));
-  figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, chunks of ${chunkLayers} layer(s), ${layers} layers (measured)`, gaps.chunked / 1000, 's', { value: (gaps.whole * chunkLayers) / layers / 1000 + 1, atMost: true, what: 'one chunk of the prefill and a decode step (1 s allowed for the step)' }));
   printFigures(figures);
   console.log(`\nprefill benchmark done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   if (json) writeFigures(json, figures);

@@ -161,6 +161,18 @@ test('the bundled Redis keeps an append-only file on a claim, each write on disk
   assert.ok((sized.spec.template.spec.containers[0].args as string[]).includes('512mb'));
 });
 
+test('the KV cache dtype and the prefill chunks reach the init step\'s conversion as flags chatglm convert takes', { skip: missing }, () => {
+  const objects = renderChart('--set', 'model.kvCache=float32', '--set', 'model.prefillChunkLayers=2');
+  const sets = byKind(objects, 'StatefulSet').filter((s) => s.metadata.labels?.['chatglm.io/stage'] !== undefined);
+  assert.ok(sets.length > 0);
+  for (const set of sets) {
+    const convert = set.spec.template.spec.initContainers[0];
+    assert.equal(flag(convert.args, 'kv-cache'), 'float32');
+    assert.equal(flag(convert.args, 'prefill-chunk-layers'), '2');
+  }
+  assert.ok(CONVERT_USAGE.includes('--kv-cache') && CONVERT_USAGE.includes('--prefill-chunk-layers'));
+});
+
 test('bad values are refused by the schema at install time, naming the value', { skip: missing }, () => {
   for (const [set, expectedInMessage] of [
     [['--set', 'stages=0'], 'stages'],
@@ -169,6 +181,8 @@ test('bad values are refused by the schema at install time, naming the value', {
     [['--set', 'pipelines=two'], 'pipelines'],
     [['--set', 'gatway.replicas=3'], 'gatway'],
     [['--set', 'model.quantize=int3'], 'quantize'],
+    [['--set', 'model.kvCache=bfloat16'], 'kvCache'],
+    [['--set', 'model.prefillChunkLayers=0'], 'prefillChunkLayers'],
     [['--set', 'redis.bundled=false'], 'url'],
     [['--set', 'model.existingClaim='], 'model'],
     [['--set', 'activationDtype=bfloat16'], 'activationDtype'],

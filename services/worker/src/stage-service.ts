@@ -57,7 +57,7 @@ export class StageService {
         // decode steps that arrive during a long prefill go between its chunks. A release waits
         // for nothing either but reaches the runtime after the steps before it.
         if (message.kind === 'release') await this.release(hop, message.release.seqIds);
-        else void this.step(hop, message.step, log);
+        else void this.step(hop, message.step, log).catch((err: unknown) => log.warn('step failed', { error: err }));
         if (hop.downstream?.isClosed) break;
       }
     } finally {

@@ -82,4 +82,10 @@ and the heads: the bundled Redis's Service, or the external URL.
 {{- with .Values.model.dtype }}
 - --dtype={{ . }}
 {{- end }}
+{{- with .Values.model.kvCache }}
+- --kv-cache={{ . }}
+{{- end }}
+{{- with .Values.model.prefillChunkLayers }}
+- --prefill-chunk-layers={{ . }}
+{{- end }}
 {{- end -}}
