@@ -63,7 +63,7 @@ const OPTION_HELP: readonly (readonly [string, string])[] = [
   ['--activation-dtype D', `float32 (exact) or float16 (half the bytes between stages) (default ${d.activationDtype})`],
   ['--quantize Q', 'int8 or int4: the layers\' linears as MatMulNBits blocks; none: float (default: as stored; THUDM int4/int8 checkpoints keep their codes)'],
   ['--quantize-embedding Q', 'none, int8 or int4: the embedding and the tied lm_head (default: as --quantize)'],
-  ['--prefill-chunk-layers N', `convert the stage into graphs of N layers each: a long prompt holds up running sequences for one such chunk, not for all the layers; each extra graph costs a decode step about 1 ms (default ${DEFAULT_PREFILL_CHUNK_LAYERS}; N at least the stage's layer count: one graph)`],
+  ['--prefill-chunk-layers N', `convert the stage into graphs of N layers each: a long prompt holds up running sequences for one such chunk, not for all the layers; the extra graphs cost a decode step nothing measurable here (default ${DEFAULT_PREFILL_CHUNK_LAYERS}; N at least the stage's layer count: one graph)`],
   ['--kv-cache D', 'float16 or float32: how the KV cache keeps keys and values (default float16 with --quantize int8/int4 on the CPU, else float32)'],
   ['--weight-dtype D', "float16 or float32 for the float weights (default: the checkpoint's)"],
   ['--device D', `cpu or webgpu: run the layers on ONNX Runtime's CPU or WebGPU provider; webgpu needs a Vulkan adapter (an NVIDIA GPU with its driver) and never falls back to the CPU (default ${d.device})`],
