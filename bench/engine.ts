@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { glmPositions, promptLayout, randomGlmWeights, type GlmConfig } from '@chatglm/glm';
 import { ThreadedStageRuntime, measureReadBandwidth } from '@chatglm/runtime';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
+import { benchPrompt } from './support/decode-timing.ts';
 import { stageWeightBytes } from './support/weight-bytes.ts';
 
 // The stage holds layers [1, 3) of a 4-layer model: two middle layers, no embedding or lm_head.
@@ -77,7 +78,7 @@ type Variant = 'fp32' | 'int8' | 'int4';
 async function decodeStepMs(stage: ThreadedStageRuntime, batch: number, promptLen: number, steps: number): Promise<number> {
   const H = CONFIG.hiddenSize;
   const ids = Array.from({ length: batch }, (_, i) => `b${batch}-${i}`);
-  const prompt = [...Array.from({ length: promptLen - 2 }, (_, i) => i + 10), CONFIG.gmaskTokenId, CONFIG.bosTokenId];
+  const prompt = benchPrompt(CONFIG, promptLen);
   const layout = promptLayout(prompt, CONFIG);
   const pre = glmPositions(layout, 0, promptLen);
   for (const seqId of ids) {

@@ -12,6 +12,7 @@ import { ThreadedStageRuntime, measureGemmThroughput, type StageRuntime } from '
 import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
+import { benchPrompt } from './support/decode-timing.ts';
 import { randomConvertedModel } from './support/random-converted-model.ts';
 import { openRandomModel, type RandomModel } from './support/random-model.ts';
 
@@ -27,7 +28,7 @@ const DECODE_STREAMS = 16;
 
 /** Decode steps of `streams` sequences on each stage in turn, alternating: the median ms of each. */
 async function alternatingDecodeMs<K extends string>(config: GlmConfig, stages: Record<K, StageRuntime>, streams: number, steps: number): Promise<Record<K, number>> {
-  const prompt = [...Array.from({ length: 16 }, (_, i) => 10 + i), config.gmaskTokenId, config.bosTokenId];
+  const prompt = benchPrompt(config);
   const at = SequencePositions.of(prompt, config);
   const ids = Array.from({ length: streams }, (_, i) => `alternating-${i}`);
   const names = Object.keys(stages) as K[];
@@ -50,10 +51,10 @@ async function alternatingDecodeMs<K extends string>(config: GlmConfig, stages: 
  * the longest wait between two of its steps meanwhile, in ms.
  */
 async function worstGapDuringPrefill(config: GlmConfig, stage: StageRuntime, tokens: number): Promise<number> {
-  const running = [...Array.from({ length: 16 }, (_, i) => 10 + i), config.gmaskTokenId, config.bosTokenId];
+  const running = benchPrompt(config);
   const runningAt = SequencePositions.of(running, config);
   await stage.prefill({ seqId: 'running', tokens: running, ...runningAt.prefill(running.length), contextLength: runningAt.contextLength });
-  const long = [...Array.from({ length: tokens - 2 }, (_, i) => 10 + (i % 1000)), config.gmaskTokenId, config.bosTokenId];
+  const long = benchPrompt(config, tokens);
   const longAt = SequencePositions.of(long, config);
   let prefilling = true;
   const prefill = stage.prefill({ seqId: 'long', tokens: long, ...longAt.prefill(long.length), contextLength: longAt.contextLength }).finally(() => (prefilling = false));
@@ -73,7 +74,7 @@ async function worstGapDuringPrefill(config: GlmConfig, stage: StageRuntime, tok
 
 async function prefillMs(model: RandomModel, tokens: number, seqId: string): Promise<number> {
   const { config } = model;
-  const prompt = [...Array.from({ length: tokens - 2 }, (_, i) => 10 + (i % 1000)), config.gmaskTokenId, config.bosTokenId];
+  const prompt = benchPrompt(config, tokens);
   const positions = SequencePositions.of(prompt, config);
   const t0 = performance.now();
   await model.stage.prefill({ seqId, tokens: prompt, ...positions.prefill(prompt.length), contextLength: positions.contextLength });

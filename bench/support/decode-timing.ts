@@ -6,6 +6,11 @@ import { StageChain, type StageRuntime } from '@chatglm/runtime';
 /** Prompt length before decoding (about what a short chat turn takes). */
 export const PROMPT_TOKENS = 18;
 
+/** A prompt of `tokens` ids ending with [gMASK] <sop>, as the benchmarks prefill it. */
+export function benchPrompt(config: Pick<GlmConfig, 'gmaskTokenId' | 'bosTokenId'>, tokens = PROMPT_TOKENS): number[] {
+  return [...Array.from({ length: tokens - 2 }, (_, i) => 10 + (i % 1000)), config.gmaskTokenId, config.bosTokenId];
+}
+
 /** KV positions a stage needs for the prompt and `steps` decoded tokens. */
 export const cachedPositionsFor = (steps: number) => PROMPT_TOKENS + steps + 2;
 
@@ -21,7 +26,7 @@ export async function decodeStepMs(config: GlmConfig, stages: StageRuntime[], st
 /** decodeStepMs's measurements: the ms of each decode step, in the order they ran. */
 export async function decodeStepTimes(config: GlmConfig, stages: StageRuntime[], streams: number, steps: number): Promise<number[]> {
   const chain = new StageChain(stages);
-  const prompt = [...Array.from({ length: PROMPT_TOKENS - 2 }, (_, i) => 10 + i), config.gmaskTokenId, config.bosTokenId];
+  const prompt = benchPrompt(config);
   const positions = SequencePositions.of(prompt, config);
   const ids = Array.from({ length: streams }, (_, i) => `s${streams}-${i}`);
   for (const seqId of ids) await chain.prefill({ seqId, tokens: prompt, ...positions.prefill(prompt.length), contextLength: positions.contextLength });

@@ -156,9 +156,8 @@ export class KvCache {
     for (let h = 0; h < heads; h++) {
       const src = h * stride.tokens * headDim;
       const dst = base + (h * capacity + at) * headDim;
-      // Same element type (checked above): a plain copy of bits.
-      (keys as Float32Array).set((newKeys as Float32Array).subarray(keyOffset + src, keyOffset + src + rows), dst);
-      (values as Float32Array).set((newValues as Float32Array).subarray(valueOffset + src, valueOffset + src + rows), dst);
+      copyElements(keys, dst, newKeys, keyOffset + src, rows);
+      copyElements(values, dst, newValues, valueOffset + src, rows);
     }
   }
 
@@ -176,10 +175,7 @@ export class KvCache {
     if (!k || !v) throw new ChatGlmError('unknown_layer', `layer ${layer} is not held by this stage`);
     const rows = (slab: KvElements) => {
       const out = slab instanceof Float32Array ? new Float32Array(heads * length * headDim) : new Uint16Array(heads * length * headDim);
-      for (let h = 0; h < heads; h++) {
-        const from = base + h * capacity * headDim;
-        (out as Float32Array).set((slab as Float32Array).subarray(from, from + length * headDim), h * length * headDim);
-      }
+      for (let h = 0; h < heads; h++) copyElements(out, h * length * headDim, slab, base + h * capacity * headDim, length * headDim);
       return out instanceof Float32Array ? out : float16ToFloat32(out);
     };
     return { keys: rows(k), values: rows(v), length };
@@ -202,8 +198,8 @@ export class KvCache {
       for (let s = 0; s < slots; s++) {
         const base = s * this.slotSize;
         for (let h = 0; h < heads; h++) {
-          (keys as Float32Array).set((srcKeys as Float32Array).subarray(h * P * headDim, (h + 1) * P * headDim), base + h * capacity * headDim);
-          (values as Float32Array).set((srcValues as Float32Array).subarray(h * P * headDim, (h + 1) * P * headDim), base + h * capacity * headDim);
+          copyElements(keys, base + h * capacity * headDim, srcKeys, h * P * headDim, P * headDim);
+          copyElements(values, base + h * capacity * headDim, srcValues, h * P * headDim, P * headDim);
         }
       }
     });
@@ -213,4 +209,13 @@ export class KvCache {
   advance(slot: number, count: number): void {
     this.lengths[slot] = this.length(slot) + count;
   }
+}
+
+/**
+ * Copies `count` elements of `src` from `from` into `dst` at `at`. Both hold the cache's one dtype
+ * (fp32 values, or fp16 bits), so this copies bits; a Float32Array given a Uint16Array would
+ * convert numbers instead, which is why append() checks the dtypes first.
+ */
+function copyElements(dst: KvElements, at: number, src: KvElements, from: number, count: number): void {
+  (dst as Float32Array).set((src as Float32Array).subarray(from, from + count), at);
 }
