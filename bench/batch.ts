@@ -5,14 +5,16 @@
 // building the inputs, the runtime's bookkeeping).
 //
 // `--quick` decodes a model of 3 layers at full width instead of 28 (its figures say so): the
-// lm_head then weighs more in each step than in the full model.
+// lm_head then weighs more in each step than in the full model. `--past N` prefills prompts of N
+// tokens before decoding (default 18, a short chat turn), to see what attention and the KV cache
+// cost at long contexts (each stream's prompt is prefilled first: keep the stream counts small).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { readProfile } from '@chatglm/runtime';
 import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
-import { decodeStepTimes } from './support/decode-timing.ts';
+import { PROMPT_TOKENS, decodeStepTimes } from './support/decode-timing.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
 import { kernelTimesPerRun } from './support/op-profile.ts';
 import { openRandomModel } from './support/random-model.ts';
@@ -20,22 +22,22 @@ import { openRandomModel } from './support/random-model.ts';
 /** Aggregate tokens/s at 16 streams must reach this many times one stream's (docs/performance.md, "Targets"). */
 const BATCH_16_FACTOR = 6;
 const QUICK_LAYERS = 3;
-/** Streams whose step is broken down by operator. */
-const PROFILED = new Set([1, 16]);
 
 export async function runBatchBenchmark(argv: string[]): Promise<BenchFigure[]> {
-  const { quick, quantization, threads, json, own } = parseBenchOptions(argv, { streams: '1,2,4,8,16,32', steps: '8' });
+  const { quick, quantization, threads, json, own } = parseBenchOptions(argv, { streams: '1,2,4,8,16,32', steps: '8', past: String(PROMPT_TOKENS) });
   const counts = own.streams.split(',').map(Number);
   if (!counts.every((n) => Number.isInteger(n) && n >= 1)) throw new Error(`--streams must list positive integers, got "${own.streams}"`);
   const steps = Number(own.steps);
+  const past = Number(own.past);
+  if (!(Number.isInteger(past) && past >= 3)) throw new Error(`--past must be an integer of at least 3 (the prompt ends with [gMASK] <sop>), got "${own.past}"`);
   const layers = quick ? QUICK_LAYERS : CHATGLM_6B.numLayers;
-  const note = quick ? `${QUICK_LAYERS} layers at full width` : undefined;
+  const note = [quick ? `${QUICK_LAYERS} layers at full width` : '', past !== PROMPT_TOKENS ? `after prompts of ${past} tokens` : ''].filter(Boolean).join(', ') || undefined;
   const figures: BenchFigure[] = [];
   const started = performance.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-bench-batch-'));
 
-  console.log(`batch benchmark: ChatGLM-6B width, ${layers} layers, linears ${quantization.linears}, lm_head ${quantization.embedding}, ${threads} threads; streams ${counts.join(', ')}`);
-  const model = await openRandomModel(layers, quantization, { streams: Math.max(...counts), steps, threads, profileFilePrefix: path.join(dir, 'batch') });
+  console.log(`batch benchmark: ChatGLM-6B width, ${layers} layers, linears ${quantization.linears}, lm_head ${quantization.embedding}, ${threads} threads; streams ${counts.join(', ')}; prompts of ${past} tokens`);
+  const model = await openRandomModel(layers, quantization, { streams: Math.max(...counts), steps, threads, profileFilePrefix: path.join(dir, 'batch'), promptTokens: past });
   console.log(`  built in ${model.builtIn.toFixed(1)} s`);
   /** Median ms per step (the throughput figures) and mean (set beside the profile's mean run). */
   const stepMs = new Map<number, number>();
@@ -47,7 +49,7 @@ export async function runBatchBenchmark(argv: string[]): Promise<BenchFigure[]> 
     for (const n of counts) {
       runs += n; // one prefill per stream
       runIndex.set(n, runs);
-      const times = await decodeStepTimes(model.config, [model.stage], n, steps);
+      const times = await decodeStepTimes(model.config, [model.stage], n, steps, past);
       runs += steps;
       const ms = [...times].sort((a, b) => a - b)[times.length >> 1]!;
       stepMs.set(n, ms);
@@ -55,7 +57,9 @@ export async function runBatchBenchmark(argv: string[]): Promise<BenchFigure[]> 
       console.log(`  ${n} streams: ${ms.toFixed(1)} ms/step, ${((n * 1000) / ms).toFixed(1)} tokens/s`);
     }
     const events = readProfile(model.stage.endProfiling());
-    for (const n of counts.filter((c) => PROFILED.has(c))) {
+    // Broken down by operator: one stream (or the fewest asked) and 16 (or the most asked).
+    const profiled = new Set([counts[0], counts.includes(16) ? 16 : Math.max(...counts)]);
+    for (const n of counts.filter((c) => profiled.has(c))) {
       const { byOp, runMs } = kernelTimesPerRun(events, runIndex.get(n)!, steps);
       const kernels = [...byOp.values()].reduce((a, b) => a + b, 0);
       const step = meanStepMs.get(n)!;

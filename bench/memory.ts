@@ -1,11 +1,11 @@
 // `pnpm bench memory`: what a stage's memory is made of at the full ChatGLM-6B width: its weights
 // (int4 everywhere by default) and its KV cache (fp16 by default with int4, measured beside fp32),
-// which is reserved at full length per slot but
-// grows in memory with the positions sequences actually use (the operating system commits a slab's
-// pages as they are first written; docs/performance.md, "KV cache"). The cache is measured on its
-// own (the stage's KvCache, written as a stage writes it), so that ONNX Runtime's buffers do not
-// blur the figure. From the figures it reports how many 2,048-token conversations fit beside the
-// weights in 16 GiB.
+// which is paged: reserved (virtual) for every slot at full length, committed in memory page by page
+// as sequences take pages, and a freed page is the next one handed out (docs/performance.md, "KV
+// cache"). The cache is measured on its own (the stage's KvCache, written as a stage writes it), so
+// that ONNX Runtime's buffers do not blur the figure. From the figures it reports how many 2,048-token
+// conversations fit beside the weights in 16 GiB, and what stays committed when one long
+// conversation at a time moves across the slots.
 //
 // `--quick` builds 3 layers at full width instead of 28; the weights' figure is then extrapolated
 // and says so.
@@ -37,6 +37,17 @@ const gc = vm.runInNewContext('gc') as () => void;
 function settledRss(): number {
   gc();
   return process.memoryUsage().rss;
+}
+
+/** Writes a sequence's positions one by one up to `to`, in every layer, as decode steps write them. */
+function growTo(cache: KvCache, slot: number, to: number): void {
+  const { heads, headDim, layers } = cache.shape;
+  const row = cache.dtype === 'float16' ? new Uint16Array(heads * headDim).fill(0x3800 /* 0.5 */) : new Float32Array(heads * headDim).fill(0.5);
+  for (let t = cache.length(slot); t < to; t++) {
+    cache.reserve(slot, 1);
+    for (const l of layers) cache.append(l, slot, row, row, { row: 0, rows: 1, tokens: 1 });
+    cache.advance(slot, 1);
+  }
 }
 
 export async function runMemoryBenchmark(argv: string[]): Promise<BenchFigure[]> {
@@ -72,14 +83,10 @@ export async function runMemoryBenchmark(argv: string[]): Promise<BenchFigure[]>
     const bytes = dtype === 'float16' ? 2 : 4;
     const cache = new KvCache({ layers: Array.from({ length: L }, (_, i) => i), heads, headDim, slots, capacity: CONVERSATION, dtype });
     const reserved = 2 * L * slots * CONVERSATION * H * bytes;
-    const row = dtype === 'float16' ? new Uint16Array(heads * headDim).fill(0x3800 /* 0.5 */) : new Float32Array(heads * headDim).fill(0.5);
     const fill = (to: number) => {
       for (let s = 0; s < slots; s++) {
         if (cache.activeSequences < slots) cache.allocate(`s${s}`);
-        for (let t = cache.length(s); t < to; t++) {
-          for (let l = 0; l < L; l++) cache.append(l, s, 1, row, 0, row, 0, { tokens: 1 });
-          cache.advance(s, 1);
-        }
+        growTo(cache, s, to);
       }
     };
     const empty = settledRss();
@@ -88,7 +95,7 @@ export async function runMemoryBenchmark(argv: string[]): Promise<BenchFigure[]>
     fill(long);
     const longer = settledRss();
     const perPosition = (longer - short) / (slots * (long - 18)); // bytes, all layers
-    console.log(`  ${dtype} KV slabs reserved ${(reserved / GiB).toFixed(1)} GiB; RSS +${((short - empty) / MiB).toFixed(0)} MiB for ${slots} sequences of 18 positions, +${((longer - empty) / MiB).toFixed(0)} MiB at ${long} positions`);
+    console.log(`  ${dtype} KV pools reserved ${(reserved / GiB).toFixed(1)} GiB; RSS +${((short - empty) / MiB).toFixed(0)} MiB for ${slots} sequences of 18 positions, +${((longer - empty) / MiB).toFixed(0)} MiB at ${long} positions`);
     const conversationBytes = perPosition * CONVERSATION;
     const kv = `${dtype} KV cache${dtype === quantization.kvCache ? ' (the default here)' : ''}`;
     figures.push(figure('memory', `${kv} reserved (virtual) for ${slots} slots of ${CONVERSATION} positions`, reserved / GiB, 'GiB'));
@@ -96,8 +103,32 @@ export async function runMemoryBenchmark(argv: string[]): Promise<BenchFigure[]>
     figures.push(figure('memory', `${kv} resident for ${slots} sequences of ${long} positions`, (longer - empty) / MiB, 'MiB'));
     figures.push(figure('memory', `${kv} resident per position, all layers (keys and values: ${(cache.bytesPerPosition / 1024).toFixed(0)} KiB)`, perPosition / 1024, 'KiB'));
     figures.push(figure('memory', `${CONVERSATION}-token conversations that fit beside the weights in 16 GiB, ${kv}`, Math.floor((BUDGET_BYTES - fullWeightsRss) / conversationBytes), 'conversations', undefined, note));
-    // Hand the slabs back before measuring the next dtype (RSS must start from the same place).
     for (let s = 0; s < slots; s++) cache.release(`s${s}`);
+    // Hand the pools back before measuring the next dtype (RSS must start from the same place).
+    cache.keys.clear();
+    cache.values.clear();
+  }
+  // 3. Churn, on a fresh pool in the default dtype: `slots` rounds in which every slot holds a
+  // sequence, one of them `long` positions long (a different slot each round) and the others 18,
+  // all ended at the round's end. The pool hands freed pages out again, so what stays committed is
+  // one round's positions; a slab per slot (the cache before it was paged) would keep each slot's
+  // longest sequence: every slot at `long`.
+  {
+    const dtype = quantization.kvCache;
+    const cache = new KvCache({ layers: Array.from({ length: L }, (_, i) => i), heads, headDim, slots, capacity: CONVERSATION, dtype });
+    const before = settledRss();
+    for (let round = 0; round < slots; round++) {
+      const held = Array.from({ length: slots }, (_, s) => cache.allocate(`r${round}-${s}`));
+      held.forEach((slot, s) => growTo(cache, slot, s === round ? long : 18));
+      for (let s = 0; s < slots; s++) cache.release(`r${round}-${s}`);
+    }
+    const committed = settledRss() - before;
+    const oneRound = (long + (slots - 1) * 18) * cache.bytesPerPosition;
+    const slabs = slots * long * cache.bytesPerPosition;
+    console.log(`  ${dtype} KV pool after ${slots} rounds of one ${long}-position sequence moving across ${slots} slots beside sequences of 18: RSS +${(committed / MiB).toFixed(0)} MiB (one round's positions: ${(oneRound / MiB).toFixed(0)} MiB; slabs per slot would keep ${(slabs / MiB).toFixed(0)} MiB)`);
+    figures.push(figure('memory', `${dtype} KV cache resident after ${slots} rounds of one ${long}-position sequence moving across ${slots} slots (pages reused)`, committed / MiB, 'MiB'));
+    figures.push(figure('memory', `the same rounds' positions held at once (the least a cache can commit)`, oneRound / MiB, 'MiB'));
+    figures.push(figure('memory', `what slabs per slot would keep for the same rounds (computed: every slot at ${long} positions)`, slabs / MiB, 'MiB'));
     cache.keys.clear();
     cache.values.clear();
   }

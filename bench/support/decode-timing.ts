@@ -12,7 +12,7 @@ export function benchPrompt(config: Pick<GlmConfig, 'gmaskTokenId' | 'bosTokenId
 }
 
 /** KV positions a stage needs for the prompt and `steps` decoded tokens. */
-export const cachedPositionsFor = (steps: number) => PROMPT_TOKENS + steps + 2;
+export const cachedPositionsFor = (steps: number, promptTokens = PROMPT_TOKENS) => promptTokens + steps + 2;
 
 /**
  * Prefills `streams` sequences, then times `steps` decode steps of all of them together; returns
@@ -23,10 +23,10 @@ export async function decodeStepMs(config: GlmConfig, stages: StageRuntime[], st
   return times[times.length >> 1]!;
 }
 
-/** decodeStepMs's measurements: the ms of each decode step, in the order they ran. */
-export async function decodeStepTimes(config: GlmConfig, stages: StageRuntime[], streams: number, steps: number): Promise<number[]> {
+/** decodeStepMs's measurements: the ms of each decode step, in the order they ran, after prompts of `promptTokens`. */
+export async function decodeStepTimes(config: GlmConfig, stages: StageRuntime[], streams: number, steps: number, promptTokens = PROMPT_TOKENS): Promise<number[]> {
   const chain = new StageChain(stages);
-  const prompt = benchPrompt(config);
+  const prompt = benchPrompt(config, promptTokens);
   const positions = SequencePositions.of(prompt, config);
   const ids = Array.from({ length: streams }, (_, i) => `s${streams}-${i}`);
   for (const seqId of ids) await chain.prefill({ seqId, tokens: prompt, ...positions.prefill(prompt.length), contextLength: positions.contextLength });

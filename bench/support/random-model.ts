@@ -17,7 +17,7 @@ export interface RandomModel {
 export async function openRandomModel(
   layers: number,
   quantization: BenchQuantization,
-  run: { streams: number; steps: number; threads: number; profileFilePrefix?: string; capacity?: number },
+  run: { streams: number; steps: number; threads: number; profileFilePrefix?: string; capacity?: number; promptTokens?: number },
 ): Promise<RandomModel> {
   const t0 = performance.now();
   const config = { ...CHATGLM_6B, numLayers: layers };
@@ -27,7 +27,7 @@ export async function openRandomModel(
     weights: { kind: 'tensors', tensors: randomStageTensors(quantization) },
     quantization: { kvCache: quantization.kvCache },
     maxSequences: run.streams,
-    maxTokensPerSequence: run.capacity ?? cachedPositionsFor(run.steps),
+    maxTokensPerSequence: run.capacity ?? cachedPositionsFor(run.steps, run.promptTokens),
     threads: run.threads,
     ...(run.profileFilePrefix !== undefined && { profileFilePrefix: run.profileFilePrefix }),
   });

@@ -1,22 +1,35 @@
 // The KV cache of one stage, held in JS typed arrays (docs/architecture.md, "Model runtime"): ONNX Runtime reads it as
 // zero-copy inputs and the stage writes each step's new rows itself, so the cache is never an output.
 //
-// Per layer one slab of keys and one of values, both [slots, heads, capacity, headDim]. A sequence
-// owns one slot; a batch reads the contiguous slot range that covers its sequences as one tensor.
-// A new position is one contiguous row of headDim elements per head, so an append is `heads` copies,
-// and the memory a slot touches grows with its length: the operating system commits a slab's pages
-// on first write, 8 positions of one head per 4 KiB page at headDim 128 in fp32, 16 in fp16
-// (docs/performance.md, "KV cache").
+// The cache is paged. Per layer one pool of keys and one of values, both [heads, pages, pageSize,
+// headDim]; a sequence holds a list of pages (its page table), one page per KV_PAGE_SIZE positions,
+// taken from the pool as it grows and handed back when it ends. Every layer's pool is indexed by
+// the same page numbers, so one table serves all of a stage's layers. The graph gathers a batch's
+// pages by their tables; a position is a contiguous row of headDim elements per head within its
+// page, so an append is a copy per head and page it touches.
+//
+// Memory follows the positions held, not the sequences' maximum length: the pools are reserved
+// (virtual) for every slot at full length, the operating system commits a page of memory on its
+// first write, and a freed page is the next one handed out (a 16-position page of one head at
+// headDim 128 is exactly one 4 KiB memory page in fp16). What stays committed is the most positions
+// ever held at once, whichever sequences held them (docs/performance.md, "KV cache").
 //
 // Elements are fp32 (Float32Array) or fp16 (their bits in a Uint16Array, as ONNX Runtime's Node
 // binding takes and gives float16 tensors); the graph's new rows come in the cache's own dtype, so
 // an append copies bits and never converts.
 //
-// A P-tuning v2 prefix (docs/model.md §10) occupies positions [0, P) of every slot of every layer: it is
-// written once, when the cache is made, and a sequence starts at length P. Nothing overwrites it,
-// because appends start at a slot's length, which never drops below P.
+// A P-tuning v2 prefix (docs/model.md §10) occupies positions [0, P) of every sequence: its whole
+// pages are written once, when the cache is made, and shared by every sequence's table; the rest of
+// it (P mod pageSize positions) is copied into each sequence's first own page. Nothing overwrites
+// it, because appends start at a sequence's length, which never drops below P.
 import { ChatGlmError, float16ToFloat32, float32ToFloat16 } from '@chatglm/common';
 import type { KvCacheDtype, PrefixLayerKv } from '@chatglm/glm';
+
+/** Positions per page. */
+export const KV_PAGE_SIZE = 16;
+
+/** The page every table is padded with (and the past of a sequence with none): never handed out, masked wherever it is read. */
+const PADDING_PAGE = 0;
 
 export interface KvCacheShape {
   /** Absolute indices of the layers this stage holds. */
@@ -29,15 +42,24 @@ export interface KvCacheShape {
   capacity: number;
   /** Default 'float32'. */
   dtype?: KvCacheDtype;
+  /** Positions per page (default KV_PAGE_SIZE). */
+  pageSize?: number;
 }
 
-/** A slab, or a graph output of new rows, in the cache's dtype. */
+/** A pool, or a graph output of new rows, in the cache's dtype. */
 export type KvElements = Float32Array | Uint16Array;
 
 /** The prefix written ahead of every sequence: `layers` in the same order as KvCacheShape.layers. */
 export interface CachePrefix {
   length: number;
   layers: PrefixLayerKv[];
+}
+
+/** Where one sequence's new rows are in a graph output of [heads, rows, tokens, headDim]. */
+export interface NewRows {
+  row: number;
+  rows: number;
+  tokens: number;
 }
 
 export class KvCapacityError extends ChatGlmError {
@@ -47,48 +69,75 @@ export class KvCapacityError extends ChatGlmError {
 }
 
 export class KvCache {
+  /** Each layer's pools, [heads, pages, pageSize, headDim]. */
   readonly keys = new Map<number, KvElements>();
   readonly values = new Map<number, KvElements>();
   readonly dtype: KvCacheDtype;
-  /** Elements per slot in one layer's slab. */
-  readonly slotSize: number;
+  readonly pageSize: number;
+  /** Pages in each pool, the padding page and the shared prefix pages included. */
+  readonly pages: number;
+  /** P-tuning prefix positions at the start of every sequence (0 without a prefix). */
+  readonly prefixLength: number;
+
   private readonly lengths: Int32Array;
   private readonly owner: (string | undefined)[];
   private readonly slotOf = new Map<string, number>();
-
-  /** P-tuning prefix positions at the start of every slot (0 without a prefix). */
-  readonly prefixLength: number;
+  private readonly tables: number[][];
+  /** Whole pages of the prefix, at the start of every table. */
+  private readonly sharedPages: number[] = [];
+  /** Per layer, the prefix's positions past its whole pages, [heads, tail, headDim] in the cache's dtype. */
+  private readonly prefixTail = new Map<number, { keys: KvElements; values: KvElements }>();
+  private readonly freePages: number[] = [];
+  /** Pages never handed out start here. */
+  private nextFreshPage: number;
+  private pagesHeld = 0;
 
   constructor(readonly shape: KvCacheShape, prefix?: CachePrefix) {
-    this.slotSize = shape.heads * shape.headDim * shape.capacity;
     this.prefixLength = prefix?.length ?? 0;
     if (this.prefixLength >= shape.capacity) {
       throw new ChatGlmError('invalid_stage_spec', `${shape.capacity} cached positions per sequence leave no room for tokens after the ${this.prefixLength}-position P-tuning prefix; raise it above ${this.prefixLength}`);
     }
     this.dtype = shape.dtype ?? 'float32';
-    const total = this.slotSize * shape.slots;
-    const slab = () => (this.dtype === 'float16' ? new Uint16Array(total) : new Float32Array(total));
+    this.pageSize = shape.pageSize ?? KV_PAGE_SIZE;
+    const sharedCount = Math.floor(this.prefixLength / this.pageSize);
+    const ownPerSequence = Math.ceil((shape.capacity - sharedCount * this.pageSize) / this.pageSize);
+    this.pages = 1 + sharedCount + shape.slots * ownPerSequence;
+    const total = shape.heads * this.pages * this.pageSize * shape.headDim;
+    const pool = () => (this.dtype === 'float16' ? new Uint16Array(total) : new Float32Array(total));
     for (const l of shape.layers) {
-      this.keys.set(l, slab());
-      this.values.set(l, slab());
+      this.keys.set(l, pool());
+      this.values.set(l, pool());
     }
+    for (let i = 0; i < sharedCount; i++) this.sharedPages.push(1 + i);
+    this.nextFreshPage = 1 + sharedCount;
     if (prefix) this.writePrefix(prefix);
     this.lengths = new Int32Array(shape.slots).fill(this.prefixLength);
     this.owner = new Array<string | undefined>(shape.slots).fill(undefined);
+    this.tables = Array.from({ length: shape.slots }, () => []);
   }
 
   get activeSequences(): number {
     return this.slotOf.size;
   }
 
-  /** Positions the active sequences have cached, not counting the P-tuning prefix each slot holds. */
+  /** Positions the active sequences have cached, not counting the P-tuning prefix each holds. */
   get cachedTokens(): number {
     let total = 0;
     for (const slot of this.slotOf.values()) total += this.length(slot) - this.prefixLength;
     return total;
   }
 
-  /** Gives a new sequence the lowest free slot (keeping batches' slot ranges compact). */
+  /** Pages the active sequences hold, not counting the shared prefix pages. */
+  get pagesInUse(): number {
+    return this.pagesHeld;
+  }
+
+  /** Pages ever handed out (their memory is committed), not counting the shared prefix pages. */
+  get pagesTouched(): number {
+    return this.nextFreshPage - 1 - this.sharedPages.length;
+  }
+
+  /** Gives a new sequence the lowest free slot and the prefix's pages. */
   allocate(seqId: string): number {
     if (this.slotOf.has(seqId)) throw new ChatGlmError('duplicate_sequence', `sequence ${seqId} already holds a KV slot; release it first`);
     const slot = this.owner.indexOf(undefined);
@@ -96,6 +145,14 @@ export class KvCache {
     this.owner[slot] = seqId;
     this.slotOf.set(seqId, slot);
     this.lengths[slot] = this.prefixLength;
+    this.tables[slot] = [...this.sharedPages];
+    if (this.prefixTail.size > 0) {
+      const page = this.takePage(slot);
+      for (const [layer, tail] of this.prefixTail) {
+        const rows = { row: 0, rows: 1, tokens: tail.keys.length / (this.shape.heads * this.shape.headDim) };
+        this.writeRows(layer, page, 0, tail.keys, tail.values, rows, 0, rows.tokens);
+      }
+    }
     return slot;
   }
 
@@ -105,6 +162,11 @@ export class KvCache {
     this.slotOf.delete(seqId);
     this.owner[slot] = undefined;
     this.lengths[slot] = this.prefixLength;
+    const table = this.tables[slot] as number[];
+    // The most recently used pages go out first: they are committed and likely still in the CPU's caches.
+    for (let i = table.length - 1; i >= this.sharedPages.length; i--) this.freePages.push(table[i] as number);
+    this.pagesHeld -= table.length - this.sharedPages.length;
+    this.tables[slot] = [];
     return true;
   }
 
@@ -118,46 +180,60 @@ export class KvCache {
     return this.lengths[slot] as number;
   }
 
-  /** Zero-copy views of one layer's keys and values for slots [first, last]. */
-  view(layer: number, first: number, last: number): { keys: KvElements; values: KvElements } {
-    const from = first * this.slotSize;
-    const to = (last + 1) * this.slotSize;
-    return { keys: (this.keys.get(layer) as KvElements).subarray(from, to), values: (this.values.get(layer) as KvElements).subarray(from, to) };
-  }
-
   /** Bytes one cached position takes across this stage's layers (keys and values). */
   get bytesPerPosition(): number {
     return this.shape.layers.length * 2 * this.shape.heads * this.shape.headDim * (this.dtype === 'float16' ? 2 : 4);
   }
 
-  ensureRoom(slot: number, extra: number): void {
+  /** Makes room for `extra` more positions of a sequence, taking the pages they need. */
+  reserve(slot: number, extra: number): void {
     const needed = this.length(slot) + extra;
     if (needed > this.shape.capacity) {
       const prefix = this.prefixLength > 0 ? ` (${this.prefixLength} of them the P-tuning prefix)` : '';
       throw new KvCapacityError(`sequence ${this.owner[slot]} needs ${needed} cached positions${prefix} but this stage holds ${this.shape.capacity} per sequence`);
     }
+    const table = this.tables[slot] as number[];
+    while (table.length * this.pageSize < needed) this.takePage(slot);
   }
 
   /**
-   * Appends `count` new rows for one sequence in one layer. `newKeys` and `newValues` are
-   * [heads, tokens, headDim] per sequence in the cache's dtype, starting at `keyOffset`/`valueOffset`
-   * elements of the graph's output buffers (which hold the rows of the whole batch; `stride.tokens` >= count).
+   * The page tables of `slots` as one int64 [slots, pages] tensor's data, covering each sequence's
+   * cached positions and padded to the longest; `pages` is at least 1, so the past is never empty.
    */
-  append(layer: number, slot: number, count: number, newKeys: KvElements, keyOffset: number, newValues: KvElements, valueOffset: number, stride: { tokens: number }): void {
-    const { heads, headDim, capacity } = this.shape;
-    const at = this.length(slot);
-    const keys = this.keys.get(layer) as KvElements;
-    const values = this.values.get(layer) as KvElements;
+  pageTable(slots: readonly number[]): { table: BigInt64Array; pages: number } {
+    let pages = 1;
+    for (const s of slots) pages = Math.max(pages, Math.ceil(this.length(s) / this.pageSize));
+    const table = new BigInt64Array(slots.length * pages).fill(BigInt(PADDING_PAGE));
+    slots.forEach((s, r) => {
+      const own = this.tables[s] as number[];
+      const used = Math.ceil(this.length(s) / this.pageSize);
+      for (let i = 0; i < used; i++) table[r * pages + i] = BigInt(own[i] as number);
+    });
+    return { table, pages };
+  }
+
+  /**
+   * Appends a sequence's new rows in one layer: `rows.tokens` positions from where it stands, taken
+   * from graph outputs of [heads, rows, tokens, headDim] in the cache's dtype. The positions must
+   * have been reserved.
+   */
+  append(layer: number, slot: number, newKeys: KvElements, newValues: KvElements, rows: NewRows): void {
+    const keys = this.keys.get(layer);
+    const values = this.values.get(layer);
+    if (!keys || !values) throw new ChatGlmError('unknown_layer', `layer ${layer} is not held by this stage`);
     if (newKeys.constructor !== keys.constructor || newValues.constructor !== values.constructor) {
       throw new ChatGlmError('stage_internal', `new KV rows of layer ${layer} are not in the cache's ${this.dtype} (does the graph's KV dtype match the cache's?)`);
     }
-    const base = slot * this.slotSize;
-    const rows = count * headDim;
-    for (let h = 0; h < heads; h++) {
-      const src = h * stride.tokens * headDim;
-      const dst = base + (h * capacity + at) * headDim;
-      copyElements(keys, dst, newKeys, keyOffset + src, rows);
-      copyElements(values, dst, newValues, valueOffset + src, rows);
+    const table = this.tables[slot] as number[];
+    const at = this.length(slot);
+    if ((table.length * this.pageSize) < at + rows.tokens) throw new ChatGlmError('stage_internal', `sequence ${this.owner[slot]} appends ${rows.tokens} positions at ${at} without having reserved them`);
+    // A run of positions that stays within one page is contiguous per head.
+    for (let t = 0; t < rows.tokens; ) {
+      const position = at + t;
+      const offset = position % this.pageSize;
+      const run = Math.min(this.pageSize - offset, rows.tokens - t);
+      this.writeRows(layer, table[Math.floor(position / this.pageSize)] as number, offset, newKeys, newValues, rows, t, run);
+      t += run;
     }
   }
 
@@ -166,48 +242,82 @@ export class KvCache {
    * cache's dtype; the first `prefixLength` positions are the P-tuning prefix.
    */
   read(seqId: string, layer: number): { keys: Float32Array; values: Float32Array; length: number } {
-    const { heads, headDim, capacity } = this.shape;
+    const { heads, headDim } = this.shape;
     const slot = this.slot(seqId);
     const length = this.length(slot);
-    const base = slot * this.slotSize;
+    const table = this.tables[slot] as number[];
     const k = this.keys.get(layer);
     const v = this.values.get(layer);
     if (!k || !v) throw new ChatGlmError('unknown_layer', `layer ${layer} is not held by this stage`);
-    const rows = (slab: KvElements) => {
-      const out = slab instanceof Float32Array ? new Float32Array(heads * length * headDim) : new Uint16Array(heads * length * headDim);
-      for (let h = 0; h < heads; h++) copyElements(out, h * length * headDim, slab, base + h * capacity * headDim, length * headDim);
-      return out instanceof Float32Array ? out : float16ToFloat32(out);
-    };
-    return { keys: rows(k), values: rows(v), length };
-  }
-
-  /** Copies each layer's prefix ([heads, P, headDim] keys and values) into positions [0, P) of every slot. */
-  private writePrefix(prefix: CachePrefix): void {
-    const { heads, headDim, capacity, slots, layers } = this.shape;
-    const P = prefix.length;
-    layers.forEach((l, i) => {
-      const src = prefix.layers[i];
-      if (!src || src.layer !== l || src.keys.length !== heads * P * headDim || src.values.length !== heads * P * headDim) {
-        throw new ChatGlmError('invalid_stage_spec', `the P-tuning prefix has no [${heads}, ${P}, ${headDim}] keys and values for layer ${l}`);
-      }
-      const keys = this.keys.get(l) as KvElements;
-      const values = this.values.get(l) as KvElements;
-      // The prefix is computed in fp32; an fp16 cache holds it rounded, like every other position.
-      const srcKeys = keys instanceof Float32Array ? src.keys : float32ToFloat16(src.keys);
-      const srcValues = values instanceof Float32Array ? src.values : float32ToFloat16(src.values);
-      for (let s = 0; s < slots; s++) {
-        const base = s * this.slotSize;
-        for (let h = 0; h < heads; h++) {
-          copyElements(keys, base + h * capacity * headDim, srcKeys, h * P * headDim, P * headDim);
-          copyElements(values, base + h * capacity * headDim, srcValues, h * P * headDim, P * headDim);
+    const gather = (pool: KvElements) => {
+      const out = pool instanceof Float32Array ? new Float32Array(heads * length * headDim) : new Uint16Array(heads * length * headDim);
+      for (let h = 0; h < heads; h++) {
+        for (let p = 0; p < length; p += this.pageSize) {
+          const count = Math.min(this.pageSize, length - p);
+          copyElements(out, (h * length + p) * headDim, pool, this.at(h, table[p / this.pageSize] as number, 0), count * headDim);
         }
       }
-    });
+      return out instanceof Float32Array ? out : float16ToFloat32(out);
+    };
+    return { keys: gather(k), values: gather(v), length };
   }
 
   /** Marks `count` appended positions as valid (after every layer has been written). */
   advance(slot: number, count: number): void {
     this.lengths[slot] = this.length(slot) + count;
+  }
+
+  /** The element index of position `offset` of `page`, head `head`, in a pool. */
+  private at(head: number, page: number, offset: number): number {
+    return ((head * this.pages + page) * this.pageSize + offset) * this.shape.headDim;
+  }
+
+  private takePage(slot: number): number {
+    const page = this.freePages.pop() ?? this.nextFreshPage++;
+    if (page >= this.pages) throw new ChatGlmError('stage_internal', `the KV pool's ${this.pages} pages are all handed out`);
+    (this.tables[slot] as number[]).push(page);
+    this.pagesHeld++;
+    return page;
+  }
+
+  /** Copies `count` positions from token `from` of a sequence's new rows into `page` at `offset`, every head. */
+  private writeRows(layer: number, page: number, offset: number, newKeys: KvElements, newValues: KvElements, rows: NewRows, from: number, count: number): void {
+    const { heads, headDim } = this.shape;
+    const keys = this.keys.get(layer) as KvElements;
+    const values = this.values.get(layer) as KvElements;
+    for (let h = 0; h < heads; h++) {
+      const src = ((h * rows.rows + rows.row) * rows.tokens + from) * headDim;
+      const dst = this.at(h, page, offset);
+      copyElements(keys, dst, newKeys, src, count * headDim);
+      copyElements(values, dst, newValues, src, count * headDim);
+    }
+  }
+
+  /** Writes each layer's prefix ([heads, P, headDim] keys and values): its whole pages once, its tail kept for each sequence. */
+  private writePrefix(prefix: CachePrefix): void {
+    const { heads, headDim, layers } = this.shape;
+    const P = prefix.length;
+    const shared = this.sharedPages.length * this.pageSize;
+    layers.forEach((l, i) => {
+      const src = prefix.layers[i];
+      if (!src || src.layer !== l || src.keys.length !== heads * P * headDim || src.values.length !== heads * P * headDim) {
+        throw new ChatGlmError('invalid_stage_spec', `the P-tuning prefix has no [${heads}, ${P}, ${headDim}] keys and values for layer ${l}`);
+      }
+      // The prefix is computed in fp32; an fp16 cache holds it rounded, like every other position.
+      const half = this.dtype === 'float16';
+      const keys = half ? float32ToFloat16(src.keys) : src.keys;
+      const values = half ? float32ToFloat16(src.values) : src.values;
+      const all = { row: 0, rows: 1, tokens: P };
+      this.sharedPages.forEach((page, p) => this.writeRows(l, page, 0, keys, values, all, p * this.pageSize, this.pageSize));
+      if (P > shared) {
+        const tail = (rows: KvElements) => {
+          const out = half ? new Uint16Array(heads * (P - shared) * headDim) : new Float32Array(heads * (P - shared) * headDim);
+          for (let h = 0; h < heads; h++) copyElements(out, h * (P - shared) * headDim, rows, (h * P + shared) * headDim, (P - shared) * headDim);
+          return out;
+        };
+        this.prefixTail.set(l, { keys: tail(keys), values: tail(values) });
+      }
+    });
   }
 }
 

@@ -165,22 +165,18 @@ export class StageExecutor implements StageRuntime {
     if (req.blockPositions.length !== n) throw new ChatGlmError('invalid_request', `prefill: ${n} positions but ${req.blockPositions.length} block positions`);
     const slot = this.cache.allocate(req.seqId);
     try {
-      this.cache.ensureRoom(slot, n);
-      const cached = this.cache.length(slot); // the P-tuning prefix, always visible (docs/model.md §10)
-      // One always-blocked position keeps the past non-empty when nothing is cached yet.
-      const pastLen = Math.max(cached, 1);
-      const pastBias = new Float32Array(pastLen).fill(BLOCKED).fill(0, 0, cached);
+      // The past is the P-tuning prefix, always visible (docs/model.md §10), or nothing.
+      const { table, pastBias } = this.past([slot]);
+      this.cache.reserve(slot, n);
       const selfBias = new Float32Array(n * n);
       for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (isBlockedInPrefill(i, j, req.contextLength)) selfBias[i * n + j] = BLOCKED;
 
-      const feeds = this.commonFeeds(1, n, req.positions, req.blockPositions, pastLen, pastBias, selfBias, slot, slot);
+      const feeds = this.commonFeeds(1, n, req.positions, req.blockPositions, table, pastBias, selfBias);
       this.addInput(feeds, 1, n, req.tokens, req.hidden);
       const out = await this.run(feeds, options);
-      for (const l of this.layers) {
-        this.cache.append(l, slot, n, cacheRows(out, STAGE_IO.newKey(l)), 0, cacheRows(out, STAGE_IO.newValue(l)), 0, { tokens: n });
-      }
+      for (const l of this.layers) this.cache.append(l, slot, cacheRows(out, STAGE_IO.newKey(l)), cacheRows(out, STAGE_IO.newValue(l)), { row: 0, rows: 1, tokens: n });
       this.cache.advance(slot, n);
-      return this.result(out, options, null);
+      return this.result(out, options);
     } catch (err) {
       this.cache.release(req.seqId);
       throw err;
@@ -191,24 +187,17 @@ export class StageExecutor implements StageRuntime {
     if (entries.length === 0) throw new ChatGlmError('invalid_request', 'decode needs at least one sequence');
     const slots = entries.map((e) => this.cache.slot(e.seqId));
     if (new Set(slots).size !== slots.length) throw new ChatGlmError('invalid_request', 'decode: a sequence appears twice in one batch');
-    for (const s of slots) this.cache.ensureRoom(s, 1);
-    // The batch reads the contiguous slot range covering its sequences; slots in the range that are
-    // not in the batch run as dummy rows whose results are dropped.
-    const first = Math.min(...slots);
-    const last = Math.max(...slots);
-    const rows = last - first + 1;
-    const rowOfEntry = slots.map((s) => s - first);
-    let pastLen = 1;
-    for (let s = first; s <= last; s++) pastLen = Math.max(pastLen, this.cache.length(s));
-    const pastBias = new Float32Array(rows * pastLen).fill(BLOCKED);
-    for (let r = 0; r < rows; r++) pastBias.fill(0, r * pastLen, r * pastLen + this.cache.length(first + r));
+    // Each row of the batch is one of the entries, in their order: the page tables say where
+    // each one's past is, so the batch needs no slots in common and carries no dummy rows.
+    const rows = entries.length;
+    const { table, pastBias } = this.past(slots);
+    for (const s of slots) this.cache.reserve(s, 1);
 
     const positions = new Int32Array(rows);
     const blockPositions = new Int32Array(rows);
     const tokens = new Array<number>(rows).fill(0);
     const hidden = this.info.isFirst ? undefined : new Float32Array(rows * this.info.hiddenSize);
-    entries.forEach((e, i) => {
-      const r = rowOfEntry[i] as number;
+    entries.forEach((e, r) => {
       positions[r] = e.position;
       blockPositions[r] = e.blockPosition;
       if (this.info.isFirst) {
@@ -220,20 +209,25 @@ export class StageExecutor implements StageRuntime {
       }
     });
 
-    const feeds = this.commonFeeds(rows, 1, positions, blockPositions, pastLen, pastBias, new Float32Array(rows), first, last);
+    const feeds = this.commonFeeds(rows, 1, positions, blockPositions, table, pastBias, new Float32Array(rows));
     this.addInput(feeds, rows, 1, this.info.isFirst ? tokens : undefined, hidden);
     const out = await this.run(feeds, options);
-    const rowFloats = this.heads * this.headDim;
     for (const l of this.layers) {
       const keys = cacheRows(out, STAGE_IO.newKey(l));
       const values = cacheRows(out, STAGE_IO.newValue(l));
-      entries.forEach((_, i) => {
-        const r = rowOfEntry[i] as number;
-        this.cache.append(l, slots[i] as number, 1, keys, r * rowFloats, values, r * rowFloats, { tokens: 1 });
-      });
+      slots.forEach((s, r) => this.cache.append(l, s, keys, values, { row: r, rows, tokens: 1 }));
     }
     for (const s of slots) this.cache.advance(s, 1);
-    return this.result(out, options, rowOfEntry);
+    return this.result(out, options);
+  }
+
+  /** The page tables of `slots` and the mask of their past: 0 on each one's cached positions, -inf on the padding. */
+  private past(slots: readonly number[]): { table: ort.Tensor; pastBias: ort.Tensor } {
+    const { table, pages } = this.cache.pageTable(slots);
+    const pastLen = pages * this.cache.pageSize;
+    const bias = new Float32Array(slots.length * pastLen).fill(BLOCKED);
+    slots.forEach((s, r) => bias.fill(0, r * pastLen, r * pastLen + this.cache.length(s)));
+    return { table: new ort.Tensor('int64', table, [slots.length, pages]), pastBias: new ort.Tensor('float32', bias, [slots.length, 1, pastLen]) };
   }
 
   private async run(feeds: Record<string, ort.Tensor>, options: RunOptions): Promise<ort.InferenceSession.ReturnType> {
@@ -251,28 +245,23 @@ export class StageExecutor implements StageRuntime {
     tokens: number,
     positions: ArrayLike<number>,
     blockPositions: ArrayLike<number>,
-    pastLen: number,
-    pastBias: Float32Array,
+    pageTable: ort.Tensor,
+    pastBias: ort.Tensor,
     selfBias: Float32Array,
-    firstSlot: number,
-    lastSlot: number,
   ): Record<string, ort.Tensor> {
     const HD = this.headDim;
     const { cos, sin } = rotaryTables(positions, blockPositions, HD);
-    const capacity = this.cache.shape.capacity;
-    const slots = lastSlot - firstSlot + 1;
     const feeds: Record<string, ort.Tensor> = {
       [STAGE_IO.ropeCos]: new ort.Tensor('float32', cos, [batch, tokens, 1, HD]),
       [STAGE_IO.ropeSin]: new ort.Tensor('float32', sin, [batch, tokens, 1, HD]),
-      [STAGE_IO.pastLength]: new ort.Tensor('int64', BigInt64Array.of(BigInt(pastLen)), [1]),
-      [STAGE_IO.pastBias]: new ort.Tensor('float32', pastBias, [batch, 1, 1, pastLen]),
-      [STAGE_IO.selfBias]: new ort.Tensor('float32', selfBias, [batch, 1, tokens, tokens]),
+      [STAGE_IO.pageTable]: pageTable,
+      [STAGE_IO.pastBias]: pastBias,
+      [STAGE_IO.selfBias]: new ort.Tensor('float32', selfBias, [batch, tokens, tokens]),
     };
-    const dtype = this.cache.dtype;
+    const { dtype, pages, pageSize } = this.cache;
     for (const l of this.layers) {
-      const view = this.cache.view(l, firstSlot, lastSlot);
-      feeds[STAGE_IO.pastKey(l)] = new ort.Tensor(dtype, view.keys, [slots, this.heads, capacity, HD]);
-      feeds[STAGE_IO.pastValue(l)] = new ort.Tensor(dtype, view.values, [slots, this.heads, capacity, HD]);
+      feeds[STAGE_IO.keyPages(l)] = new ort.Tensor(dtype, this.cache.keys.get(l) as KvElements, [this.heads, pages, pageSize, HD]);
+      feeds[STAGE_IO.valuePages(l)] = new ort.Tensor(dtype, this.cache.values.get(l) as KvElements, [this.heads, pages, pageSize, HD]);
     }
     return feeds;
   }
@@ -302,11 +291,11 @@ export class StageExecutor implements StageRuntime {
     return names;
   }
 
-  /** Picks the rows of real entries (in the caller's order) out of the batch outputs. */
-  private result(out: ort.InferenceSession.ReturnType, options: RunOptions, rowOfEntry: number[] | null): StageOutput {
+  /** The outputs the caller asked for, a row per sequence in the caller's order. */
+  private result(out: ort.InferenceSession.ReturnType, options: RunOptions): StageOutput {
     const result: StageOutput = {};
-    if (!this.info.isLast || options.fetchHidden) result.hidden = pickRows(data(out, STAGE_IO.hiddenOut), this.info.hiddenSize, rowOfEntry);
-    if (this.info.isLast) result.logits = pickRows(data(out, STAGE_IO.logits), this.info.vocabSize, rowOfEntry);
+    if (!this.info.isLast || options.fetchHidden) result.hidden = data(out, STAGE_IO.hiddenOut);
+    if (this.info.isLast) result.logits = data(out, STAGE_IO.logits);
     return result;
   }
 }
@@ -336,11 +325,4 @@ function cacheRows(out: ort.InferenceSession.ReturnType, name: string): KvElemen
   const t = out[name];
   if (!t) throw new Error(`stage graph produced no output "${name}"`);
   return t.data as KvElements;
-}
-
-function pickRows(all: Float32Array, width: number, rows: number[] | null): Float32Array {
-  if (!rows) return all;
-  const out = new Float32Array(rows.length * width);
-  rows.forEach((r, i) => out.set(all.subarray(r * width, (r + 1) * width), i * width));
-  return out;
 }

@@ -48,13 +48,13 @@ for (const { device, skip } of STAGE_DEVICES) {
 }
 
 for (const { device, skip } of STAGE_DEVICES) {
-  test(`on ${device}, a batch over a slot range with a released sequence in the middle, and slot reuse`, { skip }, async () => {
+  test(`on ${device}, a batch around a released sequence, and reuse of its cache pages`, { skip }, async () => {
     const c = await makeChain(device);
     const ref = await makeChain(device);
     try {
       const [a, b, d] = newSeqs();
       for (const s of [a!, b!, d!]) await prefillSeq(c, s);
-      await c.release(b!.id); // frees the middle slot: the batch [a, d] now spans a hole
+      await c.release(b!.id); // frees the middle sequence's pages while a and d go on
       const out = await c.decode([nextEntry(a!), nextEntry(d!)]);
       const [ra, , rd] = newSeqs();
       for (const s of [ra!, rd!]) {
@@ -64,7 +64,7 @@ for (const { device, skip } of STAGE_DEVICES) {
       }
       assert.ok(maxAbsDiff(out.logits!.slice(0, VOCAB), ra!.logits[1]!) < 1e-4);
       assert.ok(maxAbsDiff(out.logits!.slice(VOCAB), rd!.logits[1]!) < 1e-4);
-      // The freed slot is reused by a new sequence without leaking the old one's cache.
+      // The freed pages go to a new sequence without leaking the old one's cache.
       const [, rb] = newSeqs();
       await prefillSeq(c, rb!);
       const fresh = newSeqs()[1]!;

@@ -26,3 +26,72 @@ test('cachedTokens leaves out the P-tuning prefix every slot holds', () => {
   cache.advance(s, 5);
   assert.equal(cache.cachedTokens, 5);
 });
+
+// Rows as a graph gives them, [heads, 1, tokens, headDim], each element naming its head and position.
+function rowsOf(heads: number, headDim: number, from: number, tokens: number): Float32Array {
+  const rows = new Float32Array(heads * tokens * headDim);
+  for (let h = 0; h < heads; h++) for (let t = 0; t < tokens; t++) for (let d = 0; d < headDim; d++) rows[(h * tokens + t) * headDim + d] = 1000 * h + (from + t) + d / 100;
+  return rows;
+}
+
+function appendAll(cache: KvCache, slot: number, tokens: number): void {
+  const { heads, headDim, layers } = cache.shape;
+  const rows = rowsOf(heads, headDim, cache.length(slot), tokens);
+  cache.reserve(slot, tokens);
+  for (const l of layers) cache.append(l, slot, rows, rows, { row: 0, rows: 1, tokens });
+  cache.advance(slot, tokens);
+}
+
+test('a sequence takes a page per 4 positions as it grows, and reads back in order across pages', () => {
+  const cache = new KvCache({ ...shape, capacity: 12, pageSize: 4 });
+  const s = cache.allocate('s');
+  assert.equal(cache.pagesInUse, 0);
+  appendAll(cache, s, 5); // a prefill across a page boundary
+  assert.equal(cache.pagesInUse, 2);
+  for (let i = 0; i < 4; i++) appendAll(cache, s, 1); // decode steps
+  assert.equal(cache.pagesInUse, 3);
+  const { keys, values, length } = cache.read('s', 1);
+  assert.equal(length, 9);
+  assert.deepEqual(keys, rowsOf(shape.heads, shape.headDim, 0, 9));
+  assert.deepEqual(values, keys);
+  // The table covers the cached positions, padded to the longest sequence with page 0.
+  const t = cache.allocate('t');
+  appendAll(cache, t, 2);
+  const { table, pages } = cache.pageTable([t, s]);
+  assert.equal(pages, 3);
+  assert.deepEqual([...table].map(Number), [4, 0, 0, 1, 2, 3]);
+});
+
+test('committed pages follow what is held at once, not what each slot once held', () => {
+  // One long sequence at a time moving across slots, beside short ones: a slab per slot would
+  // end up committing every slot at full length; the pool reuses the long one's pages.
+  const cache = new KvCache({ ...shape, slots: 3, capacity: 12, pageSize: 4 });
+  for (let round = 0; round < 3; round++) {
+    const ids = [0, 1, 2].map((i) => `r${round}-${i}`);
+    const slots = ids.map((id) => cache.allocate(id));
+    slots.forEach((s, i) => appendAll(cache, s, i === round ? 12 : 2));
+    assert.equal(cache.pagesInUse, 3 + 1 + 1);
+    for (const id of ids) cache.release(id);
+    assert.equal(cache.pagesInUse, 0);
+  }
+  assert.equal(cache.pagesTouched, 5);
+  assert.throws(() => {
+    const s = cache.allocate('long');
+    appendAll(cache, s, 13);
+  }, /needs 13 cached positions but this stage holds 12/);
+});
+
+test('a P-tuning prefix: its whole pages shared by every sequence, its tail copied into each one\'s first page', () => {
+  const P = 6; // one whole page of 4 and a tail of 2
+  const prefix = rowsOf(shape.heads, shape.headDim, 0, P);
+  const cache = new KvCache({ ...shape, capacity: 12, pageSize: 4 }, { length: P, layers: shape.layers.map((layer) => ({ layer, keys: prefix, values: prefix })) });
+  const a = cache.allocate('a');
+  const b = cache.allocate('b');
+  assert.equal(cache.pagesInUse, 2); // a tail page each; the shared page is not counted
+  appendAll(cache, a, 3);
+  appendAll(cache, b, 1);
+  assert.deepEqual(cache.read('a', 0).keys, rowsOf(shape.heads, shape.headDim, 0, 9));
+  assert.deepEqual(cache.read('b', 1).values, rowsOf(shape.heads, shape.headDim, 0, 7));
+  const { table } = cache.pageTable([a, b]);
+  assert.deepEqual([...table].map(Number), [1, 2, 4, 1, 3, 0]);
+});

@@ -12,7 +12,8 @@ import type { WrittenFile } from './file-sink.ts';
 export const BUNDLE_MANIFEST = 'bundle.json';
 export const BUNDLE_GRAPH = 'graph.onnx';
 /** Bumped when the graph or the layout changes, so stale bundles are rebuilt rather than loaded. */
-export const BUNDLE_FORMAT_VERSION = 1;
+// 2: the KV cache is paged (the graph takes pools of pages and a page table, not slabs per slot).
+export const BUNDLE_FORMAT_VERSION = 2;
 
 export interface BundleManifest {
   format: 'chatglm-cluster-bundle';

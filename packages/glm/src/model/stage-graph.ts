@@ -3,13 +3,16 @@
 // LayerNorm and the tied lm_head.
 //
 // The KV cache never leaves JS memory (docs/architecture.md, "Model runtime"): each layer's cache comes in as an input
-// (zero-copy views of the caller's typed arrays) and only the new rows come back as outputs. Keys
-// and values are both [B, heads, capacity, headDim], fp32 or fp16 (StageGraphOptions.kvCache); an
-// fp16 cache is widened after slicing out the valid positions, so attention computes in fp32.
+// (zero-copy views of the caller's typed arrays) and only the new rows come back as outputs. The
+// cache is paged: each layer's keys and values are a pool of pages, [heads, pages, pageSize,
+// headDim], fp32 or fp16 (StageGraphOptions.kvCache), and `page_table` lists each sequence's pages in
+// position order. A Gather of the table's pages is the past, which an fp16 cache then widens, so
+// attention computes in fp32. Attention runs heads-first ([heads, B, ...]), the order the Gather
+// gives, so the past is copied once (by the Gather) and never transposed.
 //
 // One run processes B sequences of Tq new tokens each: a prefill is B = 1, Tq = prompt length; a
-// batched decode is B sequences with Tq = 1 (their caches of different lengths are masked by
-// `past_bias`).
+// batched decode is B sequences with Tq = 1 (their pasts of different lengths are padded to the
+// longest table and masked by `past_bias`).
 import { float32ToFloat16 } from '@chatglm/common';
 import type { GlmConfig } from '../config.ts';
 import { RESIDUAL_ALPHA, headDim } from '../config.ts';
@@ -27,18 +30,21 @@ export const STAGE_IO = {
   /** float32 [B, Tq, 1, headDim] rotary rows (see rotary.ts). */
   ropeCos: 'rope_cos',
   ropeSin: 'rope_sin',
-  /** int64 [1]: how many cached positions to attend to (the longest cache in the batch). */
-  pastLength: 'past_len',
-  /** float32 [B, 1, 1, pastLen]: 0 where a cached position is valid for that sequence, -inf elsewhere. */
+  /**
+   * int64 [B, pages]: each sequence's cache pages in position order (position p is at offset
+   * p % pageSize of its page p / pageSize), padded with any page; the past is pages x pageSize positions.
+   */
+  pageTable: 'page_table',
+  /** float32 [B, 1, pastLen]: 0 where a past position is valid for that sequence, -inf elsewhere. */
   pastBias: 'past_bias',
-  /** float32 [B, 1, Tq, Tq]: attention among the new tokens, 0 allowed / -inf blocked (prefix mask). */
+  /** float32 [B, Tq, Tq]: attention among the new tokens, 0 allowed / -inf blocked (prefix mask). */
   selfBias: 'self_bias',
-  /** [B, heads, capacity, headDim] in the cache's dtype: the cached keys (after rotary) of B slots. */
-  pastKey: (layer: number) => `past_key_${layer}`,
-  pastValue: (layer: number) => `past_value_${layer}`,
-  /** [B, heads, Tq, headDim] in the cache's dtype: this step's keys after rotary, laid out like the cache. */
+  /** [heads, pages, pageSize, headDim] in the cache's dtype: the pool of cached keys (after rotary). */
+  keyPages: (layer: number) => `key_pages_${layer}`,
+  valuePages: (layer: number) => `value_pages_${layer}`,
+  /** [heads, B, Tq, headDim] in the cache's dtype: this step's keys after rotary, heads first. */
   newKey: (layer: number) => `new_key_${layer}`,
-  /** [B, heads, Tq, headDim] in the cache's dtype. */
+  /** [heads, B, Tq, headDim] in the cache's dtype. */
   newValue: (layer: number) => `new_value_${layer}`,
   /** float32 [B, Tq, hidden]: activations for the next stage; on the last stage, after the final LayerNorm. */
   hiddenOut: 'hidden_out',
@@ -125,14 +131,17 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
 
   const cos = g.input(STAGE_IO.ropeCos, 'float32', ['B', 'Tq', 1, HD]);
   const sin = g.input(STAGE_IO.ropeSin, 'float32', ['B', 'Tq', 1, HD]);
-  const pastLen = g.input(STAGE_IO.pastLength, 'int64', [1]);
-  const pastBias = g.input(STAGE_IO.pastBias, 'float32', ['B', 1, 1, 'L']);
-  const selfBias = g.input(STAGE_IO.selfBias, 'float32', ['B', 1, 'Tq', 'Tq']);
+  const pageTable = g.input(STAGE_IO.pageTable, 'int64', ['B', 'N']);
+  const pastBias = g.input(STAGE_IO.pastBias, 'float32', ['B', 1, 'L']);
+  const selfBias = g.input(STAGE_IO.selfBias, 'float32', ['B', 'Tq', 'Tq']);
+  // The past's length L (pages x pageSize), where the softmax's probabilities split into past and new.
+  const pastLen = g.op('Slice', [g.op('Shape', [pastBias]), g.int64s([2]), g.int64s([3])]);
 
   // [B, Tq] taken from the rotary input, which every stage has, to reshape flat rows back.
   const bt = g.op('Slice', [g.op('Shape', [cos]), g.int64s([0]), g.int64s([2])]);
   const shapeBTH = g.op('Concat', [bt, g.int64s([H])], { axis: 0 });
   const shapeHeads = g.op('Concat', [bt, g.int64s([NH, 3, HD])], { axis: 0 });
+  const shapeHeadsFirst = g.op('Concat', [g.int64s([NH]), bt, g.int64s([HD])], { axis: 0 });
 
   let x: string; // flat [B*Tq, H] activations
   const V = config.vocabSize;
@@ -177,39 +186,48 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     const q = rotate(squeeze(q5));
     const k = rotate(squeeze(k5));
     const v = squeeze(v5);
+    // Heads first, [NH, B, Tq, HD], the order the cache's pages come in: moved as [B*Tq, NH, HD]
+    // -> [NH, B*Tq, HD], a Transpose ONNX Runtime runs as fast copies of HD-element rows, where
+    // the same move in four axes ([2, 0, 1, 3]) took 6% of a 1024-token prefill (measured).
     // Scale q once: P = softmax(q·Kᵀ / sqrt(HD) + mask); the reference's 1/(i+1) trick cancels (§5.4).
-    const qT = g.op('Mul', [g.op('Transpose', [q], { perm: [0, 2, 1, 3] }), g.scalar(1 / Math.sqrt(HD))]);
+    const headsFirst = (t: string, name?: string) =>
+      g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [t, g.int64s([-1, NH, HD])])], { perm: [1, 0, 2] }), shapeHeadsFirst], {}, name);
+    const qT = g.op('Mul', [headsFirst(q), g.scalar(1 / Math.sqrt(HD))]);
     // The new rows go out in the cache's dtype (an fp32 output is the Transpose itself); the new
     // tokens attend to each other unrounded.
-    const headsFirst = (t: string, name: string) => {
-      if (!half) return g.op('Transpose', [t], { perm: [0, 2, 1, 3] }, name);
-      const rows = g.op('Transpose', [t], { perm: [0, 2, 1, 3] });
+    const newRows = (t: string, name: string) => {
+      if (!half) return headsFirst(t, name);
+      const rows = headsFirst(t);
       g.op('Cast', [rows], { to: 10 /* FLOAT16 */ }, name);
       return rows;
     };
-    const kNew = headsFirst(k, STAGE_IO.newKey(l)); // [B, NH, Tq, HD]
-    const vNew = headsFirst(v, STAGE_IO.newValue(l)); // [B, NH, Tq, HD]
-    g.output(STAGE_IO.newKey(l), kvType, ['B', NH, 'Tq', HD]);
-    g.output(STAGE_IO.newValue(l), kvType, ['B', NH, 'Tq', HD]);
+    const kNew = newRows(k, STAGE_IO.newKey(l)); // [NH, B, Tq, HD]
+    const vNew = newRows(v, STAGE_IO.newValue(l)); // [NH, B, Tq, HD]
+    g.output(STAGE_IO.newKey(l), kvType, [NH, 'B', 'Tq', HD]);
+    g.output(STAGE_IO.newValue(l), kvType, [NH, 'B', 'Tq', HD]);
 
-    // 5-7. attention over the cached positions [0, past_len) and the new tokens together. Keys are
-    // cached [C, HD] per head like values; q·Kᵀ transposes the last two axes, which ONNX Runtime
+    // 5-7. attention over the past and the new tokens together. The Gather of each sequence's pages
+    // gives [NH, B, N, pageSize, HD], which is [NH, B, L, HD] without moving anything. Keys are
+    // cached [L, HD] per head like values; q·Kᵀ transposes the last two axes, which ONNX Runtime
     // fuses into the product (FusedMatMul with transB on the CPU) instead of copying. An fp16
-    // cache is widened after the Slice, so only the valid positions are converted.
-    const pastK = g.input(STAGE_IO.pastKey(l), kvType, ['B', NH, 'C', HD]);
-    const pastV = g.input(STAGE_IO.pastValue(l), kvType, ['B', NH, 'C', HD]);
-    const fromCache = (t: string) => (half ? g.op('Cast', [t], { to: 1 /* FLOAT */ }) : t);
-    const kPast = fromCache(g.op('Slice', [pastK, g.int64s([0]), pastLen, g.int64s([2])]));
-    const vPast = fromCache(g.op('Slice', [pastV, g.int64s([0]), pastLen, g.int64s([2])]));
+    // cache is widened after the Gather, so only the sequences' own pages are converted.
+    const keyPages = g.input(STAGE_IO.keyPages(l), kvType, [NH, 'P', 'S', HD]);
+    const valuePages = g.input(STAGE_IO.valuePages(l), kvType, [NH, 'P', 'S', HD]);
+    const past = (pages: string) => {
+      const rows = g.op('Reshape', [g.op('Gather', [pages, pageTable], { axis: 1 }), g.int64s([0, 0, -1, HD])]);
+      return half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows;
+    };
+    const kPast = past(keyPages);
+    const vPast = past(valuePages);
     const transposed = (t: string) => g.op('Transpose', [t], { perm: [0, 1, 3, 2] });
-    const scoresPast = g.op('Add', [g.op('MatMul', [qT, transposed(kPast)]), pastBias]); // [B, NH, Tq, L]
-    const scoresSelf = g.op('Add', [g.op('MatMul', [qT, transposed(kNew)]), selfBias]); // [B, NH, Tq, Tq]
+    const scoresPast = g.op('Add', [g.op('MatMul', [qT, transposed(kPast)]), pastBias]); // [NH, B, Tq, L]
+    const scoresSelf = g.op('Add', [g.op('MatMul', [qT, transposed(kNew)]), selfBias]); // [NH, B, Tq, Tq]
     const probs = g.op('Softmax', [g.op('Concat', [scoresPast, scoresSelf], { axis: -1 })], { axis: -1 });
     const probsPast = g.op('Slice', [probs, g.int64s([0]), pastLen, g.int64s([3])]);
     const probsSelf = g.op('Slice', [probs, pastLen, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([3])]);
-    const context = g.op('Add', [g.op('MatMul', [probsPast, vPast]), g.op('MatMul', [probsSelf, vNew])]);
+    const context = g.op('Add', [g.op('MatMul', [probsPast, vPast]), g.op('MatMul', [probsSelf, vNew])]); // [NH, B, Tq, HD]
     // 8. heads back to [B*Tq, H] (head-major features), then the output projection.
-    const merged = g.op('Reshape', [g.op('Transpose', [context], { perm: [0, 2, 1, 3] }), g.int64s([-1, H])]);
+    const merged = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [context, g.int64s([NH, -1, HD])])], { perm: [1, 0, 2] }), g.int64s([-1, H])]);
     const attn = linear(merged, n.denseWeight, n.denseBias, H, H);
     // 9. DeepNorm-style residual on the normed input.
     const h1 = g.op('Add', [g.op('Mul', [a, alpha]), attn]);
