@@ -60,6 +60,9 @@ test('head and stage metrics agree with the replies and with each other', async 
     assert.equal(s.value('chatglm_stage_kv_slots_total'), 16);
     assert.equal(s.value('chatglm_stage_kv_slots_used'), 0);
     assert.equal(s.value('chatglm_stage_kv_cached_tokens'), 0);
+    // The finished sequences handed their pages back; the memory they wrote stays with the process.
+    assert.equal(s.value('chatglm_stage_kv_bytes_held'), 0);
+    assert.ok(s.value('chatglm_stage_kv_bytes_committed') > 0);
     assert.ok(s.value('chatglm_stage_model_load_seconds') > 0);
   }
   const sent = head.value('chatglm_stage_activation_bytes_total', { direction: 'sent' });
@@ -96,7 +99,11 @@ test('while a request runs, its KV slot and cached positions show on both stages
       waitUntil('a slot in use on the head', async () => { const s = await Scrape.fetch(t.head); return s.value('chatglm_stage_kv_slots_used') === 1 && s; }, 10_000),
       waitUntil('a slot in use on the stage', async () => { const s = await Scrape.fetch(t.stage); return s.value('chatglm_stage_kv_slots_used') === 1 && s; }, 10_000),
     ]);
-    for (const s of [head, stage]) assert.ok(s.value('chatglm_stage_kv_cached_tokens') > 0);
+    for (const s of [head, stage]) {
+      assert.ok(s.value('chatglm_stage_kv_cached_tokens') > 0);
+      assert.ok(s.value('chatglm_stage_kv_bytes_held') > 0);
+      assert.ok(s.value('chatglm_stage_kv_bytes_committed') >= s.value('chatglm_stage_kv_bytes_held'));
+    }
     assert.equal(head.value('chatglm_head_running_sequences'), 1);
   } finally {
     controller.abort();

@@ -86,8 +86,12 @@ export class ChunkedStage implements StageRuntime {
     await this.chain.release(seqId);
   }
 
+  /** The first chunk's slots and positions (every chunk holds the same sequences); the pages' bytes of all of them. */
   async capacity(): Promise<KvCapacity> {
-    return (this.chunks[0] as StageExecutor).capacity();
+    const each = await Promise.all(this.chunks.map((c) => c.capacity()));
+    const first = each[0] as KvCapacity;
+    const sum = (bytes: (c: KvCapacity) => number) => each.reduce((total, c) => total + bytes(c), 0);
+    return { ...first, kvBytesHeld: sum((c) => c.kvBytesHeld), kvBytesCommitted: sum((c) => c.kvBytesCommitted) };
   }
 
   /** A copy of one sequence's cache in one layer (see StageExecutor.readCache). */

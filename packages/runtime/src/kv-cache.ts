@@ -137,6 +137,16 @@ export class KvCache {
     return this.nextFreshPage - 1 - this.sharedPages.length;
   }
 
+  /** Bytes of the pages the active sequences hold. */
+  get bytesHeld(): number {
+    return this.pagesHeld * this.pageSize * this.bytesPerPosition;
+  }
+
+  /** Bytes of every page ever handed out and of the shared prefix pages (written, so committed). */
+  get bytesCommitted(): number {
+    return (this.pagesTouched + this.sharedPages.length) * this.pageSize * this.bytesPerPosition;
+  }
+
   /** Gives a new sequence the lowest free slot and the prefix's pages. */
   allocate(seqId: string): number {
     if (this.slotOf.has(seqId)) throw new ChatGlmError('duplicate_sequence', `sequence ${seqId} already holds a KV slot; release it first`);

@@ -126,7 +126,8 @@ export class StageExecutor implements StageRuntime {
   // Async only to meet StageRuntime, so that an in-thread stage chains like a threaded one.
   async capacity(): Promise<KvCapacity> {
     const { maxSequences, maxTokensPerSequence, prefixLength } = this.info;
-    return { maxSequences, maxTokensPerSequence, activeSequences: this.cache.activeSequences, cachedTokens: this.cache.cachedTokens, prefixLength };
+    const { activeSequences, cachedTokens, bytesHeld: kvBytesHeld, bytesCommitted: kvBytesCommitted } = this.cache;
+    return { maxSequences, maxTokensPerSequence, activeSequences, cachedTokens, prefixLength, kvBytesHeld, kvBytesCommitted };
   }
 
   async release(seqId: string): Promise<void> {

@@ -156,6 +156,13 @@ export interface KvCapacity {
   /** Positions the active sequences have cached (prompt and generated tokens, not the prefix). */
   cachedTokens: number;
   prefixLength: number;
+  /** Bytes of the KV pages the active sequences hold (every layer of the stage). */
+  kvBytesHeld: number;
+  /**
+   * Bytes of every KV page ever handed out, and of the shared prefix pages: memory the cache has
+   * written, which the process keeps (a freed page is reused, not given back).
+   */
+  kvBytesCommitted: number;
 }
 
 export interface StageRuntime {

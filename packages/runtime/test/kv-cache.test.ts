@@ -75,6 +75,8 @@ test('committed pages follow what is held at once, not what each slot once held'
     assert.equal(cache.pagesInUse, 0);
   }
   assert.equal(cache.pagesTouched, 5);
+  assert.equal(cache.bytesHeld, 0);
+  assert.equal(cache.bytesCommitted, 5 * 4 * cache.bytesPerPosition);
   assert.throws(() => {
     const s = cache.allocate('long');
     appendAll(cache, s, 13);

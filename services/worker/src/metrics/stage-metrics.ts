@@ -20,17 +20,19 @@ export class StageMetrics implements StepObserver {
     for (const phase of ['prefill', 'decode']) this.forwardSeconds.zero({ phase });
     for (const direction of ['received', 'sent']) this.activationBytes.inc({ direction }, 0);
     this.loadSeconds = new Gauge({ name: 'chatglm_stage_model_load_seconds', help: "From this process's start to its layers being loaded (converting a checkpoint's layers on a first start included)", registers });
-    // One read of the runtime serves the three KV gauges of a scrape.
+    // One read of the runtime serves the KV gauges of a scrape.
     let reading: Promise<Awaited<ReturnType<StageRuntime['capacity']>>> | undefined;
     const capacity = async () => {
       // Nothing is held until the layers have loaded.
-      if (!this.runtime) return { activeSequences: 0, maxSequences: 0, cachedTokens: 0, maxTokensPerSequence: 0 };
+      if (!this.runtime) return { activeSequences: 0, maxSequences: 0, cachedTokens: 0, maxTokensPerSequence: 0, kvBytesHeld: 0, kvBytesCommitted: 0 };
       reading ??= this.runtime.capacity().finally(() => setImmediate(() => (reading = undefined)));
       return reading;
     };
     new Gauge({ name: 'chatglm_stage_kv_slots_used', help: 'KV cache slots held by running sequences', registers, async collect() { this.set((await capacity()).activeSequences); } });
     new Gauge({ name: 'chatglm_stage_kv_slots_total', help: 'KV cache slots (sequences this stage can hold at once)', registers, async collect() { this.set((await capacity()).maxSequences); } });
     new Gauge({ name: 'chatglm_stage_kv_cached_tokens', help: 'Positions cached for the running sequences (prompt and generated tokens)', registers, async collect() { this.set((await capacity()).cachedTokens); } });
+    new Gauge({ name: 'chatglm_stage_kv_bytes_held', help: 'Bytes of the KV cache pages the running sequences hold', registers, async collect() { this.set((await capacity()).kvBytesHeld); } });
+    new Gauge({ name: 'chatglm_stage_kv_bytes_committed', help: 'Bytes of every KV cache page ever handed out (memory the cache has written and the process keeps; freed pages are reused)', registers, async collect() { this.set((await capacity()).kvBytesCommitted); } });
     new Gauge({ name: 'chatglm_stage_kv_tokens_capacity', help: 'Positions the KV cache holds in all (slots times positions per slot)', registers, async collect() { const c = await capacity(); this.set(c.maxSequences * c.maxTokensPerSequence); } });
   }
 
