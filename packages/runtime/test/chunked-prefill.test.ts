@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { glmPositions, promptLayout, readBundleManifest, stageTensors, writeStageBundle, MemoryWeightSource, type BundleOptions, type HostTensor } from '@chatglm/glm';
-import { ThreadedStageRuntime, type StageOutput } from '@chatglm/runtime';
+import { ThreadedStageRuntime, type KvCapacity, type StageOutput } from '@chatglm/runtime';
 import { maxAbsDiff } from '../../../test/support/golden.ts';
 import { bundleWorkspace, promptIds, randomTensors, tinyConfig } from '../../../test/support/models.ts';
 
@@ -46,16 +46,24 @@ test('a bundle in chunks of one layer: one graph per layer over the same weight 
   assert.equal(weightBytes(chunkedDir), weightBytes(unchunkedDir), 'the chunks share the weights (the embedding is written once)');
 
   const outputs: StageOutput[][] = [];
+  const capacities: KvCapacity[] = [];
   for (const dir of [unchunkedDir, chunkedDir]) {
     const stage = await open(dir);
     try {
       outputs.push([await stage.prefill(prefillOf('a', promptA)), await stage.decode(decodeOfA())]);
+      capacities.push(await stage.capacity());
     } finally {
       await stage.close();
     }
   }
   const [unchunked, chunked] = outputs as [StageOutput[], StageOutput[]];
   for (let i = 0; i < 2; i++) assert.ok(maxAbsDiff(chunked[i]!.logits!, unchunked[i]!.logits!) < 1e-5, `step ${i}`);
+  // The chunks' caches together hold the pages one graph's cache holds.
+  const [whole, parts] = capacities as [KvCapacity, KvCapacity];
+  assert.ok(whole.kvBytesHeld > 0);
+  assert.equal(parts.kvBytesHeld, whole.kvBytesHeld);
+  assert.equal(parts.kvBytesCommitted, whole.kvBytesCommitted);
+  assert.equal(parts.cachedTokens, whole.cachedTokens);
 });
 
 /** Prefills A, then sends B's prefill and A's decode together: which reply comes first. */
