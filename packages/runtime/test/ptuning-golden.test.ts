@@ -61,12 +61,16 @@ test('the stage reports the prefix and counts it in its capacity', async () => {
   const stage = await create(8);
   try {
     assert.equal(stage.info.maxTokensPerSequence, 3);
-    assert.deepEqual(await stage.capacity(), { maxSequences: 2, maxTokensPerSequence: 3, activeSequences: 0, cachedTokens: 0, prefixLength: 5 });
+    // A prefix shorter than a page has no shared page: each sequence copies it into its own first one.
+    assert.deepEqual(await stage.capacity(), { maxSequences: 2, maxTokensPerSequence: 3, activeSequences: 0, cachedTokens: 0, prefixLength: 5, kvBytesHeld: 0, kvBytesCommitted: 0 });
     await assert.rejects(
       stage.prefill({ seqId: 'long', tokens: [0, 1, 2, 3], positions: [0, 1, 2, 2], blockPositions: [0, 0, 0, 1], contextLength: 3 }),
       /needs 9 cached positions \(5 of them the P-tuning prefix\) but this stage holds 8/,
     );
     await stage.prefill({ seqId: 'fits', tokens: g.x1, positions: [0, 1, 1], blockPositions: [0, 0, 1], contextLength: 2 });
+    const held = await stage.capacity();
+    assert.equal(held.cachedTokens, 3);
+    assert.ok(held.kvBytesHeld > 0 && held.kvBytesCommitted === held.kvBytesHeld, 'the prefix and the prompt share one page');
     await assert.rejects(
       stage.decode([{ seqId: 'fits', token: 3, position: 1, blockPosition: 2 }]),
       /needs 9 cached positions/,
