@@ -14,7 +14,7 @@ import path from 'node:path';
 import { readProfile } from '@chatglm/runtime';
 import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
-import { PROMPT_TOKENS, decodeStepTimes } from './support/decode-timing.ts';
+import { PROMPT_TOKENS, decodeStepTimes, median } from './support/decode-timing.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
 import { kernelTimesPerRun } from './support/op-profile.ts';
 import { openRandomModel } from './support/random-model.ts';
@@ -51,7 +51,7 @@ export async function runBatchBenchmark(argv: string[]): Promise<BenchFigure[]> 
       runIndex.set(n, runs);
       const times = await decodeStepTimes(model.config, [model.stage], n, steps, past);
       runs += steps;
-      const ms = [...times].sort((a, b) => a - b)[times.length >> 1]!;
+      const ms = median(times);
       stepMs.set(n, ms);
       meanStepMs.set(n, times.reduce((a, b) => a + b, 0) / times.length);
       console.log(`  ${n} streams: ${ms.toFixed(1)} ms/step, ${((n * 1000) / ms).toFixed(1)} tokens/s`);

@@ -23,7 +23,7 @@ import { ChatGLMTokenizer, buildChatPrompt } from '@chatglm/tokenizer';
 import { LocalCluster } from '../services/cli/src/up/local-cluster.ts';
 import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
-import { cachedPositionsFor, decodeStepMs } from './support/decode-timing.ts';
+import { cachedPositionsFor, decodeStepMs, median } from './support/decode-timing.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
 import { randomConvertedModel, type RandomConvertedModel } from './support/random-converted-model.ts';
 import { streamChat, type StreamedTokens } from './support/streamed-tokens.ts';
@@ -273,7 +273,3 @@ function idleShares(snapshots: BusySnapshot[], window: { from: number; to: numbe
   return Object.keys(last.stageBusyMs).map((stage) => 1 - (last.stageBusyMs[stage]! - (first.stageBusyMs[stage] ?? 0)) / (last.at - first.at));
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}

@@ -12,7 +12,7 @@ import { ThreadedStageRuntime, measureGemmThroughput, type StageRuntime } from '
 import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
-import { benchPrompt } from './support/decode-timing.ts';
+import { alternatingDecodeMs, benchPrompt } from './support/decode-timing.ts';
 import { randomConvertedModel } from './support/random-converted-model.ts';
 import { openRandomModel, type RandomModel } from './support/random-model.ts';
 
@@ -25,26 +25,6 @@ const linearFlopsPerTokenLayer = (H: number, FF: number) => 2 * (3 * H * H + H *
 
 /** Streams of the decode step the chunks' cost is measured on. */
 const DECODE_STREAMS = 16;
-
-/** Decode steps of `streams` sequences on each stage in turn, alternating: the median ms of each. */
-async function alternatingDecodeMs<K extends string>(config: GlmConfig, stages: Record<K, StageRuntime>, streams: number, steps: number): Promise<Record<K, number>> {
-  const prompt = benchPrompt(config);
-  const at = SequencePositions.of(prompt, config);
-  const ids = Array.from({ length: streams }, (_, i) => `alternating-${i}`);
-  const names = Object.keys(stages) as K[];
-  for (const name of names) for (const seqId of ids) await stages[name].prefill({ seqId, tokens: prompt, ...at.prefill(prompt.length), contextLength: at.contextLength });
-  const times = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<K, number[]>;
-  // The first step of each is left out: the first runs of a session are slow.
-  for (let k = 0; k <= steps; k++) {
-    for (const name of names) {
-      const t0 = performance.now();
-      await stages[name].decode(ids.map((seqId) => ({ seqId, token: 20 + k, ...at.at(prompt.length + k) })));
-      if (k > 0) times[name].push(performance.now() - t0);
-    }
-  }
-  for (const name of names) for (const seqId of ids) await stages[name].release(seqId);
-  return Object.fromEntries(names.map((n) => [n, [...times[n]].sort((a, b) => a - b)[times[n].length >> 1]!])) as Record<K, number>;
-}
 
 /**
  * One stream decodes step after step while a prompt of `tokens` is prefilled on the same stage:
