@@ -30,6 +30,9 @@ export interface StageInfo {
   maxTokensPerSequence: number;
   /** host:port the stage listens on, for error messages. */
   address: string;
+  /** KV cache pages the stage's sequences can hold together and positions per page (0: not reported; slots alone then limit admission). */
+  kvPages?: number;
+  kvPageSize?: number;
 }
 
 export interface InfoReply {

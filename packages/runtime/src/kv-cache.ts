@@ -8,11 +8,13 @@
 // pages by their tables; a position is a contiguous row of headDim elements per head within its
 // page, so an append is a copy per head and page it touches.
 //
-// Memory follows the positions held, not the sequences' maximum length: the pools are reserved
-// (virtual) for every slot at full length, the operating system commits a page of memory on its
-// first write, and a freed page is the next one handed out (a 16-position page of one head at
-// headDim 128 is exactly one 4 KiB memory page in fp16). What stays committed is the most positions
-// ever held at once, whichever sequences held them (docs/performance.md, "KV cache").
+// Memory follows the positions held, not the sequences' maximum length: the pools hold a budget of
+// positions shared by all sequences (by default every slot at full length; `totalPositions` sets it
+// lower, and the pipeline head then admits a request only when its whole length fits, see
+// @chatglm/scheduler), the operating system commits a page of memory on its first write, and a freed
+// page is the next one handed out (a 16-position page of one head at headDim 128 is exactly one
+// 4 KiB memory page in fp16). What stays committed is the most positions ever held at once,
+// whichever sequences held them (docs/performance.md, "KV cache").
 //
 // Elements are fp32 (Float32Array) or fp16 (their bits in a Uint16Array, as ONNX Runtime's Node
 // binding takes and gives float16 tensors); the graph's new rows come in the cache's own dtype, so
@@ -44,6 +46,12 @@ export interface KvCacheShape {
   dtype?: KvCacheDtype;
   /** Positions per page (default KV_PAGE_SIZE). */
   pageSize?: number;
+  /**
+   * Positions the pools hold for all sequences together (rounded up to whole pages; the shared
+   * prefix pages come on top). Default: every slot at full capacity. At least one sequence of full
+   * capacity must fit.
+   */
+  totalPositions?: number;
 }
 
 /** A pool, or a graph output of new rows, in the cache's dtype. */
@@ -76,6 +84,8 @@ export class KvCache {
   readonly pageSize: number;
   /** Pages in each pool, the padding page and the shared prefix pages included. */
   readonly pages: number;
+  /** Pages the sequences can hold together: `pages` less the padding page and the shared prefix pages. */
+  readonly sequencePages: number;
   /** P-tuning prefix positions at the start of every sequence (0 without a prefix). */
   readonly prefixLength: number;
 
@@ -101,7 +111,12 @@ export class KvCache {
     this.pageSize = shape.pageSize ?? KV_PAGE_SIZE;
     const sharedCount = Math.floor(this.prefixLength / this.pageSize);
     const ownPerSequence = Math.ceil((shape.capacity - sharedCount * this.pageSize) / this.pageSize);
-    this.pages = 1 + sharedCount + shape.slots * ownPerSequence;
+    this.sequencePages = shape.totalPositions === undefined ? shape.slots * ownPerSequence : Math.ceil(shape.totalPositions / this.pageSize);
+    if (!(this.sequencePages >= ownPerSequence)) {
+      const prefix = this.prefixLength > 0 ? ` (with the ${this.prefixLength}-position P-tuning prefix)` : '';
+      throw new ChatGlmError('invalid_stage_spec', `a KV cache of ${shape.totalPositions} positions cannot hold one sequence of ${shape.capacity} positions${prefix}: that takes ${ownPerSequence * this.pageSize}; raise the cache's positions or lower the positions per sequence`);
+    }
+    this.pages = 1 + sharedCount + this.sequencePages;
     const total = shape.heads * this.pages * this.pageSize * shape.headDim;
     const pool = () => (this.dtype === 'float16' ? new Uint16Array(total) : new Float32Array(total));
     for (const l of shape.layers) {
@@ -152,6 +167,7 @@ export class KvCache {
     if (this.slotOf.has(seqId)) throw new ChatGlmError('duplicate_sequence', `sequence ${seqId} already holds a KV slot; release it first`);
     const slot = this.owner.indexOf(undefined);
     if (slot < 0) throw new KvCapacityError(`all ${this.shape.slots} KV slots are in use`);
+    if (this.prefixTail.size > 0) this.requirePages(1);
     this.owner[slot] = seqId;
     this.slotOf.set(seqId, slot);
     this.lengths[slot] = this.prefixLength;
@@ -203,7 +219,20 @@ export class KvCache {
       throw new KvCapacityError(`sequence ${this.owner[slot]} needs ${needed} cached positions${prefix} but this stage holds ${this.shape.capacity} per sequence`);
     }
     const table = this.tables[slot] as number[];
+    // All or nothing: a step that cannot have its pages fails before any is taken.
+    this.requirePages(Math.ceil(needed / this.pageSize) - table.length);
     while (table.length * this.pageSize < needed) this.takePage(slot);
+  }
+
+  /** Pages not held by any sequence (free or never handed out). */
+  get pagesAvailable(): number {
+    return this.freePages.length + this.pages - this.nextFreshPage;
+  }
+
+  private requirePages(count: number): void {
+    if (count > this.pagesAvailable) {
+      throw new KvCapacityError(`the KV cache's ${this.sequencePages} pages (${this.sequencePages * this.pageSize} positions) are held by running sequences; ${count} more are needed`);
+    }
   }
 
   /**
@@ -283,8 +312,8 @@ export class KvCache {
   }
 
   private takePage(slot: number): number {
+    this.requirePages(1);
     const page = this.freePages.pop() ?? this.nextFreshPage++;
-    if (page >= this.pages) throw new ChatGlmError('stage_internal', `the KV pool's ${this.pages} pages are all handed out`);
     (this.tables[slot] as number[]).push(page);
     this.pagesHeld++;
     return page;

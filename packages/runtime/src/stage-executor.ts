@@ -108,7 +108,13 @@ export class StageExecutor implements StageRuntime {
     }
     const layers = [];
     for (let l = range.start; l < range.end; l++) layers.push(l);
-    const cache = new KvCache({ layers, heads: config.numHeads, headDim: headDim(config), slots: maxSequences, capacity: maxTokensPerSequence, dtype: kvCache }, prefix);
+    let cache: KvCache;
+    try {
+      cache = new KvCache({ layers, heads: config.numHeads, headDim: headDim(config), slots: maxSequences, capacity: maxTokensPerSequence, dtype: kvCache, ...(spec.kvCacheTokens !== undefined && { totalPositions: spec.kvCacheTokens }) }, prefix);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
     const info: StageRuntimeInfo = {
       range: { ...range },
       numLayers: config.numLayers,
@@ -119,15 +125,17 @@ export class StageExecutor implements StageRuntime {
       maxSequences,
       maxTokensPerSequence: maxTokensPerSequence - prefixLength,
       prefixLength,
+      kvPages: cache.sequencePages,
+      kvPageSize: cache.pageSize,
     };
     return new StageExecutor(info, session, cache, spec.profileFilePrefix);
   }
 
   // Async only to meet StageRuntime, so that an in-thread stage chains like a threaded one.
   async capacity(): Promise<KvCapacity> {
-    const { maxSequences, maxTokensPerSequence, prefixLength } = this.info;
+    const { maxSequences, maxTokensPerSequence, prefixLength, kvPages, kvPageSize } = this.info;
     const { activeSequences, cachedTokens, bytesHeld: kvBytesHeld, bytesCommitted: kvBytesCommitted } = this.cache;
-    return { maxSequences, maxTokensPerSequence, activeSequences, cachedTokens, prefixLength, kvBytesHeld, kvBytesCommitted };
+    return { maxSequences, maxTokensPerSequence, activeSequences, cachedTokens, prefixLength, kvBytesHeld, kvBytesCommitted, kvTokensCapacity: kvPages * kvPageSize };
   }
 
   async release(seqId: string): Promise<void> {

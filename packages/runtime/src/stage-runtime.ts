@@ -48,6 +48,12 @@ export interface StageSpec {
    * Default: the model's max_sequence_length (2048) plus P (the cache grows by P, docs/model.md §6).
    */
   maxTokensPerSequence?: number;
+  /**
+   * Positions the KV cache holds for all sequences together (whole pages of KV_PAGE_SIZE; a P-tuning
+   * prefix's shared pages come on top). Default maxSequences x maxTokensPerSequence: every slot can
+   * reach full length. Lower, the pipeline head admits a request only while its whole length fits.
+   */
+  kvCacheTokens?: number;
   /** A P-tuning v2 prefix every sequence attends to (default none). */
   prefix?: PrefixLocation;
   /**
@@ -146,6 +152,9 @@ export interface StageRuntimeInfo {
   maxTokensPerSequence: number;
   /** P-tuning prefix positions cached ahead of every sequence's tokens (0 without a prefix). */
   prefixLength: number;
+  /** KV cache pages the sequences can hold together, and positions per page (see KvCache). */
+  kvPages: number;
+  kvPageSize: number;
 }
 
 export interface KvCapacity {
@@ -163,6 +172,8 @@ export interface KvCapacity {
    * written, which the process keeps (a freed page is reused, not given back).
    */
   kvBytesCommitted: number;
+  /** Positions the KV cache holds for all sequences together (its pages times their size). */
+  kvTokensCapacity: number;
 }
 
 export interface StageRuntime {

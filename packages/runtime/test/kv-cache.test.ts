@@ -97,3 +97,45 @@ test('a P-tuning prefix: its whole pages shared by every sequence, its tail copi
   const { table } = cache.pageTable([a, b]);
   assert.deepEqual([...table].map(Number), [1, 2, 4, 1, 3, 0]);
 });
+
+test('a budget of positions below every slot at full length: pages are shared, and one sequence too many gets kv_capacity', () => {
+  // 3 slots of 12 positions would take 9 pages of 4; a budget of 20 positions holds 5.
+  const cache = new KvCache({ ...shape, capacity: 12, pageSize: 4, totalPositions: 20 });
+  assert.equal(cache.sequencePages, 5);
+  assert.equal(cache.pagesAvailable, 5);
+  const a = cache.allocate('a');
+  const b = cache.allocate('b');
+  appendAll(cache, a, 12); // 3 pages
+  appendAll(cache, b, 8); // 2 pages: the budget is held
+  assert.equal(cache.pagesAvailable, 0);
+  // A step that cannot have its pages fails before taking any, and leaves the sequence as it was.
+  assert.throws(() => cache.reserve(b, 1), (err: Error & { code?: string }) => err.code === 'kv_capacity' && /5 pages \(20 positions\) are held by running sequences; 1 more are needed/.test(err.message));
+  assert.equal(cache.length(b), 8);
+  assert.deepEqual(cache.read('b', 0).keys, rowsOf(shape.heads, shape.headDim, 0, 8));
+  // Pages freed by one sequence are taken by another.
+  cache.release('a');
+  assert.equal(cache.pagesAvailable, 3);
+  const c = cache.allocate('c');
+  appendAll(cache, b, 1);
+  appendAll(cache, c, 8);
+  assert.equal(cache.pagesAvailable, 0);
+  assert.deepEqual(cache.read('c', 1).keys, rowsOf(shape.heads, shape.headDim, 0, 8));
+});
+
+test('a budget too small for one sequence of full capacity is refused when the cache is made', () => {
+  assert.throws(() => new KvCache({ ...shape, capacity: 12, pageSize: 4, totalPositions: 8 }), /a KV cache of 8 positions cannot hold one sequence of 12 positions: that takes 12/);
+  // Rounded up to whole pages: 9 positions are 3 pages, enough for 12.
+  assert.equal(new KvCache({ ...shape, capacity: 12, pageSize: 4, totalPositions: 9 }).sequencePages, 3);
+});
+
+test('with a P-tuning prefix, a sequence needs a free page for its copy of the prefix\'s tail', () => {
+  const P = 2; // shorter than a page: copied into each sequence's first page
+  const kv = new Float32Array(shape.heads * P * shape.headDim);
+  const cache = new KvCache({ ...shape, capacity: 8, pageSize: 4, totalPositions: 8 }, { length: P, layers: shape.layers.map((layer) => ({ layer, keys: kv, values: kv })) });
+  cache.allocate('a');
+  cache.allocate('b');
+  assert.equal(cache.pagesAvailable, 0);
+  assert.throws(() => cache.allocate('c'), /are held by running sequences; 1 more are needed/);
+  // The refused sequence holds no slot.
+  assert.equal(cache.activeSequences, 2);
+});

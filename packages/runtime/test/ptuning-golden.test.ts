@@ -62,7 +62,7 @@ test('the stage reports the prefix and counts it in its capacity', async () => {
   try {
     assert.equal(stage.info.maxTokensPerSequence, 3);
     // A prefix shorter than a page has no shared page: each sequence copies it into its own first one.
-    assert.deepEqual(await stage.capacity(), { maxSequences: 2, maxTokensPerSequence: 3, activeSequences: 0, cachedTokens: 0, prefixLength: 5, kvBytesHeld: 0, kvBytesCommitted: 0 });
+    assert.deepEqual(await stage.capacity(), { maxSequences: 2, maxTokensPerSequence: 3, activeSequences: 0, cachedTokens: 0, prefixLength: 5, kvBytesHeld: 0, kvBytesCommitted: 0, kvTokensCapacity: 32 });
     await assert.rejects(
       stage.prefill({ seqId: 'long', tokens: [0, 1, 2, 3], positions: [0, 1, 2, 2], blockPositions: [0, 0, 0, 1], contextLength: 3 }),
       /needs 9 cached positions \(5 of them the P-tuning prefix\) but this stage holds 8/,

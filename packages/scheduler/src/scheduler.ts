@@ -4,7 +4,10 @@
 // I/O, so every policy here is unit-tested with small factories.
 //
 // Policy: requests are admitted in arrival order while fewer than `maxRunning` hold a KV slot (every
-// stage has that many); each admitted request gets its own prefill step; running requests decode
+// stage has that many) and, when the stages' KV caches hold fewer positions than every slot at full
+// length (`kvPages`), while the request's whole length (prompt + the most it may generate) fits in
+// the pages the admitted requests have not claimed; a request that does not fit waits, and so do
+// the ones behind it (arrival order, so that a long request is never starved). Each admitted request gets its own prefill step; running requests decode
 // together in up to `microBatches` steps in flight at once, so that every stage of the pipeline has
 // work. New requests join between decode steps; finished or cancelled ones leave at once.
 import { ChatGlmError } from '@chatglm/common';
@@ -17,10 +20,22 @@ export interface SchedulerOptions {
   maxRunning: number;
   /** Cached positions per sequence: the smallest `max_tokens_per_sequence` of the stages. */
   maxTokensPerSequence: number;
+  /**
+   * The KV cache pages every stage holds for its sequences (the smallest stage's), their size and
+   * the P-tuning prefix each sequence starts with. Default: none; slots alone limit admission.
+   */
+  kvPages?: KvPageBudget;
   /** Decode steps in flight at once. Default 1; a pipeline of N stages keeps all busy with N. */
   microBatches?: number;
   /** Tokenizer facts and text functions for the sequences' trackers. */
   text: Omit<SequenceTrackerOptions, 'resumeFrom'>;
+}
+
+export interface KvPageBudget {
+  pages: number;
+  pageSize: number;
+  /** Positions of a P-tuning prefix ahead of every sequence (its part past whole pages sits in each sequence's first page). */
+  prefixLength: number;
 }
 
 type Phase = 'waiting' | 'prefilling' | 'running';
@@ -33,6 +48,8 @@ interface Sequence<C> {
   /** The step this sequence is part of, if one is in flight. */
   inFlight: number | null;
   cancelled: boolean;
+  /** KV pages its whole length takes on each stage (0 without a page budget). */
+  pages: number;
 }
 
 /** `C`: the caller's context of each request, handed back with its steps and updates. */
@@ -47,6 +64,7 @@ export class Scheduler<C> {
 
   constructor(private readonly options: SchedulerOptions) {
     if (!(options.maxRunning >= 1)) throw new ChatGlmError('invalid_scheduler', 'maxRunning must be >= 1');
+    if (options.kvPages && !(options.kvPages.pages >= 1 && options.kvPages.pageSize >= 1)) throw new ChatGlmError('invalid_scheduler', 'kvPages needs pages and pageSize >= 1');
     this.microBatches = Math.max(1, options.microBatches ?? 1);
   }
 
@@ -56,9 +74,14 @@ export class Scheduler<C> {
     // The cache bounds the total length too: cap max_length there rather than overflow a stage.
     const params: SamplingParams = { ...request.params, maxLength: Math.min(request.params.maxLength, this.options.maxTokensPerSequence) };
     const tracker = new SequenceTracker(request.promptIds, params, { ...this.options.text, resumeFrom: request.resumeFrom ?? [] });
-    const seq: Sequence<C> = { id: request.id, context: request.context, tracker, phase: 'waiting', inFlight: null, cancelled: false };
+    const seq: Sequence<C> = { id: request.id, context: request.context, tracker, phase: 'waiting', inFlight: null, cancelled: false, pages: this.pagesFor(request.promptIds.length, params) };
     if (tracker.prefillIds.length > this.options.maxTokensPerSequence) {
       return [this.finishUpdate(seq, 'error', { code: 'context_length_exceeded', message: `the prompt needs ${tracker.prefillIds.length} cached positions but the pipeline holds ${this.options.maxTokensPerSequence} per sequence` })];
+    }
+    const budget = this.options.kvPages;
+    if (budget && seq.pages > budget.pages) {
+      // Only stages that disagree get here (each holds one sequence of full length at least); waiting would be forever.
+      return [this.finishUpdate(seq, 'error', { code: 'context_length_exceeded', message: `the request may take ${seq.pages} KV cache pages but the pipeline's caches hold ${budget.pages}; lower max_length or max_tokens` })];
     }
     const early = tracker.finishedBeforeStart();
     if (early !== null) return [this.finishUpdate(seq, early)];
@@ -183,9 +206,27 @@ export class Scheduler<C> {
     };
   }
 
-  /** The next waiting request, if there is one and a KV slot is free for it. */
+  /** The next waiting request, if there is one and a KV slot (and its pages) are free for it. */
   private nextAdmission(): Sequence<C> | undefined {
-    return this.admitted.size < this.options.maxRunning ? this.waiting.shift() : undefined;
+    const next = this.waiting[0];
+    if (!next || this.admitted.size >= this.options.maxRunning) return undefined;
+    if (this.options.kvPages && this.pagesClaimed() + next.pages > this.options.kvPages.pages) return undefined;
+    return this.waiting.shift();
+  }
+
+  /** Pages the admitted requests may take in all: each its whole length's, claimed at admission so that none runs out midway. */
+  private pagesClaimed(): number {
+    let pages = 0;
+    for (const seq of this.admitted.values()) pages += seq.pages;
+    return pages;
+  }
+
+  /** Pages of the longest a request can grow: prompt + max new tokens, within max_length (0 without a page budget). */
+  private pagesFor(promptTokens: number, params: SamplingParams): number {
+    const budget = this.options.kvPages;
+    if (!budget) return 0;
+    const positions = Math.min(params.maxLength, params.maxNewTokens === undefined ? Infinity : promptTokens + params.maxNewTokens);
+    return Math.ceil(((budget.prefixLength % budget.pageSize) + positions) / budget.pageSize);
   }
 
   private decodeEntry(seq: Sequence<C>): ScheduledDecode<C> {

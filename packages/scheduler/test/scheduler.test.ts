@@ -157,3 +157,42 @@ test('duplicate ids are refused', () => {
   s.submit(request('a', prompt(2), params()));
   assert.throws(() => s.submit(request('a', prompt(2), params())), /already scheduled/);
 });
+
+test('with a KV page budget, a request is admitted only while its whole length fits in the pages the admitted ones have not claimed', () => {
+  // 10 pages of 4 positions; a free slot for everyone, so pages alone decide.
+  const s = new Scheduler<Tag>({ maxRunning: 8, maxTokensPerSequence: 64, text, kvPages: { pages: 10, pageSize: 4, prefixLength: 0 } });
+  s.submit(request('a', prompt(6), params({ maxNewTokens: 10 }))); // 16 positions: 4 pages
+  s.submit(request('b', prompt(5), params({ maxLength: 20 }))); // max_length 20: 5 pages
+  s.submit(request('c', prompt(2), params({ maxNewTokens: 2 }))); // 4 positions: 1 page, but behind d
+  s.submit(request('d', prompt(2), params({ maxNewTokens: 6 }))); // 8 positions: 2 pages
+  const first = s.schedule();
+  assert.deepEqual(first.map((x) => (x.kind === 'prefill' ? x.seqId : x.kind)), ['a', 'b', 'c'], 'a, b and c claim 10 pages; d waits');
+  assert.equal(s.stats().waiting, 1);
+  // a ends after its first token: its 4 pages are claimable again, and d comes in.
+  const [a] = first;
+  const updates = answer(s, a!, () => EOP);
+  assert.equal(updates[0]?.finish?.reason, 'stop');
+  const next = s.schedule();
+  assert.deepEqual(next.filter((x) => x.kind === 'prefill').map((x) => (x.kind === 'prefill' ? x.seqId : '')), ['d']);
+});
+
+test('with a KV page budget, the first waiting request that does not fit holds back the ones behind it (arrival order)', () => {
+  const s = new Scheduler<Tag>({ maxRunning: 8, maxTokensPerSequence: 64, text, kvPages: { pages: 6, pageSize: 4, prefixLength: 0 } });
+  s.submit(request('a', prompt(4), params({ maxNewTokens: 12 }))); // 4 pages
+  s.submit(request('long', prompt(4), params({ maxNewTokens: 12 }))); // 4 pages: does not fit beside a
+  s.submit(request('short', prompt(2), params({ maxNewTokens: 2 }))); // 1 page: would fit, but waits behind long
+  assert.deepEqual(s.schedule().map((x) => (x.kind === 'prefill' ? x.seqId : x.kind)), ['a']);
+  assert.equal(s.stats().waiting, 2);
+});
+
+test('with a KV page budget, a P-tuning prefix\'s part past whole pages counts in every request\'s first page, and a request larger than the budget fails at once', () => {
+  const s = new Scheduler<Tag>({ maxRunning: 8, maxTokensPerSequence: 64, text, kvPages: { pages: 3, pageSize: 4, prefixLength: 6 } });
+  // 6 positions of prefix: one whole shared page, 2 positions in the request's own first page; 2 + 10 positions = 3 pages.
+  s.submit(request('a', prompt(4), params({ maxNewTokens: 6 })));
+  s.submit(request('b', prompt(1), params({ maxNewTokens: 1 })));
+  assert.deepEqual(s.schedule().map((x) => (x.kind === 'prefill' ? x.seqId : x.kind)), ['a'], 'a claims all 3 pages');
+  const [tooLong] = s.submit(request('too-long', prompt(4), params({ maxNewTokens: 20 })));
+  assert.equal(tooLong?.finish?.reason, 'error');
+  assert.equal(tooLong?.finish?.error?.code, 'context_length_exceeded');
+  assert.match(tooLong?.finish?.error?.message ?? '', /may take 7 KV cache pages but the pipeline's caches hold 3/);
+});

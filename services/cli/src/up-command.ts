@@ -24,6 +24,9 @@ options:
   --api-keys FILE        API keys the gateway asks generation requests for, one per line
                          (or CHATGLM_API_KEYS=k1,k2; default: none, no authentication)
   --max-sequences N      sequences each pipeline runs at once (default 8)
+  --kv-cache-tokens N    positions each stage's KV cache holds for all its sequences together
+                         (default: every sequence at the model's full length); below that a
+                         pipeline admits a request only while its whole length fits
   --threads N            ONNX Runtime threads per stage (default: cores / pipelines; a
                          pipeline's stages mostly take turns, and idle ones do not spin)
   --device D             cpu or webgpu: where every stage runs its layers (default cpu; webgpu
@@ -72,6 +75,7 @@ export async function up(argv: string[]): Promise<void> {
       host: { type: 'string' },
       'api-keys': { type: 'string' },
       'max-sequences': { type: 'string' },
+      'kv-cache-tokens': { type: 'string' },
       threads: { type: 'string' },
       'redis-port': { type: 'string' },
       quantize: { type: 'string' },
@@ -98,6 +102,7 @@ export async function up(argv: string[]): Promise<void> {
     host: values.host ?? '127.0.0.1',
     ...(process.env.REDIS_URL && { redisUrl: process.env.REDIS_URL }),
     ...(values['max-sequences'] && { maxSequences: positiveInt('max-sequences', values['max-sequences']) }),
+    ...(values['kv-cache-tokens'] && { kvCacheTokens: positiveInt('kv-cache-tokens', values['kv-cache-tokens']) }),
     ...(values.threads && { threads: positiveInt('threads', values.threads) }),
     ...(values['redis-port'] && { redisPort: positiveInt('redis-port', values['redis-port']) }),
     ...(values['api-keys'] !== undefined && { gatewayArgs: ['--api-keys', path.resolve(values['api-keys'])] }),

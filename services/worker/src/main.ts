@@ -99,6 +99,7 @@ const runtimeLoading = ThreadedStageRuntime.create({
   weights: { kind: 'bundle', dir: stage.bundleDir },
   maxSequences: opts.maxSequences,
   maxTokensPerSequence: opts.maxTokens ?? config.maxSequenceLength + prefixLength,
+  ...(opts.kvCacheTokens !== undefined && { kvCacheTokens: opts.kvCacheTokens }),
   ...(opts.ptuningDir !== undefined && { prefix: { kind: 'checkpoint' as const, dir: opts.ptuningDir } }),
   threads: opts.threads ?? os.availableParallelism(),
   spinning: opts.spinning,
@@ -195,6 +196,8 @@ if (isHead) {
     activationDtype: dtype,
     maxSequences: runtime.info.maxSequences,
     maxTokensPerSequence: runtime.info.maxTokensPerSequence,
+    kvPages: runtime.info.kvPages,
+    kvPageSize: runtime.info.kvPageSize,
     address: '',
   };
   const service = new StageService({ info, step, next, log });

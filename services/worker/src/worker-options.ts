@@ -59,6 +59,7 @@ const OPTION_HELP: readonly (readonly [string, string])[] = [
   ['--max-sequences N', `KV cache slots: sequences served at once (default ${d.maxSequences})`],
   ['--ptuning DIR', 'a P-tuning v2 checkpoint (config.json with pre_seq_len, and the transformer.prefix_encoder.* weights): every sequence attends to its prefix; give every stage of the pipeline the same one'],
   ['--max-tokens N', "cached positions per sequence, counting a P-tuning prefix (default the model's max_sequence_length, plus the prefix's pre_seq_len)"],
+  ['--kv-cache-tokens N', 'positions the KV cache holds for all sequences together, at least one sequence of --max-tokens (default: every slot at full length); below that, the head admits a request only while its whole length (prompt + max new tokens) fits'],
   ['--micro-batches N', 'decode steps in flight at the head (default: the number of stages)'],
   ['--activation-dtype D', `float32 (exact) or float16 (half the bytes between stages) (default ${d.activationDtype})`],
   ['--quantize Q', 'int8 or int4: the layers\' linears as MatMulNBits blocks; none: float (default: as stored; THUDM int4/int8 checkpoints keep their codes)'],
@@ -120,6 +121,8 @@ export interface WorkerOptions {
   stageSecretFile?: string;
   maxSequences: number;
   maxTokens?: number;
+  /** --kv-cache-tokens; undefined: every slot at full length. */
+  kvCacheTokens?: number;
   microBatches?: number;
   activationDtype: ActivationDtypeName;
   device: StageDevice;
@@ -149,6 +152,7 @@ export const PARSE_OPTIONS = {
   'stage-secret-file': { type: 'string' },
   'max-sequences': { type: 'string' },
   'max-tokens': { type: 'string' },
+  'kv-cache-tokens': { type: 'string' },
   'micro-batches': { type: 'string' },
   'activation-dtype': { type: 'string' },
   threads: { type: 'string' },
@@ -204,6 +208,7 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
       ...(weightDtype && { storage: weightDtype }),
     };
     const maxTokens = int('max-tokens', values['max-tokens'], 1);
+    const kvCacheTokens = int('kv-cache-tokens', values['kv-cache-tokens'], 1);
     const microBatches = int('micro-batches', values['micro-batches'], 1);
     const threads = int('threads', values.threads, 1);
     const connectTimeoutMs = int('connect-timeout-ms', values['connect-timeout-ms'], 0);
@@ -228,6 +233,7 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
       ...(values.ptuning !== undefined && { ptuningDir: values.ptuning }),
       ...(values['pipeline-id'] !== undefined && { pipelineId: values['pipeline-id'] }),
       ...(maxTokens !== undefined && { maxTokens }),
+      ...(kvCacheTokens !== undefined && { kvCacheTokens }),
       ...(microBatches !== undefined && { microBatches }),
       ...(threads !== undefined && { threads }),
       ...(connectTimeoutMs !== undefined && { connectTimeoutMs }),

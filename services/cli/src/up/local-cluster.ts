@@ -43,6 +43,8 @@ export interface LocalClusterOptions {
   redisPrefix?: string;
   maxSequences?: number;
   maxTokens?: number;
+  /** The workers' --kv-cache-tokens (default theirs: every slot at full length). */
+  kvCacheTokens?: number;
   /**
    * ONNX Runtime threads per stage (default: cores / pipelines, at least 1). A pipeline's stages
    * mostly take turns (one stream's step passes through them one after another), and with more than
@@ -109,6 +111,7 @@ export class LocalCluster {
         ...(this.o.redisPrefix ? ['--redis-prefix', this.o.redisPrefix] : []),
         ...(this.o.maxSequences ? ['--max-sequences', String(this.o.maxSequences)] : []),
         ...(this.o.maxTokens ? ['--max-tokens', String(this.o.maxTokens)] : []),
+        ...(this.o.kvCacheTokens ? ['--kv-cache-tokens', String(this.o.kvCacheTokens)] : []),
         ...(this.o.workerArgs ?? []),
       ];
       const gateway = this.add({

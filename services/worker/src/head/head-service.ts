@@ -14,6 +14,7 @@ import { HeadMetrics } from '../metrics/head-metrics.ts';
 import type { Downstream } from './downstream.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { JobIntake } from './job-intake.ts';
+import { kvPageBudget } from './kv-page-budget.ts';
 import { PipelineHead, type StepReport } from './pipeline-head.ts';
 import { RequestWriter } from './request-writer.ts';
 import { StageBusyTime } from './stage-busy-time.ts';
@@ -53,21 +54,27 @@ export class HeadService {
   /** Sequences every stage can hold at once: the pipeline's capacity. */
   readonly capacity: number;
   private closing: Promise<void> | undefined;
+  /** Whether requests wait for KV pages as well as slots (see kv-page-budget.ts). */
+  private readonly admitsByPages: boolean;
   private readonly watchdog: NodeJS.Timeout;
 
   private constructor(private readonly o: HeadServiceOptions) {
-    const stages = [{ maxSequences: o.runtime.info.maxSequences, maxTokensPerSequence: o.runtime.info.maxTokensPerSequence }, ...o.downstreamStages];
+    const { info } = o.runtime;
+    const stages = [{ maxSequences: info.maxSequences, maxTokensPerSequence: info.maxTokensPerSequence, kvPages: info.kvPages, kvPageSize: info.kvPageSize }, ...o.downstreamStages];
     this.capacity = Math.min(...stages.map((s) => s.maxSequences));
+    const kvPages = kvPageBudget(stages, info.prefixLength);
+    this.admitsByPages = kvPages !== undefined;
     this.writer = new RequestWriter(new RequestStore(o.redis, o.redisPrefix), o.log, {
       onRefused: (owners) => this.head.abandonAttempts(owners, { kind: 'stale' }),
       onLost: (owners, err) => this.head.abandonAttempts(owners, { kind: 'lost', failure: { code: 'redis_unavailable', message: `progress could not be written to Redis: ${String(err)}` } }),
     });
     const metrics = o.metrics ? new HeadMetrics(o.metrics, () => this.head.stats(), this.capacity) : undefined;
-    this.dispatcher = new StepDispatcher({ step: o.step, downstream: o.downstream, onReply: (reply) => this.head.onReply(reply), log: o.log });
+    this.dispatcher = new StepDispatcher({ step: o.step, downstream: o.downstream, onReply: (reply) => this.afterwards(() => this.head.onReply(reply)), log: o.log });
     this.head = new PipelineHead({
       scheduler: {
         maxRunning: this.capacity,
         maxTokensPerSequence: Math.min(...stages.map((s) => s.maxTokensPerSequence)),
+        ...(kvPages && { kvPages }),
         microBatches: o.microBatches ?? stages.length,
         text: o.text,
       },
@@ -88,8 +95,8 @@ export class HeadService {
       concurrency: this.capacity,
       lockDurationMs: o.lockDurationMs,
       maxStalledCount: o.maxStalledCount,
-      submit: (job) => this.head.submit(job),
-      cancel: (id) => this.head.cancel(id),
+      submit: (job) => this.afterwards(() => this.head.submit(job)),
+      cancel: (id) => this.afterwards(() => this.head.cancel(id)),
       abandon: (id, attempt) => this.head.abandonAttempts([{ id, attempt }], { kind: 'stale' }),
       ...(metrics && { observer: metrics }),
       log: o.log,
@@ -106,6 +113,18 @@ export class HeadService {
     // without closing the connection) would otherwise hold its requests forever.
     this.watchdog = setInterval(() => this.checkStepDeadline(), Math.min(1000, o.stepTimeoutMs / 2));
     this.watchdog.unref();
+  }
+
+  /**
+   * Runs `change` (a job, a reply or a cancellation reaching the head), then, when requests wait
+   * for KV pages, takes no more jobs until they are admitted: a job another pipeline could run now
+   * would wait here. With slots alone the queue's concurrency already keeps jobs from waiting.
+   */
+  private afterwards(change: () => void): void {
+    change();
+    if (!this.admitsByPages) return;
+    const { waiting, running } = this.head.stats();
+    this.intake.setConcurrency(waiting > 0 ? Math.max(1, waiting + running) : this.capacity);
   }
 
   static async start(o: HeadServiceOptions): Promise<HeadService> {

@@ -118,6 +118,11 @@ export class JobIntake {
     this.worker?.resume();
   }
 
+  /** Jobs taken at once from now on (the ones running stay). */
+  setConcurrency(jobs: number): void {
+    if (this.worker && this.worker.concurrency !== jobs) this.worker.concurrency = jobs;
+  }
+
   /** Stops taking jobs and waits for the running ones to settle. */
   async close(): Promise<void> {
     try {

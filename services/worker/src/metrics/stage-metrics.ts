@@ -24,7 +24,7 @@ export class StageMetrics implements StepObserver {
     let reading: Promise<Awaited<ReturnType<StageRuntime['capacity']>>> | undefined;
     const capacity = async () => {
       // Nothing is held until the layers have loaded.
-      if (!this.runtime) return { activeSequences: 0, maxSequences: 0, cachedTokens: 0, maxTokensPerSequence: 0, kvBytesHeld: 0, kvBytesCommitted: 0 };
+      if (!this.runtime) return { activeSequences: 0, maxSequences: 0, cachedTokens: 0, maxTokensPerSequence: 0, kvBytesHeld: 0, kvBytesCommitted: 0, kvTokensCapacity: 0 };
       reading ??= this.runtime.capacity().finally(() => setImmediate(() => (reading = undefined)));
       return reading;
     };
@@ -33,7 +33,7 @@ export class StageMetrics implements StepObserver {
     new Gauge({ name: 'chatglm_stage_kv_cached_tokens', help: 'Positions cached for the running sequences (prompt and generated tokens)', registers, async collect() { this.set((await capacity()).cachedTokens); } });
     new Gauge({ name: 'chatglm_stage_kv_bytes_held', help: 'Bytes of the KV cache pages the running sequences hold', registers, async collect() { this.set((await capacity()).kvBytesHeld); } });
     new Gauge({ name: 'chatglm_stage_kv_bytes_committed', help: 'Bytes of every KV cache page ever handed out (memory the cache has written and the process keeps; freed pages are reused)', registers, async collect() { this.set((await capacity()).kvBytesCommitted); } });
-    new Gauge({ name: 'chatglm_stage_kv_tokens_capacity', help: 'Positions the KV cache holds in all (slots times positions per slot)', registers, async collect() { const c = await capacity(); this.set(c.maxSequences * c.maxTokensPerSequence); } });
+    new Gauge({ name: 'chatglm_stage_kv_tokens_capacity', help: 'Positions the KV cache holds for all sequences together (--kv-cache-tokens, by default every slot at full length)', registers, async collect() { this.set((await capacity()).kvTokensCapacity); } });
   }
 
   /** The layers are loaded: from now on the KV gauges read `runtime`. */
