@@ -12,6 +12,8 @@ export function stageInfo(overrides: Partial<StageInfo> = {}): StageInfo {
     activationDtype: 'ACTIVATION_DTYPE_FLOAT32',
     maxSequences: 8,
     maxTokensPerSequence: 256,
+    kvPages: 128,
+    kvPageSize: 16,
     address: '127.0.0.1:5001',
     ...overrides,
   };
