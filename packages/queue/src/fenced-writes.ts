@@ -67,17 +67,20 @@ return refused
 `);
 
 /**
- * KEYS: the request hash and its token ids. ARGV: attempt token, pipeline id, now (ms), now with a
- * fraction (updatedAt), TTL. Marks the request running under the attempt (one more attempt counted,
- * its writes numbered from 1) and returns the token ids written so far, read in the same script so
- * that nothing an older attempt writes can fall between the two; returns false when the request has
- * ended or its record is gone.
+ * KEYS: the request hash, its token ids and its cancel key. ARGV: attempt token, pipeline id, now
+ * (ms), now with a fraction (updatedAt), TTL. Marks the request running under the attempt (one more
+ * attempt counted, its writes numbered from 1) and returns {'claimed', the token ids written so
+ * far}, read in the same script so that nothing an older attempt writes can fall between the two;
+ * returns {'cancelled', token ids} without claiming when the client cancelled it, and false when the
+ * request has ended or its record is gone. One round trip: a job's start adds to the time to first token.
  */
 export const CLAIM = new LuaScript(`
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or status == 'finished' or status == 'failed' then return false end
+local tokens = redis.call('GET', KEYS[2]) or ''
+if redis.call('EXISTS', KEYS[3]) == 1 then return {'cancelled', tokens} end
 redis.call('HSET', KEYS[1], 'status', 'running', 'attempt', ARGV[1], 'seq', 0, 'servedBy', ARGV[2], 'startedAt', ARGV[3], 'updatedAt', ARGV[4])
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-return redis.call('GET', KEYS[2]) or ''
+return {'claimed', tokens}
 `);

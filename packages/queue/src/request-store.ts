@@ -36,6 +36,8 @@ export interface RequestProgress {
 export interface RequestClaim {
   /** Tokens earlier attempts generated and wrote: the reply resumes after them. */
   tokenIds: number[];
+  /** The client cancelled the request (its cancel key is set): it was not claimed, and the caller ends it. */
+  cancelled: boolean;
 }
 
 export interface RequestOutcome extends RequestProgress {
@@ -105,13 +107,14 @@ export class RequestStore {
   /**
    * An attempt takes the request: status running, one more attempt, which pipeline serves it, and
    * `attempt` as the token its writes must carry from now on (an older attempt's writes are refused).
-   * Undefined when the request already ended or its record is gone: there is nothing to run.
+   * Undefined when the request already ended or its record is gone: there is nothing to run. A
+   * request its client cancelled is not taken (`cancelled`), in the same round trip.
    */
   async claim(id: string, o: { pipelineId?: string; attempt?: string } = {}): Promise<RequestClaim | undefined> {
     const now = Date.now();
-    const tokens = (await CLAIM.run(this.redis, [this.keys.request(id), this.keys.tokens(id)], [o.attempt ?? '', o.pipelineId ?? '', now, preciseNow(), this.ttlSeconds])) as string | null;
-    if (tokens === null) return undefined;
-    return { tokenIds: parseTokenIds(tokens) };
+    const reply = (await CLAIM.run(this.redis, [this.keys.request(id), this.keys.tokens(id), this.keys.cancel(id)], [o.attempt ?? '', o.pipelineId ?? '', now, preciseNow(), this.ttlSeconds])) as [string, string] | null;
+    if (reply === null) return undefined;
+    return { tokenIds: parseTokenIds(reply[1]), cancelled: reply[0] === 'cancelled' };
   }
 
   /** Records one step of progress for several requests in one round trip. Returns the ids refused (fenced off). */

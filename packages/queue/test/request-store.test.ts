@@ -159,10 +159,10 @@ test('pipeline heartbeats decide liveness; jobs are counted while queued', async
 test('fencing: once a newer attempt claims a request, the older attempt can write nothing more', async () => {
   const store = new RequestStore(redis, prefix());
   await store.create('fenced', 3);
-  assert.deepEqual(await store.claim('fenced', { pipelineId: 'p1', attempt: 'old' }), { tokenIds: [] });
+  assert.deepEqual(await store.claim('fenced', { pipelineId: 'p1', attempt: 'old' }), { tokenIds: [], cancelled: false });
   assert.deepEqual(await store.progress([{ ...step('fenced', 'a', [1], 1), attempt: 'old' }]), []);
   // The old attempt's lock lapsed (Redis paused, the head frozen) and another attempt took over.
-  assert.deepEqual(await store.claim('fenced', { pipelineId: 'p2', attempt: 'new' }), { tokenIds: [1] }, 'the new attempt resumes from what the old one wrote');
+  assert.deepEqual(await store.claim('fenced', { pipelineId: 'p2', attempt: 'new' }), { tokenIds: [1], cancelled: false }, 'the new attempt resumes from what the old one wrote');
   assert.deepEqual(await store.progress([{ ...step('fenced', 'X', [99], 2), attempt: 'old' }]), ['fenced'], 'the old attempt is refused');
   assert.equal(await store.finish({ ...step('fenced', 'Y', [98], 2), attempt: 'old', finishReason: 'stop', promptTokens: 3 }), false);
   assert.equal(await store.fail('fenced', 'stage_crashed', 'late', { attempt: 'old' }), false);
@@ -180,6 +180,18 @@ test('fencing: once a newer attempt claims a request, the older attempt can writ
   // An ended request cannot be claimed again.
   assert.equal(await store.claim('fenced', { attempt: 'third' }), undefined);
   assert.equal(await store.claim('missing', { attempt: 'x' }), undefined);
+});
+
+test('a request its client cancelled is not claimed: the claim says so (with the tokens written so far) in its one round trip', async () => {
+  const p = prefix();
+  const store = new RequestStore(redis, p);
+  await store.create('gone', 3);
+  await store.claim('gone', { pipelineId: 'p1', attempt: 'first' });
+  await store.progress([{ ...step('gone', 'a', [7], 1), attempt: 'first' }]);
+  await new Cancellations(redis, new RedisKeys(p)).cancel('gone');
+  assert.deepEqual(await store.claim('gone', { pipelineId: 'p2', attempt: 'second' }), { tokenIds: [7], cancelled: true });
+  const state = await store.read('gone');
+  assert.deepEqual({ servedBy: state?.servedBy, attempts: state?.attempts }, { servedBy: 'p1', attempts: 1 }, 'the record still names the first attempt');
 });
 
 test('a numbered write sent again (Redis died before its reply; ioredis resends) is applied once', async () => {

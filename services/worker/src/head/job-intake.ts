@@ -156,13 +156,17 @@ export class JobIntake {
 
   private async process(job: Job<GenerateJobData, void>, token: string | undefined, signal: AbortSignal | undefined): Promise<void> {
     const { requestId: id, promptIds } = job.data;
-    // Read together: every round trip before the prefill adds to the time to first token.
-    const [state, cancelled] = await Promise.all([this.store.read(id), this.cancellations.isCancelled(id)]);
-    // It ended on an earlier attempt whose completion did not reach BullMQ.
-    if (state?.status === 'finished' || state?.status === 'failed') return;
-    if (cancelled) {
-      const completionTokens = state?.tokenIds.length ?? 0;
-      await this.store.finish({ id, delta: '', newTokens: [], completionTokens, withLogprobs: false, finishReason: 'cancelled', promptTokens: promptIds.length });
+    // A token of this attempt's own (BullMQ's lock token is not one: a worker reuses it for the next
+    // job it fetches, which may be this job again): claiming with it fences off every earlier
+    // attempt's writes, and the tokens to resume from are read in the same step. One round trip
+    // before the prefill (each adds to the time to first token): the claim also tells whether the
+    // request ended on an earlier attempt whose completion did not reach BullMQ (nothing to run)
+    // or was cancelled before it started.
+    const attempt = randomUUID();
+    const claim = await this.store.claim(id, { pipelineId: this.o.pipelineId, attempt });
+    if (!claim) return;
+    if (claim.cancelled) {
+      await this.store.finish({ id, delta: '', newTokens: [], completionTokens: claim.tokenIds.length, withLogprobs: false, finishReason: 'cancelled', promptTokens: promptIds.length });
       return;
     }
     let params: SamplingParams;
@@ -172,12 +176,6 @@ export class JobIntake {
       await this.store.fail(id, 'invalid_sampling_params', (err as Error).message);
       throw new UnrecoverableError((err as Error).message);
     }
-    // A token of this attempt's own (BullMQ's lock token is not one: a worker reuses it for the next
-    // job it fetches, which may be this job again): claiming with it fences off every earlier
-    // attempt's writes, and the tokens to resume from are read in the same step.
-    const attempt = randomUUID();
-    const claim = await this.store.claim(id, { pipelineId: this.o.pipelineId, attempt });
-    if (!claim) return;
     const resumeFrom = claim.tokenIds;
     this.o.observer?.taken(job.attemptsMade === 0 ? Math.max(0, Date.now() - job.data.acceptedAt) / 1000 : undefined, resumeFrom.length > 0);
     if (resumeFrom.length > 0) this.o.log.info('resuming request', { requestId: id, attempt: job.attemptsMade + 1, tokens: resumeFrom.length });

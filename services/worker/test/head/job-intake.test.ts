@@ -24,21 +24,22 @@ after(async () => {
 });
 
 /**
- * `redis`, except that right after the first cancellation check (EXISTS on the cancel key) it
- * cancels `id` and waits until the announcement has reached the head: the announcement lands
- * after the intake looked and before the head knows the request.
+ * `redis`, except that right after the intake's first look at the cancel key of `id` (its claim,
+ * a script that reads the key) it cancels `id` and waits until the announcement has reached the
+ * head: the announcement lands after the intake looked and before the head knows the request.
  */
 function cancellingAfterFirstCheck(id: string, keys: RedisKeys, announced: Promise<void>): Redis {
   let fired = false;
   return new Proxy(redis, {
     get(target, prop) {
-      if (prop === 'exists' && !fired) {
-        return async (...args: Parameters<Redis['exists']>) => {
-          const found = await target.exists(...args);
+      if ((prop === 'evalsha' || prop === 'eval') && !fired) {
+        return async (...args: unknown[]) => {
+          const result = await (Reflect.get(target, prop, target) as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          if (!args.includes(keys.cancel(id))) return result;
           fired = true;
           await new Cancellations(target, keys).cancel(id);
           await announced;
-          return found;
+          return result;
         };
       }
       const value = Reflect.get(target, prop, target) as unknown;
@@ -91,6 +92,29 @@ test('a cancellation announced after the intake checked, but before the head kne
     await intake.close();
     await queue.close();
     await closeRedis(queueConnection);
+  }
+});
+
+test('a request cancelled before its job was taken is finished as cancelled, and never reaches the head', async () => {
+  const prefix = `t${process.pid}early`;
+  const keys = new RedisKeys(prefix);
+  const store = new RequestStore(redis, prefix);
+  const queue = createGenerateQueue(redis, prefix);
+  const id = 'cancelled-early';
+  await store.create(id, 2, Date.now());
+  await new Cancellations(redis, keys).cancel(id);
+  await enqueueGenerate(queue, { requestId: id, promptIds: [5, 6], params: samplingParamsToJson(resolveSamplingParams({ maxLength: 10, seed: 1 })), acceptedAt: Date.now() });
+  const submitted: string[] = [];
+  const intake = new JobIntake({ redis, prefix, pipelineId: 'p3', concurrency: 1, lockDurationMs: 30_000, maxStalledCount: 1, submit: (job) => submitted.push(job.id), cancel: () => undefined, abandon: () => undefined, log: createLogger('head', {}, () => undefined) });
+  await intake.start();
+  try {
+    await waitUntil(async () => (await store.read(id))?.status === 'finished', 10_000);
+    const state = await store.read(id);
+    assert.deepEqual({ finishReason: state?.finishReason, attempts: state?.attempts }, { finishReason: 'cancelled', attempts: 0 }, 'not claimed: no attempt counted');
+    assert.deepEqual(submitted, []);
+  } finally {
+    await intake.close();
+    await queue.close();
   }
 });
 
