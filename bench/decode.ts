@@ -16,6 +16,7 @@ import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
 import { decodeStepMs } from './support/decode-timing.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
+import { tokenChoiceMs } from './support/sampling-timing.ts';
 import { openRandomModel } from './support/random-model.ts';
 import { stageWeightBytes } from './support/weight-bytes.ts';
 
@@ -70,6 +71,17 @@ export async function runDecodeBenchmark(argv: string[]): Promise<BenchFigure[]>
     const floatHead = await time(1, 'none');
     figures.push(figure('decode', `1 layer + lm_head (${embedding}): ms/step`, one, 'ms'));
     figures.push(figure('decode', '1 layer + lm_head (fp32 table, the old default): ms/step', floatHead, 'ms'));
+  }
+  // What the last stage adds per sequence and token, outside ONNX Runtime: choosing the token.
+  const choices = [
+    ['sampled (top-k 50, top-p 0.7, temperature 0.95: the defaults)', {}, {}],
+    ['greedy, logprob asked for', { temperature: 0 }, {}],
+    ['greedy, no logprobs asked for (the softmax is skipped)', { temperature: 0 }, { logprob: false }],
+  ] as const;
+  for (const [what, params, options] of choices) {
+    const ms = tokenChoiceMs(params, options);
+    console.log(`  choosing one token, ${what}: ${ms.toFixed(2)} ms`);
+    figures.push(figure('decode', `choosing one sequence's token over 130528 logits, ${what}: ms`, ms, 'ms'));
   }
   printFigures(figures);
   console.log(`\ndecode benchmark done in ${((performance.now() - started) / 1000).toFixed(0)} s`);

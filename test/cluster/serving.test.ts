@@ -112,6 +112,12 @@ describe('logprobs', () => {
       // Greedy: the chosen token is the most likely one.
       assert.deepEqual([t.top_logprobs[0]?.token, t.top_logprobs[0]?.logprob], [t.token, t.logprob]);
     });
+    // Logprobs without alternatives: the last stage still computes each greedy token's logprob
+    // (it skips that softmax only when no logprobs are asked for).
+    const bare = await client.chat.completions.create({ model: 'chatglm-6b', messages: [{ role: 'user', content: '你好' }], max_tokens: 12, temperature: 0, logprobs: true });
+    const bareLogprobs = (bare.choices[0]?.logprobs?.content ?? []).map((t) => t.logprob);
+    assert.equal(bareLogprobs.length, ref.tokenIds.length);
+    bareLogprobs.forEach((l, i) => assert.ok(Math.abs(l - (ref.logprobs[i] ?? NaN)) < 1e-5, `token ${i}: logprob ${l}, the engine's ${ref.logprobs[i]}`));
   });
 });
 

@@ -15,8 +15,12 @@ export interface SampledToken {
 /** Picks the next token from fully processed logits; `tokenIndex` is its index in the completion. */
 export type Sampler = (logits: Float32Array, tokenIndex: number) => SampledToken;
 
-/** Argmax; the lowest id wins ties. The logprob needs Σ exp over all ids with probability. */
-export function greedySampler(): Sampler {
+/**
+ * Argmax; the lowest id wins ties. The logprob needs Σ exp over all ids with probability; with
+ * `logprob` false it is not computed (NaN), and the argmax is one pass.
+ */
+export function greedySampler(options: { logprob?: boolean } = {}): Sampler {
+  if (options.logprob === false) return argmaxOnly;
   const weights = new Weights();
   return (logits) => {
     const w = weights.compute(logits, 'greedySampler');
@@ -48,9 +52,24 @@ export function multinomialSampler(seed: number | bigint): Sampler {
   };
 }
 
-/** Greedy or seeded multinomial sampling, as `params` asks (see isGreedy). */
-export function createSampler(params: SelectionParams): Sampler {
-  return isGreedy(params) ? greedySampler() : multinomialSampler(params.seed);
+/** Greedy or seeded multinomial sampling, as `params` asks (see isGreedy); `logprob: false` lets greedy skip the logprob (NaN). */
+export function createSampler(params: SelectionParams, options: { logprob?: boolean } = {}): Sampler {
+  return isGreedy(params) ? greedySampler(options) : multinomialSampler(params.seed);
+}
+
+/** greedySampler's choice without its logprob: the first id of the largest logit. */
+function argmaxOnly(logits: Float32Array): SampledToken {
+  let best = -1;
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    const x = logits[i]!;
+    if (x > max) {
+      max = x;
+      best = i;
+    }
+  }
+  if (best < 0 || !Number.isFinite(max)) throw new RangeError(`greedySampler: the largest logit is ${max}; run invalidScoreFix first`);
+  return { tokenId: best, logprob: Number.NaN };
 }
 
 /**

@@ -22,12 +22,18 @@ export type TokenSelector = (logits: Float32Array, context: SelectionContext) =>
 export interface TokenSelectorOptions {
   /** Also list this many most likely alternatives per token, 0..MAX_TOP_LOGPROBS. Default 0. */
   readonly topLogprobs?: number;
+  /**
+   * Whether the chosen token's logprob is wanted. Default true. Without it a greedy choice is the
+   * argmax alone, with NaN as its logprob: the softmax's sum over the whole vocabulary (an exp per
+   * id, most of a greedy step's sampling time) is skipped. Sampling needs that sum anyway.
+   */
+  readonly logprob?: boolean;
 }
 
 export function createTokenSelector(params: SelectionParams, vocab: VocabInfo, options: TokenSelectorOptions = {}): TokenSelector {
   const process = buildLogitsProcessor(params, vocab);
-  const sample = createSampler(params);
   const alternatives = options.topLogprobs ?? 0;
+  const sample = createSampler(params, { logprob: options.logprob !== false || alternatives > 0 });
   return (logits, context) => {
     process(logits, context);
     const chosen = sample(logits, context.tokenIndex);

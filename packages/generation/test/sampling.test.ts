@@ -13,6 +13,7 @@ import {
   splitMix64At,
   uniformAt,
 } from '../src/index.ts';
+import { seededRandom } from '@chatglm/common';
 import { softmax } from './helpers/reference.ts';
 
 const f32 = (values: number[]): Float32Array => Float32Array.from(values);
@@ -82,6 +83,19 @@ describe('greedySampler', () => {
 
   it('refuses logits without any finite value', () => {
     assert.throws(() => greedySampler()(f32([-Infinity, -Infinity]), 0), RangeError);
+    assert.throws(() => greedySampler({ logprob: false })(f32([-Infinity, -Infinity]), 0), RangeError);
+  });
+
+  it('without its logprob (not asked for) chooses the same token, ties and -Infinity included, and reports NaN', () => {
+    const random = seededRandom(11);
+    for (let round = 0; round < 50; round++) {
+      // Few distinct values, so that ties are common; some ids masked.
+      const logits = Float32Array.from({ length: 300 }, () => (random() < 0.1 ? -Infinity : Math.floor(random() * 8)));
+      const full = greedySampler()(logits, 0);
+      const bare = greedySampler({ logprob: false })(logits, 0);
+      assert.equal(bare.tokenId, full.tokenId);
+      assert.ok(Number.isNaN(bare.logprob));
+    }
   });
 });
 
@@ -187,5 +201,16 @@ describe('createSampler / createTokenSelector', () => {
     const first = run([0, 1, 2, 3, 4, 5, 6, 7]);
     assert.deepEqual(run([7, 6, 5, 4, 3, 2, 1, 0]), first);
     assert.ok(first.every((id) => id !== 4 && id !== 1), 'masked id 4 and top-k-dropped id 1 never appear');
+  });
+
+  it('leaves out the logprob only where it is not asked for and greedy can skip it: alternatives asked for, or sampling, still get it', () => {
+    const logits = f32([0, 1, 1.1, 0.9, 50]);
+    const select = (params: ReturnType<typeof resolveSamplingParams>, options: { logprob?: boolean; topLogprobs?: number }) => createTokenSelector(params, vocab, options)(Float32Array.from(logits), { tokenIds: [], tokenIndex: 0 });
+    const greedy = resolveSamplingParams({ temperature: 0 });
+    const bare = select(greedy, { logprob: false });
+    assert.equal(bare.tokenId, 2);
+    assert.ok(Number.isNaN(bare.logprob));
+    assert.ok(Number.isFinite(select(greedy, { logprob: false, topLogprobs: 2 }).logprob));
+    assert.ok(Number.isFinite(select(resolveSamplingParams({ seed: 3 }), { logprob: false }).logprob));
   });
 });

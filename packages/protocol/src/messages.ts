@@ -51,6 +51,8 @@ export interface Sampling {
   seed: string;
   /** Alternatives to report per sampled token, 0..20 (0 when omitted). */
   topLogprobs?: number;
+  /** The client did not ask for logprobs: a greedy choice may skip the softmax and report NaN (false when omitted). */
+  omitLogprob?: boolean;
 }
 
 export interface Entry {

@@ -16,7 +16,7 @@ export class SequenceSampler {
 
   /** A sequence was prefilled with `tokenIds`; choose its next token from the prefill's logits. */
   startAndSample(seqId: string, tokenIds: readonly number[], selection: WireSelection, logits: Float32Array, sampleIndex: number): SampledToken {
-    const state = { select: createTokenSelector(selection.params, this.vocab, { topLogprobs: selection.topLogprobs }), tokenIds: [...tokenIds] };
+    const state = { select: createTokenSelector(selection.params, this.vocab, { topLogprobs: selection.topLogprobs, logprob: selection.logprob }), tokenIds: [...tokenIds] };
     this.sequences.set(seqId, state);
     return state.select(logits, { tokenIds: state.tokenIds, tokenIndex: sampleIndex });
   }

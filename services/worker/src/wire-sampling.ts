@@ -9,15 +9,18 @@ export interface WireSelection {
   params: SelectionParams;
   /** Alternatives to report per token (0: none). */
   topLogprobs: number;
+  /** Whether each token's logprob is wanted (the client asked for logprobs); without, a greedy choice skips its softmax. */
+  logprob: boolean;
 }
 
-export function toWireSampling({ params: p, topLogprobs }: WireSelection): Sampling {
-  return { doSample: p.doSample, temperature: p.temperature, topP: p.topP, topK: p.topK, repetitionPenalty: p.repetitionPenalty, seed: formatSeed(p.seed), topLogprobs };
+export function toWireSampling({ params: p, topLogprobs, logprob }: WireSelection): Sampling {
+  return { doSample: p.doSample, temperature: p.temperature, topP: p.topP, topK: p.topK, repetitionPenalty: p.repetitionPenalty, seed: formatSeed(p.seed), topLogprobs, omitLogprob: !logprob };
 }
 
 export function fromWireSampling(s: Sampling): WireSelection {
   return {
     params: { doSample: s.doSample, temperature: s.temperature, topP: s.topP, topK: s.topK, repetitionPenalty: s.repetitionPenalty, seed: parseSeed(s.seed || '0') },
     topLogprobs: s.topLogprobs ?? 0,
+    logprob: !s.omitLogprob,
   };
 }

@@ -19,7 +19,7 @@ export function toStepRequest(step: Step<HeadSequence>): StepRequest {
       blockPositions: Array.from(q),
       contextLength: positions.contextLength,
       activations: NO_ACTIVATIONS,
-      sampling: toWireSampling({ params: step.params, topLogprobs: logprobs ?? 0 }),
+      sampling: toWireSampling({ params: step.params, topLogprobs: logprobs ?? 0, logprob: logprobs !== undefined }),
       sampleIndex: step.sampleIndex,
     };
     return { stepId: step.id, entries: [entry] };

@@ -19,14 +19,15 @@ test('a prefill carries 2-D positions, the context length, the seed as decimal t
   assert.deepEqual(e?.blockPositions, [0, 0, 0, 0, 1, 2]);
   assert.equal(e?.contextLength, 4);
   assert.equal(e?.sampleIndex, 1);
-  assert.deepEqual(e?.sampling, { doSample: true, temperature: 0.5, topP: 0.7, topK: 7, repetitionPenalty: 1, seed: '18446744073709551615', topLogprobs: 3 });
+  assert.deepEqual(e?.sampling, { doSample: true, temperature: 0.5, topP: 0.7, topK: 7, repetitionPenalty: 1, seed: '18446744073709551615', topLogprobs: 3, omitLogprob: false });
 });
 
-test('a decode entry carries the positions of its token index; no logprobs asked means 0 alternatives', () => {
+test('a decode entry carries the positions of its token index; no logprobs asked means 0 alternatives and no logprob', () => {
   const positions = SequencePositions.of(prompt(2), MARKERS);
   const context = { positions, job: new FakeJob(), logprobs: undefined };
   const request = toStepRequest({ id: 9, kind: 'decode', entries: [{ seqId: 'r', tokenId: 42, index: 6, sampleIndex: 3, context }] });
   assert.deepEqual(request.entries.map((e) => [e.phase, e.tokenIds, e.positions, e.blockPositions, e.sampleIndex]), [['PHASE_DECODE', [42], [2], [4], 3]]);
   const prefill = toStepRequest({ id: 1, kind: 'prefill', seqId: 'r', tokenIds: prompt(2), params: resolveSamplingParams(), sampleIndex: 0, context });
   assert.equal(prefill.entries[0]?.sampling?.topLogprobs, 0);
+  assert.equal(prefill.entries[0]?.sampling?.omitLogprob, true);
 });
