@@ -7,9 +7,10 @@
 // stage has that many) and, when the stages' KV caches hold fewer positions than every slot at full
 // length (`kvPages`), while the request's whole length (prompt + the most it may generate) fits in
 // the pages the admitted requests have not claimed; a request that does not fit waits, and so do
-// the ones behind it (arrival order, so that a long request is never starved). Each admitted request gets its own prefill step; running requests decode
-// together in up to `microBatches` steps in flight at once, so that every stage of the pipeline has
-// work. New requests join between decode steps; finished or cancelled ones leave at once.
+// the ones behind it (arrival order, so that a long request is never starved). Each admitted
+// request gets its own prefill step; running requests decode together in up to `microBatches` steps
+// in flight at once, so that every stage of the pipeline has work. New requests join between decode
+// steps; finished or cancelled ones leave at once.
 import { ChatGlmError } from '@chatglm/common';
 import { SequenceTracker, type FinishReason, type SampledToken, type SamplingParams, type SequenceTrackerOptions } from '@chatglm/generation';
 import { BatchSizeStats } from './batch-size-stats.ts';

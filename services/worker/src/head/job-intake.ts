@@ -1,7 +1,8 @@
 // The head's side of the queue: a BullMQ worker on the generate queue whose concurrency is the
-// pipeline's capacity. Each job is checked against its request's Redis record (already finished? 
-// cancelled before it started? resumed after a crash?), then handed to the PipelineHead with a
-// JobHandle that settles it. Cancellations announced on Redis reach the head from here too.
+// pipeline's capacity (lowered while requests wait in the head for KV pages, see HeadService). Each
+// job is checked against its request's Redis record (already finished? cancelled before it
+// started? resumed after a crash?), then handed to the PipelineHead with a JobHandle that settles
+// it. Cancellations announced on Redis reach the head from here too.
 import { randomUUID } from 'node:crypto';
 import { type Logger } from '@chatglm/common';
 import { samplingParamsFromJson, type SamplingParams } from '@chatglm/generation';
