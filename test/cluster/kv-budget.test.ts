@@ -23,6 +23,8 @@ after(async () => {
 interface HeadStats {
   running: number;
   waiting: number;
+  kvPagesClaimed: number;
+  kvPages: number;
   maxBatchSize: number;
   decodeSteps: number;
 }
@@ -34,7 +36,7 @@ async function headStatsWhen(when: (s: HeadStats) => boolean, what: string): Pro
   for (;;) {
     const stats = await c.registry.stats('local-0');
     if (stats && Number(stats.statsAt) >= since) {
-      const s = { running: Number(stats.running), waiting: Number(stats.waiting), maxBatchSize: Number(stats.maxBatchSize), decodeSteps: Number(stats.decodeSteps) };
+      const s = { running: Number(stats.running), waiting: Number(stats.waiting), kvPagesClaimed: Number(stats.kvPagesClaimed), kvPages: Number(stats.kvPages), maxBatchSize: Number(stats.maxBatchSize), decodeSteps: Number(stats.decodeSteps) };
       if (when(s)) return s;
     }
     if (Date.now() > deadline) throw new Error(`the head's heartbeats never showed ${what}: last ${JSON.stringify(stats)}`);
@@ -62,6 +64,7 @@ test('requests that may each grow to a full sequence (32 of the 48 pages) run on
     await new Promise((resolve) => setTimeout(resolve, 300));
     const held = await headStatsWhen(() => true, 'a heartbeat');
     assert.deepEqual({ running: held.running, waiting: held.waiting }, { running: 1, waiting: 1 });
+    assert.deepEqual({ claimed: held.kvPagesClaimed, pages: held.kvPages }, { claimed: 32, pages: 48 }, 'a claims its whole length; b would need 32 more');
     assert.equal(await queue.getWaitingCount(), 1, 'the third job is still in the queue');
     for (const r of await Promise.all([a, b, third])) {
       assert.equal(r.status, 200, JSON.stringify(r.body));

@@ -203,6 +203,8 @@ export class Scheduler<C> {
       waiting: this.waiting.length,
       running: admitted.length,
       stepsInFlight: this.steps.size,
+      kvPagesClaimed: this.pagesClaimed(),
+      kvPages: this.options.kvPages?.pages ?? 0,
       ...this.batches.snapshot(),
     };
   }

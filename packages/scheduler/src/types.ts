@@ -61,6 +61,9 @@ export interface SchedulerStats {
   waiting: number;
   running: number;
   stepsInFlight: number;
+  /** KV cache pages the running requests have claimed, and the pages there are (both 0 when slots alone limit admission). */
+  kvPagesClaimed: number;
+  kvPages: number;
   /** Decode steps sent so far. */
   decodeSteps: number;
   /** The largest decode batch so far. */

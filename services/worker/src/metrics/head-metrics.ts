@@ -20,7 +20,9 @@ export class HeadMetrics implements HeadObserver, IntakeObserver {
   constructor(registry: Registry, stats: () => SchedulerStats, capacity: number) {
     const registers = [registry];
     new Gauge({ name: 'chatglm_head_running_sequences', help: 'Sequences being generated (prefilled, not yet finished)', registers, collect() { this.set(stats().running); } });
-    new Gauge({ name: 'chatglm_head_waiting_sequences', help: 'Sequences taken from the queue and waiting for their prefill', registers, collect() { this.set(stats().waiting); } });
+    new Gauge({ name: 'chatglm_head_waiting_sequences', help: 'Sequences taken from the queue and waiting for their prefill (for a free KV slot, or for the KV pages of their whole length)', registers, collect() { this.set(stats().waiting); } });
+    new Gauge({ name: 'chatglm_head_kv_pages_claimed', help: "KV cache pages the running sequences have claimed (each its whole length's) when the stages' caches hold fewer positions than every slot at full length (--kv-cache-tokens); 0 otherwise", registers, collect() { this.set(stats().kvPagesClaimed); } });
+    new Gauge({ name: 'chatglm_head_kv_pages_total', help: "KV cache pages of the pipeline's smallest stage cache (--kv-cache-tokens); 0 when slots alone limit admission", registers, collect() { this.set(stats().kvPages); } });
     new Gauge({ name: 'chatglm_head_steps_in_flight', help: 'Steps sent down the pipeline whose tokens have not come back yet', registers, collect() { this.set(stats().stepsInFlight); } });
     new Gauge({ name: 'chatglm_head_capacity_sequences', help: "Sequences the pipeline holds at once (its smallest stage's KV slots); jobs beyond it wait in the queue", registers, collect() { this.set(capacity); } });
     this.batchSize = new Histogram({ name: 'chatglm_head_decode_batch_size', help: 'Sequences per decode step', buckets: BATCH_SIZES, registers });
