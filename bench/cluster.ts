@@ -23,6 +23,7 @@ import { ChatGLMTokenizer, buildChatPrompt } from '@chatglm/tokenizer';
 import { LocalCluster } from '../services/cli/src/up/local-cluster.ts';
 import { parseBenchOptions } from './support/bench-options.ts';
 import { CHATGLM_6B } from './support/chatglm-6b-shape.ts';
+import { ClusterOutput } from './support/cluster-output.ts';
 import { cachedPositionsFor, decodeStepMs, median } from './support/decode-timing.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
 import { randomConvertedModel, type RandomConvertedModel } from './support/random-converted-model.ts';
@@ -142,11 +143,7 @@ interface ClusterFigures {
 
 async function measureCluster(model: RandomConvertedModel, stages: number, run: ClusterRun): Promise<ClusterFigures> {
   // The children's last lines, printed if the cluster does not start.
-  const lines: string[] = [];
-  const keep = (line: string) => {
-    lines.push(line);
-    if (lines.length > 30) lines.shift();
-  };
+  const output = new ClusterOutput(30);
   const cluster = new LocalCluster({
     modelDir: model.dir,
     port: 0,
@@ -156,14 +153,13 @@ async function measureCluster(model: RandomConvertedModel, stages: number, run: 
     maxTokens: run.promptTokens + run.tokens + 8,
     ...(run.stageThreads !== undefined && { threads: run.stageThreads }),
     workerArgs: run.activationDtype ? ['--activation-dtype', run.activationDtype] : [],
-    onLine: (name, _stream, line) => keep(`[${name}] ${line}`),
-    onEvent: (message) => keep(`[launcher] ${message}`),
+    ...output.listeners,
   });
   const t0 = performance.now();
   try {
     await cluster.start();
   } catch (err) {
-    console.log(lines.join('\n'));
+    console.log(output.text());
     throw err;
   }
   console.log(`  cluster of ${stages} stage(s) ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

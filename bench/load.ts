@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_REQUEST_TTL_SECONDS } from '@chatglm/queue';
 import { ensureDefaultModel } from '../services/cli/src/default-model.ts';
 import { LocalCluster } from '../services/cli/src/up/local-cluster.ts';
+import { ClusterOutput } from './support/cluster-output.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
 import { loadRequests, referenceReplies, runClients, type RequestRecord } from './support/load-clients.ts';
 import { MemorySampler, type MemorySample } from './support/process-memory.ts';
@@ -64,12 +65,8 @@ export async function runLoadBenchmark(argv: string[]): Promise<BenchFigure[]> {
   console.log(`load benchmark: ${clients} streaming clients for ${seconds} s on 1 pipeline of ${STAGES} stages (embedded default model, ${maxSequences} KV slots per stage), max_tokens ${maxTokens}, temperature ${temperature}, ${distinct} distinct requests (prompt and seed)`);
 
   // The children's last lines, printed if the cluster does not start; launcher events (exits, restarts) are kept whole.
-  const lines: string[] = [];
-  const events: string[] = [];
-  const keep = (line: string) => {
-    lines.push(line);
-    if (lines.length > 30) lines.shift();
-  };
+  const output = new ClusterOutput(30);
+  const { events } = output;
   const cluster = new LocalCluster({
     modelDir,
     stages: STAGES,
@@ -77,16 +74,12 @@ export async function runLoadBenchmark(argv: string[]): Promise<BenchFigure[]> {
     host: '127.0.0.1',
     redisPrefix: REDIS_PREFIX,
     maxSequences,
-    onLine: (name, _stream, line) => keep(`[${name}] ${line}`),
-    onEvent: (message) => {
-      keep(`[launcher] ${message}`);
-      events.push(message);
-    },
+    ...output.listeners,
   });
   try {
     await cluster.start();
   } catch (err) {
-    console.log(lines.join('\n'));
+    console.log(output.text());
     throw err;
   }
   try {

@@ -18,6 +18,7 @@ import { ensureDefaultModel } from '../services/cli/src/default-model.ts';
 import { LocalCluster } from '../services/cli/src/up/local-cluster.ts';
 import { WORKER_DEFAULTS } from '../services/worker/src/worker-options.ts';
 import { streamWithResume, type ResumedStream } from '../test/support/resumable-stream.ts';
+import { ClusterOutput } from './support/cluster-output.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
 
 const STAGES = 2;
@@ -69,10 +70,9 @@ export async function runRecoveryBenchmark(argv: string[]): Promise<BenchFigure[
 /** Starts a cluster, kills `fault.stage` once mid-reply, checks the reply; returns the stall in ms. */
 async function oneDeath(modelDir: string, fault: Fault, firstSeed: number, trace: boolean): Promise<number> {
   // What the processes and the launcher print, each line with its time (ms since this run began).
-  const lines: { at: number; line: string }[] = [];
-  const keep = (line: string) => lines.push({ at: performance.now(), line });
-  const cluster = new LocalCluster({ modelDir, stages: STAGES, port: 0, host: '127.0.0.1', redisPrefix: 'bench-recovery', onLine: (name, _s, line) => keep(`[${name}] ${line}`), onEvent: (m) => keep(`[launcher] ${m}`) });
-  const shown = (from = 0) => lines.filter((l) => l.at >= from).map((l) => `    ${((l.at - from) / 1000).toFixed(3)} s ${l.line}`).join('\n');
+  const output = new ClusterOutput();
+  const cluster = new LocalCluster({ modelDir, stages: STAGES, port: 0, host: '127.0.0.1', redisPrefix: 'bench-recovery', ...output.listeners });
+  const shown = (from = 0) => output.text(from);
   try {
     await cluster.start();
     const { body, reference } = await longReply(cluster.gatewayUrl, firstSeed);

@@ -52,36 +52,42 @@ async function startPrefill(stage: number, request: PrefillRequest, options: Run
   let firstChunkDone: () => void = () => undefined;
   const firstChunk = new Promise<void>((resolve) => (firstChunkDone = resolve));
   let first = true;
-  let computeMs = 0;
-  const chunk = async <T>(run: () => Promise<T>): Promise<T> => {
-    const started = performance.now();
-    try {
-      return await run();
-    } finally {
-      computeMs += performance.now() - started;
-    }
-  };
+  const clock = new ComputeClock();
   const result = executor
     .prefill(request, options, async (run) => {
       if (!first) {
         // Let calls that arrived during the last chunk take their turns first: their messages are
         // handled before setImmediate's callback, the chunk's continuation would come before them.
         await new Promise((resolve) => setImmediate(resolve));
-        return takeTurn(() => chunk(run));
+        return takeTurn(() => clock.time(run));
       }
       first = false;
-      return chunk(run).finally(firstChunkDone);
+      return clock.time(run).finally(firstChunkDone);
     })
-    .then((out) => ({ ...out, computeMs }));
+    .then((out) => ({ ...out, computeMs: clock.ms }));
   await Promise.race([firstChunk, result.catch(() => undefined)]);
   return { result };
 }
 
 /** A call's output with the time it took (StageOutput.computeMs). */
 async function timed(run: () => Promise<StageOutput>): Promise<StageOutput> {
-  const started = performance.now();
-  const out = await run();
-  return { ...out, computeMs: performance.now() - started };
+  const clock = new ComputeClock();
+  const out = await clock.time(run);
+  return { ...out, computeMs: clock.ms };
+}
+
+/** Adds up the time of the runs it times: a call's compute, in one turn or over a prefill's chunks. */
+class ComputeClock {
+  ms = 0;
+
+  async time<T>(run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await run();
+    } finally {
+      this.ms += performance.now() - started;
+    }
+  }
 }
 
 function executorOf(stage: number): StageExecutor | ChunkedStage {
