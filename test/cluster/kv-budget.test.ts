@@ -1,20 +1,20 @@
 // A pipeline whose stages' KV caches hold fewer positions than every slot at full length
-// (--kv-cache-tokens): the head admits a request only while its whole length fits, so long
-// requests take turns while short ones share the cache, and every request still gets its full length.
+// (--kv-cache-tokens): requests claim pages as they grow, the one admitted last is preempted when
+// they run out (and prefilled again later, going on exactly as it would have), and a request that
+// does not fit waits in the head, which then takes no more jobs from the queue.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createGenerateQueue } from '@chatglm/queue';
 import { postJson, startTestCluster, type TestCluster } from '../support/test-cluster.ts';
 
-/** Positions per sequence (--max-tokens) and in each stage's cache (--kv-cache-tokens): 32 and 48 pages of 16. */
-const MAX_TOKENS = 512;
-const KV_CACHE_TOKENS = 768;
+/** Positions in each stage's cache: 128 pages of 16, one sequence of the model's full 2048 (4 slots would take 512). */
+const KV_CACHE_TOKENS = 2048;
 
 let c: TestCluster;
 
 before(async () => {
   // Replies never end by themselves: each request runs to its length limit.
-  c = await startTestCluster({ stages: 2, maxSequences: 4, replies: 'endless', workerArgs: ['--max-tokens', String(MAX_TOKENS), '--kv-cache-tokens', String(KV_CACHE_TOKENS)] });
+  c = await startTestCluster({ stages: 2, maxSequences: 4, replies: 'endless', workerArgs: ['--kv-cache-tokens', String(KV_CACHE_TOKENS)] });
 });
 after(async () => {
   await c?.stop();
@@ -25,8 +25,7 @@ interface HeadStats {
   waiting: number;
   kvPagesClaimed: number;
   kvPages: number;
-  maxBatchSize: number;
-  decodeSteps: number;
+  preemptions: number;
 }
 
 /** The head's figures from the first heartbeat, taken from now on, for which `when` holds. */
@@ -36,7 +35,7 @@ async function headStatsWhen(when: (s: HeadStats) => boolean, what: string): Pro
   for (;;) {
     const stats = await c.registry.stats('local-0');
     if (stats && Number(stats.statsAt) >= since) {
-      const s = { running: Number(stats.running), waiting: Number(stats.waiting), kvPagesClaimed: Number(stats.kvPagesClaimed), kvPages: Number(stats.kvPages), maxBatchSize: Number(stats.maxBatchSize), decodeSteps: Number(stats.decodeSteps) };
+      const s = { running: Number(stats.running), waiting: Number(stats.waiting), kvPagesClaimed: Number(stats.kvPagesClaimed), kvPages: Number(stats.kvPages), preemptions: Number(stats.preemptions) };
       if (when(s)) return s;
     }
     if (Date.now() > deadline) throw new Error(`the head's heartbeats never showed ${what}: last ${JSON.stringify(stats)}`);
@@ -44,18 +43,45 @@ async function headStatsWhen(when: (s: HeadStats) => boolean, what: string): Pro
   }
 }
 
-test('requests that may each grow to a full sequence (32 of the 48 pages) run one at a time, each to its full length; one waits in the head, the next in the queue', async () => {
+/** A chat of `words` words (about 3.8 tokens each with the tiny model's tokenizer). */
+const longChat = (words: number, seed: number, maxTokens: number) => ({ messages: [{ role: 'user', content: Array.from({ length: words }, (_, i) => `w${i % 50}`).join(' ') }], seed, max_tokens: maxTokens });
+
+test('two long requests that together outgrow the cache run together until it is full; the one admitted last is preempted, prefilled again later, and replies exactly as it does alone', async () => {
+  const ask = (body: object) => postJson(`${c.url}/v1/chat/completions`, body);
+  const bodies = [longChat(250, 1, 150), longChat(250, 2, 150)];
+  // Alone, one at a time: each fits, nothing is preempted.
+  const alone: Awaited<ReturnType<typeof ask>>[] = [];
+  for (const body of bodies) alone.push(await ask(body));
+  for (const r of alone) assert.equal(r.status, 200, JSON.stringify(r.body));
+  const prompt = alone[0]!.body.usage.prompt_tokens as number;
+  // Two prompts fit beside each other (with room for a position each), two whole replies do not.
+  assert.ok(prompt >= 900 && prompt <= 1000, `a prompt of ${prompt} tokens, not the 900-1000 this test needs`);
+  assert.equal((await headStatsWhen(() => true, 'a heartbeat')).preemptions, 0);
+
+  const together = await Promise.all(bodies.map(ask));
+  together.forEach((r, i) => {
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.choices[0].message.content, alone[i]!.body.choices[0].message.content, `request ${i} replies as it does alone`);
+    assert.equal(r.body.usage.completion_tokens, 150);
+  });
+  const stats = await headStatsWhen(() => true, 'a heartbeat after the replies');
+  // Only two requests holding pages at once run the cache out.
+  assert.ok(stats.preemptions >= 1, `one was preempted (${stats.preemptions})`);
+  assert.equal(stats.kvPages, KV_CACHE_TOKENS / 16);
+});
+
+test('a request whose prompt does not fit beside a running one waits in the head, and the head takes no more jobs meanwhile: the next stays in the queue for another pipeline', async () => {
   const queue = createGenerateQueue(c.redis, c.prefix);
   try {
-    // No max_tokens: each may grow to the pipeline's 512 positions.
-    const ask = (seed: number) => postJson(`${c.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'hi' }], seed });
-    const a = ask(1);
+    const ask = (body: object) => postJson(`${c.url}/v1/chat/completions`, body);
+    // Two prompts of ~1100 tokens are 138 pages of 16: more than the cache's 128.
+    const a = ask(longChat(290, 3, 600));
     await headStatsWhen((s) => s.running === 1, 'a running');
-    const b = ask(2);
+    const b = ask(longChat(290, 4, 8));
     await headStatsWhen((s) => s.running === 1 && s.waiting === 1, 'b waiting for pages in the head');
-    const third = ask(3);
+    const third = ask({ messages: [{ role: 'user', content: 'hi' }], seed: 5, max_tokens: 4 });
     // Once the third job is on the queue, a head that took jobs by its 4 slots would fetch it
-    // within milliseconds; this one leaves it there, for a pipeline with room.
+    // within milliseconds; this one leaves it there.
     for (let jobs = 0; jobs < 3; ) {
       const counts = await queue.getJobCounts('waiting', 'active');
       jobs = (counts.waiting ?? 0) + (counts.active ?? 0);
@@ -63,29 +89,10 @@ test('requests that may each grow to a full sequence (32 of the 48 pages) run on
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
     const held = await headStatsWhen(() => true, 'a heartbeat');
-    assert.deepEqual({ running: held.running, waiting: held.waiting }, { running: 1, waiting: 1 });
-    assert.deepEqual({ claimed: held.kvPagesClaimed, pages: held.kvPages }, { claimed: 32, pages: 48 }, 'a claims its whole length; b would need 32 more');
+    assert.deepEqual({ running: held.running, waiting: held.waiting }, { running: 1, waiting: 1 }, 'a still runs and b still waits');
     assert.equal(await queue.getWaitingCount(), 1, 'the third job is still in the queue');
-    for (const r of await Promise.all([a, b, third])) {
-      assert.equal(r.status, 200, JSON.stringify(r.body));
-      assert.equal(r.body.choices[0].finish_reason, 'length');
-      assert.equal(r.body.usage.prompt_tokens + r.body.usage.completion_tokens, MAX_TOKENS, 'each request reached the 512 positions a sequence holds');
-    }
-    const stats = await headStatsWhen(() => true, 'a heartbeat after the replies');
-    assert.ok(stats.decodeSteps > 0);
-    assert.equal(stats.maxBatchSize, 1, 'no two of them decoded together (4 free slots, but not 64 free pages)');
+    for (const r of await Promise.all([a, b, third])) assert.equal(r.status, 200, JSON.stringify(r.body));
   } finally {
     await queue.close();
   }
-});
-
-test('short requests (2 pages each) share the cache: three decode together', async () => {
-  const replies = await Promise.all([4, 5, 6].map((seed) => postJson(`${c.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'hi' }], seed, max_tokens: 12 })));
-  for (const r of replies) {
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.equal(r.body.usage.completion_tokens, 12);
-    assert.ok(r.body.usage.prompt_tokens + 12 <= 32, `a prompt of ${r.body.usage.prompt_tokens} tokens and 12 new ones fit in 2 pages`);
-  }
-  const stats = await headStatsWhen(() => true, 'a heartbeat after the replies');
-  assert.ok(stats.maxBatchSize >= 2, `decode batches of ${stats.maxBatchSize} (two micro-batches in flight: three running requests make batches of 2 and 1)`);
 });

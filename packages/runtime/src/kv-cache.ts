@@ -10,11 +10,11 @@
 //
 // Memory follows the positions held, not the sequences' maximum length: the pools hold a budget of
 // positions shared by all sequences (by default every slot at full length; `totalPositions` sets it
-// lower, and the pipeline head then admits a request only when its whole length fits, see
-// @chatglm/scheduler), the operating system commits a page of memory on its first write, and a freed
-// page is the next one handed out (a 16-position page of one head at headDim 128 is exactly one
-// 4 KiB memory page in fp16). What stays committed is the most positions ever held at once,
-// whichever sequences held them (docs/performance.md, "KV cache").
+// lower, and the pipeline head then admits requests by the pages they hold, preempting the latest
+// when they outgrow them, see @chatglm/scheduler), the operating system commits a page of memory
+// on its first write, and a freed page is the next one handed out (a 16-position page of one head
+// at headDim 128 is exactly one 4 KiB memory page in fp16). What stays committed is the most
+// positions ever held at once, whichever sequences held them (docs/performance.md, "KV cache").
 //
 // Elements are fp32 (Float32Array) or fp16 (their bits in a Uint16Array, as ONNX Runtime's Node
 // binding takes and gives float16 tensors); the graph's new rows come in the cache's own dtype, so

@@ -51,7 +51,7 @@ export interface StageSpec {
   /**
    * Positions the KV cache holds for all sequences together (whole pages of KV_PAGE_SIZE; a P-tuning
    * prefix's shared pages come on top). Default maxSequences x maxTokensPerSequence: every slot can
-   * reach full length. Lower, the pipeline head admits a request only while its whole length fits.
+   * reach full length. Lower, the pipeline head admits requests by the pages they hold (see @chatglm/scheduler).
    */
   kvCacheTokens?: number;
   /** A P-tuning v2 prefix every sequence attends to (default none). */

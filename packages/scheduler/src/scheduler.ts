@@ -4,13 +4,19 @@
 // I/O, so every policy here is unit-tested with small factories.
 //
 // Policy: requests are admitted in arrival order while fewer than `maxRunning` hold a KV slot (every
-// stage has that many) and, when the stages' KV caches hold fewer positions than every slot at full
-// length (`kvPages`), while the request's whole length (prompt + the most it may generate) fits in
-// the pages the admitted requests have not claimed; a request that does not fit waits, and so do
-// the ones behind it (arrival order, so that a long request is never starved). Each admitted
-// request gets its own prefill step; running requests decode together in up to `microBatches` steps
-// in flight at once, so that every stage of the pipeline has work. New requests join between decode
-// steps; finished or cancelled ones leave at once.
+// stage has that many). Each admitted request gets its own prefill step; running requests decode
+// together in up to `microBatches` steps in flight at once, so that every stage of the pipeline has
+// work. New requests join between decode steps; finished or cancelled ones leave at once.
+//
+// When the stages' KV caches hold fewer positions than every slot at full length (`kvPages`), pages
+// limit admission too. A request claims the pages of what it has cached, as the stages take them:
+// its prefill's at admission (admitted only with room for one more position beside them), one more
+// page whenever a decode step crosses into it. When a decode step would need more pages than are
+// free and no other step is in flight, the requests admitted last are preempted (vLLM's
+// "recompute"): their caches are released (takePreempted), and they wait at the front of the queue
+// to be prefilled again with their prompt and every token they generated, from which they go on
+// exactly as before (their sampling is counter-based). The oldest request is preempted last, so it
+// always progresses; a waiting request holds back the ones behind it (arrival order).
 import { ChatGlmError } from '@chatglm/common';
 import { SequenceTracker, type FinishReason, type SampledToken, type SamplingParams, type SequenceTrackerOptions } from '@chatglm/generation';
 import { BatchSizeStats } from './batch-size-stats.ts';
@@ -49,8 +55,10 @@ interface Sequence<C> {
   /** The step this sequence is part of, if one is in flight. */
   inFlight: number | null;
   cancelled: boolean;
-  /** KV pages its whole length takes on each stage (0 without a page budget). */
+  /** KV pages it holds on each stage (0 without a page budget, or while waiting). */
   pages: number;
+  /** Positions it will have cached when its steps in flight are done. */
+  positions: number;
 }
 
 /** `C`: the caller's context of each request, handed back with its steps and updates. */
@@ -62,6 +70,8 @@ export class Scheduler<C> {
   private decodeStepsInFlight = 0;
   private readonly microBatches: number;
   private readonly batches = new BatchSizeStats();
+  private readonly preempted: string[] = [];
+  private preemptions = 0;
 
   constructor(private readonly options: SchedulerOptions) {
     if (!(options.maxRunning >= 1)) throw new ChatGlmError('invalid_scheduler', 'maxRunning must be >= 1');
@@ -75,14 +85,15 @@ export class Scheduler<C> {
     // The cache bounds the total length too: cap max_length there rather than overflow a stage.
     const params: SamplingParams = { ...request.params, maxLength: Math.min(request.params.maxLength, this.options.maxTokensPerSequence) };
     const tracker = new SequenceTracker(request.promptIds, params, { ...this.options.text, resumeFrom: request.resumeFrom ?? [] });
-    const seq: Sequence<C> = { id: request.id, context: request.context, tracker, phase: 'waiting', inFlight: null, cancelled: false, pages: this.pagesFor(request.promptIds.length, params) };
+    const seq: Sequence<C> = { id: request.id, context: request.context, tracker, phase: 'waiting', inFlight: null, cancelled: false, pages: 0, positions: 0 };
     if (tracker.prefillIds.length > this.options.maxTokensPerSequence) {
       return [this.finishUpdate(seq, 'error', { code: 'context_length_exceeded', message: `the prompt needs ${tracker.prefillIds.length} cached positions but the pipeline holds ${this.options.maxTokensPerSequence} per sequence` })];
     }
     const budget = this.options.kvPages;
-    if (budget && seq.pages > budget.pages) {
-      // Only stages that disagree get here (each holds one sequence of full length at least); waiting would be forever.
-      return [this.finishUpdate(seq, 'error', { code: 'context_length_exceeded', message: `the request may take ${seq.pages} KV cache pages but the pipeline's caches hold ${budget.pages}; lower max_length or max_tokens` })];
+    const longest = Math.min(params.maxLength, params.maxNewTokens === undefined ? Infinity : request.promptIds.length + params.maxNewTokens);
+    if (budget && this.pagesAt(longest) > budget.pages) {
+      // Only stages that disagree get here (each holds one sequence of full length at least); it could never finish alone.
+      return [this.finishUpdate(seq, 'error', { code: 'context_length_exceeded', message: `the request may take ${this.pagesAt(longest)} KV cache pages but the pipeline's caches hold ${budget.pages}; lower max_length or max_tokens` })];
     }
     const early = tracker.finishedBeforeStart();
     if (early !== null) return [this.finishUpdate(seq, early)];
@@ -125,16 +136,22 @@ export class Scheduler<C> {
     const out: Step<C>[] = [];
     for (let seq = this.nextAdmission(); seq; seq = this.nextAdmission()) {
       seq.phase = 'prefilling';
+      seq.positions = seq.tracker.prefillIds.length;
+      seq.pages = this.pagesAt(seq.positions);
       this.admitted.set(seq.id, seq);
       const id = this.register('prefill', [seq]);
       out.push({ id, kind: 'prefill', seqId: seq.id, tokenIds: seq.tracker.prefillIds, params: seq.tracker.params, sampleIndex: seq.tracker.sampleIndex, context: seq.context });
     }
-    const ready = [...this.admitted.values()].filter((s) => s.phase === 'running' && s.inFlight === null);
+    const ready = this.pagesForDecode([...this.admitted.values()].filter((s) => s.phase === 'running' && s.inFlight === null));
     const running = [...this.admitted.values()].filter((s) => s.phase === 'running').length;
     // Split the running requests evenly over the micro-batches so each step carries its share.
     const perStep = Math.max(1, Math.ceil(running / this.microBatches));
     while (ready.length > 0 && this.decodeStepsInFlight < this.microBatches) {
       const group = ready.splice(0, perStep);
+      for (const s of group) {
+        s.positions += 1;
+        s.pages = this.pagesAt(s.positions);
+      }
       const id = this.register('decode', group);
       this.batches.record(group.length);
       out.push({ id, kind: 'decode', entries: group.map((s) => this.decodeEntry(s)) });
@@ -205,30 +222,91 @@ export class Scheduler<C> {
       stepsInFlight: this.steps.size,
       kvPagesClaimed: this.pagesClaimed(),
       kvPages: this.options.kvPages?.pages ?? 0,
+      preemptions: this.preemptions,
       ...this.batches.snapshot(),
     };
   }
 
-  /** The next waiting request, if there is one and a KV slot (and its pages) are free for it. */
+  /** Ids of the requests preempted since the last call: their caches must be released before they are prefilled again. */
+  takePreempted(): string[] {
+    return this.preempted.splice(0);
+  }
+
+  /**
+   * The next waiting request, if there is one and a KV slot is free for it, and the pages of its
+   * prefill and one more position, beside those the running requests' next positions take (so that
+   * admitting it does not preempt it at the next step).
+   */
   private nextAdmission(): Sequence<C> | undefined {
     const next = this.waiting[0];
     if (!next || this.admitted.size >= this.options.maxRunning) return undefined;
-    if (this.options.kvPages && this.pagesClaimed() + next.pages > this.options.kvPages.pages) return undefined;
+    const budget = this.options.kvPages;
+    if (budget) {
+      let nextSteps = 0;
+      for (const s of this.admitted.values()) nextSteps += this.growth(s);
+      if (this.pagesClaimed() + nextSteps + this.pagesAt(next.tracker.prefillIds.length + 1) > budget.pages) return undefined;
+    }
     return this.waiting.shift();
   }
 
-  /** Pages the admitted requests may take in all: each its whole length's, claimed at admission so that none runs out midway. */
+  /**
+   * `ready` (in admission order) less the requests that cannot decode now for want of pages: the
+   * pages their next positions need are free, or once every step is back, the requests admitted
+   * last are preempted until they are (with a step in flight, the ones short of pages wait for it).
+   */
+  private pagesForDecode(ready: Sequence<C>[]): Sequence<C>[] {
+    const budget = this.options.kvPages;
+    if (!budget) return ready;
+    let needed = ready.reduce((sum, s) => sum + this.growth(s), 0);
+    let free = budget.pages - this.pagesClaimed();
+    if (needed <= free) return ready;
+    if (this.steps.size > 0) {
+      // In arrival order, those whose next page is free decode; the others wait for the steps in flight.
+      return ready.filter((s) => {
+        const g = this.growth(s);
+        if (g > free) return false;
+        free -= g;
+        return true;
+      });
+    }
+    // Every admitted request is here (none is in flight): the oldest can always grow, since each
+    // stage holds one sequence of full length at least.
+    while (needed > free && ready.length > 1) {
+      const victim = ready.pop() as Sequence<C>;
+      needed -= this.growth(victim);
+      free += victim.pages;
+      this.preempt(victim);
+    }
+    return ready;
+  }
+
+  /** Pages a request's next position adds (0 or 1). */
+  private growth(seq: Sequence<C>): number {
+    return this.pagesAt(seq.positions + 1) - seq.pages;
+  }
+
+  /** Sends a running request back to the front of the queue, its cache to be released. */
+  private preempt(seq: Sequence<C>): void {
+    this.admitted.delete(seq.id);
+    seq.phase = 'waiting';
+    seq.pages = 0;
+    seq.positions = 0;
+    this.waiting.unshift(seq);
+    this.preempted.push(seq.id);
+    this.preemptions += 1;
+  }
+
+  /** Pages the admitted requests hold on each stage. */
   private pagesClaimed(): number {
     let pages = 0;
     for (const seq of this.admitted.values()) pages += seq.pages;
     return pages;
   }
 
-  /** Pages of the longest a request can grow: prompt + max new tokens, within max_length (0 without a page budget). */
-  private pagesFor(promptTokens: number, params: SamplingParams): number {
+  /** Pages of a request with `positions` cached (0 without a page budget). */
+  private pagesAt(positions: number): number {
     const budget = this.options.kvPages;
     if (!budget) return 0;
-    const positions = Math.min(params.maxLength, params.maxNewTokens === undefined ? Infinity : promptTokens + params.maxNewTokens);
     return Math.ceil(((budget.prefixLength % budget.pageSize) + positions) / budget.pageSize);
   }
 

@@ -64,6 +64,8 @@ export interface SchedulerStats {
   /** KV cache pages the running requests have claimed, and the pages there are (both 0 when slots alone limit admission). */
   kvPagesClaimed: number;
   kvPages: number;
+  /** Requests preempted so far for want of KV pages (each prefilled again later). */
+  preemptions: number;
   /** Decode steps sent so far. */
   decodeSteps: number;
   /** The largest decode batch so far. */

@@ -158,39 +158,75 @@ test('duplicate ids are refused', () => {
   assert.throws(() => s.submit(request('a', prompt(2), params())), /already scheduled/);
 });
 
-test('with a KV page budget, a request is admitted only while its whole length fits in the pages the admitted ones have not claimed', () => {
-  // 10 pages of 4 positions; a free slot for everyone, so pages alone decide.
-  const s = new Scheduler<Tag>({ maxRunning: 8, maxTokensPerSequence: 64, text, kvPages: { pages: 10, pageSize: 4, prefixLength: 0 } });
-  s.submit(request('a', prompt(6), params({ maxNewTokens: 10 }))); // 16 positions: 4 pages
-  s.submit(request('b', prompt(5), params({ maxLength: 20 }))); // max_length 20: 5 pages
-  s.submit(request('c', prompt(2), params({ maxNewTokens: 2 }))); // 4 positions: 1 page, but behind d
-  s.submit(request('d', prompt(2), params({ maxNewTokens: 6 }))); // 8 positions: 2 pages
+test('with a KV page budget, requests claim the pages of what they cache: admitted with room for their prefill and one more position beside the running ones\' next positions', () => {
+  // 10 pages of 4 positions, one sequence of 40 at most; a free slot for everyone, so pages alone decide.
+  const s = new Scheduler<Tag>({ maxRunning: 8, maxTokensPerSequence: 40, text, kvPages: { pages: 10, pageSize: 4, prefixLength: 0 } });
+  s.submit(request('a', prompt(6), params())); // 6 positions: 2 pages (7 fit in them too)
+  s.submit(request('b', prompt(5), params())); // 2 pages
+  s.submit(request('c', prompt(2), params())); // 1 page
+  s.submit(request('d', prompt(20), params())); // 5 pages, 6 with its first decode: 5 + 6 > 10
   const first = s.schedule();
-  assert.deepEqual(first.map((x) => (x.kind === 'prefill' ? x.seqId : x.kind)), ['a', 'b', 'c'], 'a, b and c claim 10 pages; d waits');
-  assert.equal(s.stats().waiting, 1);
-  // a ends after its first token: its 4 pages are claimable again, and d comes in.
-  const [a] = first;
-  const updates = answer(s, a!, () => EOP);
-  assert.equal(updates[0]?.finish?.reason, 'stop');
+  assert.deepEqual(first.map((x) => (x.kind === 'prefill' ? x.seqId : x.kind)), ['a', 'b', 'c']);
+  assert.deepEqual([s.stats().kvPagesClaimed, s.stats().kvPages, s.stats().waiting], [5, 10, 1]);
+  // a ends after its first token: its 2 pages are free again, and d comes in.
+  assert.equal(answer(s, first[0]!, () => EOP)[0]?.finish?.reason, 'stop');
   const next = s.schedule();
   assert.deepEqual(next.filter((x) => x.kind === 'prefill').map((x) => (x.kind === 'prefill' ? x.seqId : '')), ['d']);
+  assert.equal(s.stats().kvPagesClaimed, 8);
 });
 
-test('with a KV page budget, the first waiting request that does not fit holds back the ones behind it (arrival order)', () => {
-  const s = new Scheduler<Tag>({ maxRunning: 8, maxTokensPerSequence: 64, text, kvPages: { pages: 6, pageSize: 4, prefixLength: 0 } });
-  s.submit(request('a', prompt(4), params({ maxNewTokens: 12 }))); // 4 pages
-  s.submit(request('long', prompt(4), params({ maxNewTokens: 12 }))); // 4 pages: does not fit beside a
-  s.submit(request('short', prompt(2), params({ maxNewTokens: 2 }))); // 1 page: would fit, but waits behind long
-  assert.deepEqual(s.schedule().map((x) => (x.kind === 'prefill' ? x.seqId : x.kind)), ['a']);
-  assert.equal(s.stats().waiting, 2);
+test('with a KV page budget, a decode step short of pages with nothing in flight preempts the request admitted last: its cache is released, and it is prefilled again later with every token it generated', () => {
+  const s = new Scheduler<Tag>({ maxRunning: 8, maxTokensPerSequence: 16, text, kvPages: { pages: 4, pageSize: 4, prefixLength: 0 } });
+  s.submit(request('a', prompt(3), params({ maxNewTokens: 12 })));
+  s.submit(request('b', prompt(3), params({ maxNewTokens: 12 })));
+  let token = 1;
+  for (const p of s.schedule()) answer(s, p, () => token++);
+  // Each decode step adds a position: at 5 and at 9 both need a new page; at 9 there is none.
+  let preempted: string[] = [];
+  for (let step = 0; step < 6 && preempted.length === 0; step++) {
+    const steps = s.schedule();
+    preempted = s.takePreempted();
+    for (const d of steps) answer(s, d, () => token++);
+  }
+  assert.deepEqual(preempted, ['b'], 'b, admitted last, gives way');
+  assert.deepEqual([s.stats().waiting, s.stats().running, s.stats().preemptions], [1, 1, 1]);
+  // a goes on alone; b, with its 6 tokens, needs 3 pages beside a's 3: it waits until a ends.
+  const solo = s.schedule();
+  assert.deepEqual(solo.map((x) => (x.kind === 'decode' ? x.entries.map((e) => e.seqId) : x.kind)), [['a']]);
+  answer(s, solo[0]!, () => EOP);
+  const [again] = s.schedule();
+  assert.equal(again?.kind, 'prefill');
+  if (again?.kind !== 'prefill') return;
+  assert.equal(again.seqId, 'b');
+  assert.equal(again.sampleIndex, 6, 'b goes on at its seventh token');
+  assert.deepEqual(again.tokenIds.slice(0, 3), prompt(3));
+  assert.equal(again.tokenIds.length, 3 + 6, 'the prompt and the 6 tokens b generated');
+  assert.deepEqual(s.takePreempted(), []);
 });
 
-test('with a KV page budget, a P-tuning prefix\'s part past whole pages counts in every request\'s first page, and a request larger than the budget fails at once', () => {
+test('with a KV page budget, a request short of a page while a step is in flight waits for that step instead of preempting', () => {
+  const s = new Scheduler<Tag>({ maxRunning: 8, maxTokensPerSequence: 8, microBatches: 2, text, kvPages: { pages: 2, pageSize: 4, prefixLength: 0 } });
+  s.submit(request('a', prompt(3), params({ maxNewTokens: 4 })));
+  s.submit(request('b', prompt(3), params({ maxNewTokens: 4 })));
+  for (const p of s.schedule()) answer(s, p, () => 1);
+  // Two micro-batches: a and b each in a step, at 4 positions (one page each).
+  const [stepA, stepB] = s.schedule();
+  answer(s, stepA!, () => 2);
+  assert.deepEqual(s.schedule(), [], 'a needs a fifth position, a new page, and none is free while b\'s step is out');
+  assert.deepEqual(s.takePreempted(), []);
+  answer(s, stepB!, () => 2);
+  const [alone] = s.schedule();
+  assert.deepEqual(s.takePreempted(), ['b']);
+  assert.deepEqual(alone?.kind === 'decode' ? alone.entries.map((e) => e.seqId) : [], ['a']);
+});
+
+test("with a KV page budget, a P-tuning prefix's part past whole pages counts in every request's first page, and a request larger than the budget fails at once", () => {
   const s = new Scheduler<Tag>({ maxRunning: 8, maxTokensPerSequence: 64, text, kvPages: { pages: 3, pageSize: 4, prefixLength: 6 } });
-  // 6 positions of prefix: one whole shared page, 2 positions in the request's own first page; 2 + 10 positions = 3 pages.
-  s.submit(request('a', prompt(4), params({ maxNewTokens: 6 })));
-  s.submit(request('b', prompt(1), params({ maxNewTokens: 1 })));
-  assert.deepEqual(s.schedule().map((x) => (x.kind === 'prefill' ? x.seqId : x.kind)), ['a'], 'a claims all 3 pages');
+  // 6 positions of prefix: one whole shared page, 2 positions in each request's own first page.
+  s.submit(request('a', prompt(4), params({ maxNewTokens: 6 }))); // 2 + 4 positions: 2 pages
+  s.submit(request('b', prompt(1), params({ maxNewTokens: 1 }))); // 2 + 1: 1 page
+  assert.deepEqual(s.schedule().map((x) => (x.kind === 'prefill' ? x.seqId : x.kind)), ['a', 'b']);
+  assert.equal(s.stats().kvPagesClaimed, 3);
   const [tooLong] = s.submit(request('too-long', prompt(4), params({ maxNewTokens: 20 })));
   assert.equal(tooLong?.finish?.reason, 'error');
   assert.equal(tooLong?.finish?.error?.code, 'context_length_exceeded');

@@ -26,7 +26,8 @@ options:
   --max-sequences N      sequences each pipeline runs at once (default 8)
   --kv-cache-tokens N    positions each stage's KV cache holds for all its sequences together
                          (default: every sequence at the model's full length); below that a
-                         pipeline admits a request only while its whole length fits
+                         pipeline admits requests by the pages they hold and preempts the
+                         latest (prefilled again later) when they outgrow the cache
   --threads N            ONNX Runtime threads per stage (default: cores / pipelines; a
                          pipeline's stages mostly take turns, and idle ones do not spin)
   --device D             cpu or webgpu: where every stage runs its layers (default cpu; webgpu

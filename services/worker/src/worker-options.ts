@@ -59,7 +59,7 @@ const OPTION_HELP: readonly (readonly [string, string])[] = [
   ['--max-sequences N', `KV cache slots: sequences served at once (default ${d.maxSequences})`],
   ['--ptuning DIR', 'a P-tuning v2 checkpoint (config.json with pre_seq_len, and the transformer.prefix_encoder.* weights): every sequence attends to its prefix; give every stage of the pipeline the same one'],
   ['--max-tokens N', "cached positions per sequence, counting a P-tuning prefix (default the model's max_sequence_length, plus the prefix's pre_seq_len)"],
-  ['--kv-cache-tokens N', 'positions the KV cache holds for all sequences together, at least one sequence of --max-tokens (default: every slot at full length); below that, the head admits a request only while its whole length (prompt + max new tokens) fits'],
+  ['--kv-cache-tokens N', 'positions the KV cache holds for all sequences together, at least one sequence of --max-tokens (default: every slot at full length); below that, the head admits requests by the pages they hold, and preempts the latest (to prefill them again later) when the running ones outgrow the cache'],
   ['--micro-batches N', 'decode steps in flight at the head (default: the number of stages)'],
   ['--activation-dtype D', `float32 (exact) or float16 (half the bytes between stages) (default ${d.activationDtype})`],
   ['--quantize Q', 'int8 or int4: the layers\' linears as MatMulNBits blocks; none: float (default: as stored; THUDM int4/int8 checkpoints keep their codes)'],

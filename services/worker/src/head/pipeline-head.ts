@@ -51,6 +51,8 @@ export interface HeadObserver {
   generated(tokens: number): void;
   /** A sequence left the scheduler. */
   finished(reason: FinishReason): void;
+  /** Running sequences were preempted for want of KV pages (they are prefilled again later). */
+  preempted(sequences: number): void;
 }
 
 /** Why an attempt is abandoned, which decides how its job is settled. */
@@ -62,7 +64,7 @@ export type Abandonment =
   /** The head stops: back to the queue once its writes are in, without using an attempt. */
   | { kind: 'handBack' };
 
-const NO_OBSERVER: HeadObserver = { prefillSent: () => undefined, decodeSent: () => undefined, generated: () => undefined, finished: () => undefined };
+const NO_OBSERVER: HeadObserver = { prefillSent: () => undefined, decodeSent: () => undefined, generated: () => undefined, finished: () => undefined, preempted: () => undefined };
 
 export interface PipelineHeadOptions {
   scheduler: SchedulerOptions;
@@ -85,6 +87,8 @@ export class PipelineHead {
   private readonly abandoned = new Map<string, Abandonment>();
   /** A newer attempt at a request whose older attempt still runs here, waiting for it to leave. */
   private readonly successors = new Map<string, HeadJob>();
+  /** Releases of preempted requests' caches under way: their next prefill goes out once it is done. */
+  private readonly releasing = new Map<string, Promise<void>>();
 
   constructor(private readonly o: PipelineHeadOptions) {
     this.scheduler = new Scheduler<HeadSequence>(o.scheduler);
@@ -193,11 +197,30 @@ export class PipelineHead {
 
   private pump(): void {
     if (!this.o.dispatcher.ready) return;
-    for (const step of this.scheduler.schedule()) {
+    const steps = this.scheduler.schedule();
+    this.releasePreempted(this.scheduler.takePreempted());
+    for (const step of steps) {
       if (step.kind === 'prefill') this.observer.prefillSent();
       else this.observer.decodeSent(step.entries.length);
-      void this.o.dispatcher.dispatch(toStepRequest(step));
+      const request = toStepRequest(step);
+      // A preempted request prefilled again: every stage must have freed its old cache first
+      // (releases and steps reach each stage in the order they are sent).
+      const released = step.kind === 'prefill' ? this.releasing.get(step.seqId) : undefined;
+      if (released) void released.then(() => this.o.dispatcher.dispatch(request));
+      else void this.o.dispatcher.dispatch(request);
     }
+  }
+
+  /** Frees the caches of requests the scheduler preempted for want of KV pages; they wait to be prefilled again. */
+  private releasePreempted(ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    this.observer.preempted(ids.length);
+    this.o.log.debug('preempted for want of KV pages; they will be prefilled again', { requestIds: ids });
+    const done = this.o.dispatcher.release(ids);
+    for (const id of ids) this.releasing.set(id, done);
+    void done.then(() => {
+      for (const id of ids) if (this.releasing.get(id) === done) this.releasing.delete(id);
+    });
   }
 
   /** Writes updates in order, settles ended jobs, releases their caches. */

@@ -15,13 +15,14 @@ export class HeadMetrics implements HeadObserver, IntakeObserver {
   private readonly queueWait: Histogram;
   private readonly retries: Counter;
   private readonly resumes: Counter;
+  private readonly preemptions: Counter;
 
   /** `stats` and `capacity` are read at scrape time. */
   constructor(registry: Registry, stats: () => SchedulerStats, capacity: number) {
     const registers = [registry];
     new Gauge({ name: 'chatglm_head_running_sequences', help: 'Sequences being generated (prefilled, not yet finished)', registers, collect() { this.set(stats().running); } });
-    new Gauge({ name: 'chatglm_head_waiting_sequences', help: 'Sequences taken from the queue and waiting for their prefill (for a free KV slot, or for the KV pages of their whole length)', registers, collect() { this.set(stats().waiting); } });
-    new Gauge({ name: 'chatglm_head_kv_pages_claimed', help: "KV cache pages the running sequences have claimed (each its whole length's) when the stages' caches hold fewer positions than every slot at full length (--kv-cache-tokens); 0 otherwise", registers, collect() { this.set(stats().kvPagesClaimed); } });
+    new Gauge({ name: 'chatglm_head_waiting_sequences', help: 'Sequences taken from the queue and waiting for their prefill (for a free KV slot or KV pages; preempted ones included)', registers, collect() { this.set(stats().waiting); } });
+    new Gauge({ name: 'chatglm_head_kv_pages_claimed', help: "KV cache pages the running sequences hold when the stages' caches hold fewer positions than every slot at full length (--kv-cache-tokens); 0 otherwise", registers, collect() { this.set(stats().kvPagesClaimed); } });
     new Gauge({ name: 'chatglm_head_kv_pages_total', help: "KV cache pages of the pipeline's smallest stage cache (--kv-cache-tokens); 0 when slots alone limit admission", registers, collect() { this.set(stats().kvPages); } });
     new Gauge({ name: 'chatglm_head_steps_in_flight', help: 'Steps sent down the pipeline whose tokens have not come back yet', registers, collect() { this.set(stats().stepsInFlight); } });
     new Gauge({ name: 'chatglm_head_capacity_sequences', help: "Sequences the pipeline holds at once (its smallest stage's KV slots); jobs beyond it wait in the queue", registers, collect() { this.set(capacity); } });
@@ -33,6 +34,7 @@ export class HeadMetrics implements HeadObserver, IntakeObserver {
     for (const reason of FINISH_REASONS) this.finishedSequences.inc({ finish_reason: reason }, 0);
     this.queueWait = new Histogram({ name: 'chatglm_head_queue_wait_seconds', help: "From a request's admission by the gateway to a head taking its job (first attempts only)", buckets: REQUEST_SECONDS, registers });
     this.retries = new Counter({ name: 'chatglm_head_job_retries_total', help: 'Attempts this head handed back to the queue to run again (the head log says why)', registers });
+    this.preemptions = new Counter({ name: 'chatglm_head_preemptions_total', help: 'Running sequences preempted for want of KV pages (--kv-cache-tokens): their caches freed, they are prefilled again with the tokens they had', registers });
     this.resumes = new Counter({ name: 'chatglm_head_resumed_requests_total', help: 'Jobs taken up again after an earlier attempt had streamed tokens (a head or stage died, a pipeline broke)', registers });
   }
 
@@ -42,6 +44,10 @@ export class HeadMetrics implements HeadObserver, IntakeObserver {
 
   decodeSent(sequences: number): void {
     this.batchSize.observe(sequences);
+  }
+
+  preempted(sequences: number): void {
+    this.preemptions.inc(sequences);
   }
 
   generated(tokens: number): void {
