@@ -81,9 +81,10 @@ export class StageExecutor implements StageRuntime {
       extra: { session: { intra_op: { allow_spinning: spec.spinning === false ? '0' : '1' } } },
       ...(spec.profileFilePrefix !== undefined && { enableProfiling: true, profileFilePrefix: spec.profileFilePrefix }),
     };
-    let session: ort.InferenceSession;
-    // The cache's dtype is the graph's: a bundle's was fixed when it was converted.
+    // The cache's dtype is the graph's: a bundle's was fixed when it was converted. The session is
+    // opened last, once the cache's shape is known to be sound: loading the weights takes seconds.
     let kvCache: KvCacheDtype;
+    let openSession: () => Promise<ort.InferenceSession>;
     if (spec.weights.kind === 'bundle') {
       // A converted stage: ONNX Runtime reads the graph and its weight files from disk.
       const manifest = readBundleManifest(spec.weights.dir);
@@ -99,22 +100,21 @@ export class StageExecutor implements StageRuntime {
       if (asked !== undefined && asked !== kvCache) {
         throw new ChatGlmError('invalid_stage_spec', `bundle ${spec.weights.dir} was converted with a ${kvCache} KV cache, not ${asked}; convert the model again to change it`);
       }
-      session = await createSession(path.join(spec.weights.dir, graph.file), options);
+      const file = path.join(spec.weights.dir, graph.file);
+      openSession = () => createSession(file, options);
     } else {
       validateRange(config, range);
       kvCache = spec.quantization?.kvCache ?? 'float32';
-      const graph = buildStageGraph(config, range, openStageTensors(spec.weights, spec.quantization), { kvCache });
-      session = await createSession(graph.model, { ...options, externalData: graph.external.map((e) => ({ path: e.path, data: e.data })) });
+      const [dtype, weights] = [kvCache, spec.weights];
+      openSession = () => {
+        const graph = buildStageGraph(config, range, openStageTensors(weights, spec.quantization), { kvCache: dtype });
+        return createSession(graph.model, { ...options, externalData: graph.external.map((e) => ({ path: e.path, data: e.data })) });
+      };
     }
     const layers = [];
     for (let l = range.start; l < range.end; l++) layers.push(l);
-    let cache: KvCache;
-    try {
-      cache = new KvCache({ layers, heads: config.numHeads, headDim: headDim(config), slots: maxSequences, capacity: maxTokensPerSequence, dtype: kvCache, ...(spec.kvCacheTokens !== undefined && { totalPositions: spec.kvCacheTokens }) }, prefix);
-    } catch (err) {
-      await session.release();
-      throw err;
-    }
+    const cache = new KvCache({ layers, heads: config.numHeads, headDim: headDim(config), slots: maxSequences, capacity: maxTokensPerSequence, dtype: kvCache, ...(spec.kvCacheTokens !== undefined && { totalPositions: spec.kvCacheTokens }) }, prefix);
+    const session = await openSession();
     const info: StageRuntimeInfo = {
       range: { ...range },
       numLayers: config.numLayers,

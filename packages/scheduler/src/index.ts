@@ -6,5 +6,5 @@
 //   for (const step of s.schedule()) send(step);            // prefills, then decode micro-batches
 //   const updates = s.complete(step.id, sampledTokens);     // deltas to stream; `finish` when done
 export { BatchSizeStats } from './batch-size-stats.ts';
-export { Scheduler, type KvPageBudget, type SchedulerOptions } from './scheduler.ts';
+export { Scheduler, kvPagesFor, type KvPageBudget, type SchedulerOptions } from './scheduler.ts';
 export type { GenerationRequest, ScheduledDecode, SchedulerStats, SequenceUpdate, Step, StepFailure, StepResult } from './types.ts';

@@ -45,6 +45,11 @@ export interface KvPageBudget {
   prefixLength: number;
 }
 
+/** Pages a sequence with `positions` cached holds on a stage: its first own page also holds the prefix's part past whole pages. */
+export function kvPagesFor(positions: number, budget: Pick<KvPageBudget, 'pageSize' | 'prefixLength'>): number {
+  return Math.ceil(((budget.prefixLength % budget.pageSize) + positions) / budget.pageSize);
+}
+
 type Phase = 'waiting' | 'prefilling' | 'running';
 
 interface Sequence<C> {
@@ -306,8 +311,7 @@ export class Scheduler<C> {
   /** Pages of a request with `positions` cached (0 without a page budget). */
   private pagesAt(positions: number): number {
     const budget = this.options.kvPages;
-    if (!budget) return 0;
-    return Math.ceil(((budget.prefixLength % budget.pageSize) + positions) / budget.pageSize);
+    return budget ? kvPagesFor(positions, budget) : 0;
   }
 
   private decodeEntry(seq: Sequence<C>): ScheduledDecode<C> {

@@ -1,7 +1,7 @@
 // What the pipeline head admits by, beside its slots: the KV cache pages of its stages, when a stage
 // was started with fewer positions than every slot at full length (--kv-cache-tokens).
 import { ChatGlmError } from '@chatglm/common';
-import type { KvPageBudget } from '@chatglm/scheduler';
+import { kvPagesFor, type KvPageBudget } from '@chatglm/scheduler';
 
 /**
  * The pages every stage's KV cache holds (the fewest of the stages that report them), when they
@@ -19,7 +19,7 @@ export function kvPageBudget(stages: readonly { maxSequences: number; maxTokensP
   }
   const pages = Math.min(...reporting.map((s) => s.kvPages as number));
   // Every slot at full length fits on every stage: slots alone limit admission, as without a budget.
-  const fullLength = (s: { maxSequences: number; maxTokensPerSequence: number }) => s.maxSequences * Math.ceil(((prefixLength % pageSize) + s.maxTokensPerSequence) / pageSize);
+  const fullLength = (s: { maxSequences: number; maxTokensPerSequence: number }) => s.maxSequences * kvPagesFor(s.maxTokensPerSequence, { pageSize, prefixLength });
   if (reporting.length === stages.length && reporting.every((s) => (s.kvPages as number) >= fullLength(s))) return undefined;
   return { pages, pageSize, prefixLength };
 }
