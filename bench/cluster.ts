@@ -4,7 +4,8 @@
 // One random model at ChatGLM-6B width (int4 everywhere, as `--quantize int4` gives), converted for
 // 1 and for 2 stages, is measured three ways in one run, one after another:
 //   - in-process: one StageExecutor holding every layer (all threads): decode steps of 1 and of N
-//     streams, before and after each cluster;
+//     streams, each with the token choice of every stream (timed apart, over ChatGLM-6B's logits),
+//     before and after each cluster;
 //   - the cluster as `chatglm up --model DIR` starts it, with 2 stages and with 1 (redis-server,
 //     gateway, BullMQ, the head and, with 2 stages, a second stage over gRPC; cores split between
 //     the stages), asked over HTTP with streamed OpenAI completions: the decode rate of one stream
@@ -27,6 +28,7 @@ import { ClusterOutput } from './support/cluster-output.ts';
 import { cachedPositionsFor, decodeStepMs, median } from './support/decode-timing.ts';
 import { figure, printFigures, writeFigures, type BenchFigure } from './support/figures.ts';
 import { randomConvertedModel, type RandomConvertedModel } from './support/random-converted-model.ts';
+import { tokenChoiceMs } from './support/sampling-timing.ts';
 import { streamChat, type StreamedTokens } from './support/streamed-tokens.ts';
 
 const QUICK_LAYERS = 3;
@@ -81,14 +83,17 @@ export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]
   const add = (name: string, measured: number, unit: string, target?: BenchFigure['target']) => figures.push(figure('cluster', name, measured, unit, target, note));
   const share = (reference: number) => ({ value: CLUSTER_SHARE * reference, atMost: false, what: `${CLUSTER_SHARE * 100}% of in-process, measured beside it` });
   for (const [stages, r] of [[2, piped], [1, single]] as const) {
-    add(`in-process beside ${stages} stage(s), 1 stream: tokens/s`, r.reference[0], 'tokens/s');
-    add(`in-process beside ${stages} stage(s), ${streams} streams: tokens/s`, r.reference[1], 'tokens/s');
-    add(`${stages} stage(s), 1 stream: tokens/s`, r.tokensPerSecond[0], 'tokens/s', stages === 2 ? share(r.reference[0]) : undefined);
-    add(`${stages} stage(s), ${streams} streams: tokens/s`, r.tokensPerSecond[1], 'tokens/s', stages === 2 ? share(r.reference[1]) : undefined);
+    const { generating, forward } = r.reference;
+    add(`in-process beside ${stages} stage(s), 1 stream: tokens/s`, generating[0], 'tokens/s');
+    add(`in-process beside ${stages} stage(s), ${streams} streams: tokens/s`, generating[1], 'tokens/s');
+    add(`in-process beside ${stages} stage(s), 1 stream, decode steps alone: tokens/s`, forward[0], 'tokens/s');
+    add(`in-process beside ${stages} stage(s), ${streams} streams, decode steps alone: tokens/s`, forward[1], 'tokens/s');
+    add(`${stages} stage(s), 1 stream: tokens/s`, r.tokensPerSecond[0], 'tokens/s', stages === 2 ? share(generating[0]) : undefined);
+    add(`${stages} stage(s), ${streams} streams: tokens/s`, r.tokensPerSecond[1], 'tokens/s', stages === 2 ? share(generating[1]) : undefined);
     add(`${stages} stage(s): time to first token beyond the prefill, p50`, r.ttftBeyondPrefillMs, 'ms', { value: TTFT_OVERHEAD_MS, atMost: true, what: 'prefill + 20 ms' });
   }
   // One stage's tokens/s scaled by the engine's drift between the two clusters' measurements.
-  const singleThen = single.tokensPerSecond[1] * (piped.reference[1] / single.reference[1]);
+  const singleThen = single.tokensPerSecond[1] * (piped.reference.generating[1] / single.reference.generating[1]);
   add(`2 stages against 1 stage at ${streams} streams`, piped.tokensPerSecond[1] / singleThen, 'x', { value: PIPELINE_SHARE, atMost: false, what: `${PIPELINE_SHARE * 100}% of one stage` });
   for (const [i, idle] of piped.idleShare.entries()) add(`2 stages, ${streams} streams: stage ${i} idle`, idle * 100, '%');
   printFigures(figures);
@@ -100,25 +105,47 @@ export async function runClusterBenchmark(argv: string[]): Promise<BenchFigure[]
 /** Steps each in-process decode measurement times (fewer with --quick). */
 const IN_PROCESS_STEPS = { full: 8, quick: 4 };
 
-/** One stage holding every layer, loaded in this process: decode tokens/s at [1 stream, N streams]. */
-async function inProcessTokensPerSecond(model: RandomConvertedModel, streams: number, threads: number, quick: boolean): Promise<[number, number]> {
+/** The engine in-process at [1 stream, N streams], tokens/s. */
+interface InProcessRates {
+  /** Generating: each decode step plus the token choice of every stream, as the cluster pays them. */
+  generating: [number, number];
+  /** The decode steps alone. */
+  forward: [number, number];
+}
+
+/**
+ * One stage holding every layer, loaded in this process. A token costs the engine a decode step
+ * and a token choice per stream, the processors and sampler over the vocabulary's logits with the
+ * parameters the cluster's requests get (ChatGLM's defaults, the chosen token's logprob kept): the
+ * cluster's last stage makes the same choice after each step, so both sides of the ratio include it.
+ */
+async function inProcessTokensPerSecond(model: RandomConvertedModel, streams: number, threads: number, quick: boolean): Promise<InProcessRates> {
   const { config } = model;
   const steps = quick ? IN_PROCESS_STEPS.quick : IN_PROCESS_STEPS.full;
   const stage = await StageExecutor.create({ config, range: model.ranges[0]!, weights: { kind: 'bundle', dir: model.stageDirs[0]! }, maxSequences: streams, maxTokensPerSequence: cachedPositionsFor(steps), threads });
   try {
     await decodeStepMs(config, [stage], 1, 2); // the first runs of a session are slow
-    const one = 1000 / (await decodeStepMs(config, [stage], 1, steps));
-    const many = (streams * 1000) / (await decodeStepMs(config, [stage], streams, steps));
-    console.log(`  in-process: ${one.toFixed(2)} tokens/s (1 stream), ${many.toFixed(2)} (${streams} streams)`);
-    return [one, many];
+    const oneMs = await decodeStepMs(config, [stage], 1, steps);
+    const manyMs = await decodeStepMs(config, [stage], streams, steps);
+    const choiceMs = tokenChoiceMs({}, {});
+    const rates: InProcessRates = {
+      generating: [1000 / (oneMs + choiceMs), (streams * 1000) / (manyMs + streams * choiceMs)],
+      forward: [1000 / oneMs, (streams * 1000) / manyMs],
+    };
+    console.log(
+      `  in-process: ${rates.generating[0].toFixed(2)} tokens/s (1 stream), ${rates.generating[1].toFixed(2)} (${streams} streams); ` +
+        `decode steps alone ${rates.forward[0].toFixed(2)} and ${rates.forward[1].toFixed(2)}, a token choice ${choiceMs.toFixed(2)} ms`,
+    );
+    return rates;
   } finally {
     await stage.close();
   }
 }
 
 /** The engine's tokens/s around a cluster: the mean of the measurements just before and just after. */
-function meanOf(before: [number, number], after: [number, number]): [number, number] {
-  return [(before[0] + after[0]) / 2, (before[1] + after[1]) / 2];
+function meanOf(before: InProcessRates, after: InProcessRates): InProcessRates {
+  const mean = (a: [number, number], b: [number, number]): [number, number] => [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+  return { generating: mean(before.generating, after.generating), forward: mean(before.forward, after.forward) };
 }
 
 interface ClusterRun {

@@ -78,7 +78,10 @@ export class StageExecutor implements StageRuntime {
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
-      extra: { session: { intra_op: { allow_spinning: spec.spinning === false ? '0' : '1' } } },
+      // Threads spin while a run lasts: waking them for each of a step's parallel sections took ~5%
+      // of a one-stream decode step (docs/performance.md, "Thread pools"). `spinning: false` stops
+      // them when a run returns, so an idle stage leaves the cores to its neighbours.
+      extra: { session: { intra_op: { allow_spinning: '1' }, ...(spec.spinning === false && { force_spinning_stop: '1' }) } },
       ...(spec.profileFilePrefix !== undefined && { enableProfiling: true, profileFilePrefix: spec.profileFilePrefix }),
     };
     // The cache's dtype is the graph's: a bundle's was fixed when it was converted. The session is

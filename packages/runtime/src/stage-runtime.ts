@@ -65,8 +65,9 @@ export interface StageSpec {
   /** ONNX Runtime intra-op threads. Default: the machine's available parallelism. */
   threads?: number;
   /**
-   * Let ONNX Runtime's threads spin between runs (lower latency, but a spinning idle stage steals
-   * cores from the others). Default true; in-process multi-stage chains turn it off.
+   * Let ONNX Runtime's threads go on spinning after a run returns (lower latency for the next one,
+   * but a spinning idle stage steals cores from the others). Either way they spin while a run
+   * lasts. Default true; chunked stages and in-process multi-stage chains turn it off.
    */
   spinning?: boolean;
   /** Where the stage's graph runs (see StageDevice). Default 'cpu'. */

@@ -69,7 +69,7 @@ const OPTION_HELP: readonly (readonly [string, string])[] = [
   ['--weight-dtype D', "float16 or float32 for the float weights (default: the checkpoint's)"],
   ['--device D', `cpu or webgpu: run the layers on ONNX Runtime's CPU or WebGPU provider; webgpu needs a Vulkan adapter (an NVIDIA GPU with its driver) and never falls back to the CPU (default ${d.device})`],
   ['--threads N', 'ONNX Runtime threads (default: all cores)'],
-  ['--no-spin', 'keep idle ONNX Runtime threads from spinning (several stages on one machine)'],
+  ['--no-spin', 'stop ONNX Runtime threads spinning when a step returns, so an idle stage leaves its cores to others (several stages on one machine)'],
   ['--connect-timeout-ms MS', 'how long the head waits for the rest of its pipeline (default: forever)'],
   ['--lock-duration-ms MS', `the head's job lock: a dead head's jobs are taken over after about this long (default ${d.lockDurationMs}, at least ${d.minLockDurationMs})`],
   ['--step-timeout-ms MS', `a step not answered within this long means a hung stage: the head reconnects and resumes its requests, and /healthz on the metrics port fails (default ${d.stepTimeoutMs}, at least ${d.minStepTimeoutMs})`],
