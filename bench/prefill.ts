@@ -26,11 +26,18 @@ const linearFlopsPerTokenLayer = (H: number, FF: number) => 2 * (3 * H * H + H *
 /** Streams of the decode step the chunks' cost is measured on. */
 const DECODE_STREAMS = 16;
 
-/**
- * One stream decodes step after step while a prompt of `tokens` is prefilled on the same stage:
- * the longest wait between two of its steps meanwhile, in ms.
- */
-async function worstGapDuringPrefill(config: GlmConfig, stage: StageRuntime, tokens: number): Promise<number> {
+/** What a running stream saw while a long prompt was prefilled on its stage. */
+interface PrefillGap {
+  /** The longest wait between two of its steps, in ms. */
+  worstMs: number;
+  /** Its decode steps that ended while the prompt was being prefilled. */
+  steps: number;
+  /** The prefill's own compute (the stage's runs for it, without the decode steps between them), in ms. */
+  prefillComputeMs: number;
+}
+
+/** One stream decodes step after step while a prompt of `tokens` is prefilled on the same stage. */
+async function gapDuringPrefill(config: GlmConfig, stage: StageRuntime, tokens: number): Promise<PrefillGap> {
   const running = benchPrompt(config);
   const runningAt = SequencePositions.of(running, config);
   await stage.prefill({ seqId: 'running', tokens: running, ...runningAt.prefill(running.length), contextLength: runningAt.contextLength });
@@ -38,18 +45,21 @@ async function worstGapDuringPrefill(config: GlmConfig, stage: StageRuntime, tok
   const longAt = SequencePositions.of(long, config);
   let prefilling = true;
   const prefill = stage.prefill({ seqId: 'long', tokens: long, ...longAt.prefill(long.length), contextLength: longAt.contextLength }).finally(() => (prefilling = false));
-  let worst = 0;
+  let worstMs = 0;
+  let steps = 0;
   let last = performance.now();
   for (let k = 0; prefilling; k++) {
     await stage.decode([{ seqId: 'running', token: 20 + (k % 100), ...runningAt.at(running.length + k) }]);
     const now = performance.now();
-    worst = Math.max(worst, now - last);
+    worstMs = Math.max(worstMs, now - last);
     last = now;
+    if (prefilling) steps++;
   }
-  await prefill;
+  const { computeMs } = await prefill;
   await stage.release('running');
   await stage.release('long');
-  return worst;
+  if (computeMs === undefined) throw new Error('the stage did not report its prefill compute');
+  return { worstMs, steps, prefillComputeMs: computeMs };
 }
 
 async function prefillMs(model: RandomModel, tokens: number, seqId: string): Promise<number> {
@@ -97,7 +107,7 @@ export async function runPrefillBenchmark(argv: string[]): Promise<BenchFigure[]
   // Chunked prefill: a stream decoding while a long prompt is admitted, on the stage as a worker
   // runs it (its bundle, in its thread), in one graph and in chunks of layers. Both are loaded at
   // once and their decode steps alternate, so that this machine's drift hits both alike; neither
-  // spins (chunks never do: each would hold the cores the others need).
+  // spins between runs (chunks never do: each would hold the cores the others need).
   const chunkLayers = Number(own['chunk-layers'] || (quick ? 1 : DEFAULT_PREFILL_CHUNK_LAYERS));
   const kinds = ['whole', 'chunked'] as const;
   const stages: Record<(typeof kinds)[number], StageRuntime> = {} as never;
@@ -114,14 +124,20 @@ export async function runPrefillBenchmark(argv: string[]): Promise<BenchFigure[]
       for (const kind of kinds) figures.push(figure('prefill', `decode, ${layers} layers ${what[kind]} (steps alternating with the other): ms/step of ${streams} stream(s)`, ms[kind], 'ms'));
       console.log(`  decode of ${streams} stream(s), steps alternating: one graph ${ms.whole.toFixed(0)} ms, chunks ${ms.chunked.toFixed(0)} ms (${(ms.chunked / ms.whole).toFixed(2)}x)`);
     }
-    const gaps = { whole: 0, chunked: 0 };
+    const gaps = {} as Record<(typeof kinds)[number], PrefillGap>;
     for (const kind of kinds) {
-      gaps[kind] = await worstGapDuringPrefill(config!, stages[kind], longTokens);
-      console.log(`  ${what[kind]}: a running stream's worst gap while a ${longTokens}-token prompt is prefilled: ${(gaps[kind] / 1000).toFixed(1)} s`);
+      gaps[kind] = await gapDuringPrefill(config!, stages[kind], longTokens);
+      console.log(`  ${what[kind]}: a running stream's worst gap while a ${longTokens}-token prompt is prefilled: ${(gaps[kind].worstMs / 1000).toFixed(1)} s (${gaps[kind].steps} of its steps meanwhile; the prefill's compute ${(gaps[kind].prefillComputeMs / 1000).toFixed(1)} s)`);
     }
-    if (quick) figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, one graph (the whole prefill), ${L} layers`, (gaps.whole * scale) / 1000, 's', undefined, note));
-    figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, one graph, ${layers} layers (measured)`, gaps.whole / 1000, 's'));
-    figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, chunks of ${chunkLayers} layer(s), ${layers} layers (measured)`, gaps.chunked / 1000, 's', { value: (gaps.whole * chunkLayers) / layers / 1000 + 1, atMost: true, what: 'one chunk of the prefill and a decode step (1 s allowed for the step)' }));
+    const chunks = Math.ceil(layers / chunkLayers);
+    // One chunk: the chunked prefill's own compute over its chunks, as this very prefill ran them
+    // (a chunk session's first long prompt also grows its own memory arena, which one graph grows once).
+    const chunkMs = gaps.chunked.prefillComputeMs / chunks;
+    if (quick) figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, one graph (the whole prefill), ${L} layers`, (gaps.whole.worstMs * scale) / 1000, 's', undefined, note));
+    figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, one graph, ${layers} layers (measured)`, gaps.whole.worstMs / 1000, 's'));
+    figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, chunks of ${chunkLayers} layer(s), ${layers} layers (measured)`, gaps.chunked.worstMs / 1000, 's', { value: chunkMs / 1000 + 1, atMost: true, what: 'one chunk of the prefill and a decode step (1 s allowed for the step)' }));
+    figures.push(figure('prefill', `decode steps of a running stream between the ${chunks} chunks of a ${longTokens}-token prefill`, gaps.chunked.steps, 'steps', { value: chunks - 1, atMost: false, what: 'one between every two chunks' }));
+    for (const kind of kinds) figures.push(figure('prefill', `the ${longTokens}-token prefill's compute meanwhile, ${what[kind]}, ${layers} layers`, gaps[kind].prefillComputeMs / 1000, 's'));
   } finally {
     await Promise.allSettled(Object.values(stages).map((stage) => stage.close()));
   }
