@@ -131,7 +131,7 @@ export async function runPrefillBenchmark(argv: string[]): Promise<BenchFigure[]
     }
     const chunks = Math.ceil(layers / chunkLayers);
     // One chunk: the chunked prefill's own compute over its chunks, as this very prefill ran them
-    // (a chunk session's first long prompt also grows its own memory arena, which one graph grows once).
+    // (with steps going between them its chunks compute longer than one graph's share: docs/performance.md).
     const chunkMs = gaps.chunked.prefillComputeMs / chunks;
     if (quick) figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, one graph (the whole prefill), ${L} layers`, (gaps.whole.worstMs * scale) / 1000, 's', undefined, note));
     figures.push(figure('prefill', `a running stream's worst gap while a ${longTokens}-token prompt is admitted, one graph, ${layers} layers (measured)`, gaps.whole.worstMs / 1000, 's'));
