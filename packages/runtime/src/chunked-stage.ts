@@ -45,8 +45,10 @@ export class ChunkedStage implements StageRuntime {
   static async create(spec: StageSpec, chunks: { range: { start: number; end: number }; graph?: string }[]): Promise<ChunkedStage> {
     const executors: StageExecutor[] = [];
     try {
-      // Their thread pools take turns on the same cores: idle chunks must not spin.
-      for (const c of chunks) executors.push(await StageExecutor.create({ ...spec, range: c.range, spinning: false }, c.graph));
+      // Their thread pools take turns on the same cores: idle chunks must not spin. Without an
+      // arena, a long prompt's memory goes back when each chunk's run ends instead of staying
+      // with every chunk (docs/performance.md, "Chunked prefill").
+      for (const c of chunks) executors.push(await StageExecutor.create({ ...spec, range: c.range, spinning: false, memoryArena: false }, c.graph));
     } catch (err) {
       await Promise.allSettled(executors.map((e) => e.close()));
       throw err;

@@ -77,6 +77,11 @@ export class StageExecutor implements StageRuntime {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
+      // No memory pattern: ONNX Runtime plans one per input shape and, from a shape's second run
+      // on, takes it as one fresh block; a chunked stage's first two 1500-token prefills ran 30-40%
+      // slower for it, and decode steps were no faster with it (docs/performance.md, "Chunked prefill").
+      enableMemPattern: false,
+      enableCpuMemArena: spec.memoryArena !== false,
       logSeverityLevel: 3,
       // Threads spin while a run lasts: waking them for each of a step's parallel sections took ~5%
       // of a one-stream decode step (docs/performance.md, "Thread pools"). `spinning: false` stops

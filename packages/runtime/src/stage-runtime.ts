@@ -70,6 +70,12 @@ export interface StageSpec {
    * lasts. Default true; chunked stages and in-process multi-stage chains turn it off.
    */
   spinning?: boolean;
+  /**
+   * Keep ONNX Runtime's memory arena, which holds on to the largest run's memory for good (a
+   * 1500-token prefill leaves about 0.9 GB per session). Default true; a chunked stage's chunks,
+   * one session each, turn it off so that a long prompt does not leave each of them holding that.
+   */
+  memoryArena?: boolean;
   /** Where the stage's graph runs (see StageDevice). Default 'cpu'. */
   device?: StageDevice;
   /**
