@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createGenerateQueue } from '@chatglm/queue';
+import { sseEvents } from '../support/sse-events.ts';
 import { postJson, startTestCluster, type TestCluster } from '../support/test-cluster.ts';
 
 /** Positions in each stage's cache: 128 pages of 16, one sequence of the model's full 2048 (4 slots would take 512). */
@@ -73,13 +74,14 @@ test('two long requests that together outgrow the cache run together until it is
 test('a request whose prompt does not fit beside a running one waits in the head, and the head takes no more jobs meanwhile: the next stays in the queue for another pipeline', async () => {
   const queue = createGenerateQueue(c.redis, c.prefix);
   try {
-    const ask = (body: object) => postJson(`${c.url}/v1/chat/completions`, body);
+    // a and b stream, so that what each is doing is seen as it happens (a heartbeat comes once a
+    // second, and the tiny model can finish a long reply within two).
     // Two prompts of ~1100 tokens are 138 pages of 16: more than the cache's 128.
-    const a = ask(longChat(290, 3, 600));
-    await headStatsWhen((s) => s.running === 1, 'a running');
-    const b = ask(longChat(290, 4, 8));
-    await headStatsWhen((s) => s.running === 1 && s.waiting === 1, 'b waiting for pages in the head');
-    const third = ask({ messages: [{ role: 'user', content: 'hi' }], seed: 5, max_tokens: 4 });
+    const a = streamed(longChat(290, 3, 900));
+    await waitFor(() => a.tokens > 0, 'a decoding');
+    const b = streamed(longChat(290, 4, 8));
+    await headStatsWhen((s) => s.waiting === 1, 'b waiting for pages in the head');
+    const third = postJson(`${c.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'hi' }], seed: 5, max_tokens: 4 });
     // Once the third job is on the queue, a head that took jobs by its 4 slots would fetch it
     // within milliseconds; this one leaves it there.
     for (let jobs = 0; jobs < 3; ) {
@@ -88,11 +90,41 @@ test('a request whose prompt does not fit beside a running one waits in the head
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const held = await headStatsWhen(() => true, 'a heartbeat');
-    assert.deepEqual({ running: held.running, waiting: held.waiting }, { running: 1, waiting: 1 }, 'a still runs and b still waits');
-    assert.equal(await queue.getWaitingCount(), 1, 'the third job is still in the queue');
-    for (const r of await Promise.all([a, b, third])) assert.equal(r.status, 200, JSON.stringify(r.body));
+    const stillQueued = await queue.getWaitingCount();
+    assert.ok(!a.done, `a still runs (it had ${a.tokens} of its 900 tokens)`);
+    assert.equal(b.tokens, 0, 'b still waits');
+    assert.equal(stillQueued, 1, 'the third job is still in the queue');
+    await Promise.all([a.finished, b.finished]);
+    assert.equal(a.tokens, 900);
+    assert.equal(b.tokens, 8);
+    const r = await third;
+    assert.equal(r.status, 200, JSON.stringify(r.body));
   } finally {
     await queue.close();
   }
 });
+
+/** A streamed chat completion whose progress can be read while it runs. */
+function streamed(body: object): { tokens: number; done: boolean; finished: Promise<void> } {
+  const state = { tokens: 0, done: false, finished: Promise.resolve() };
+  state.finished = (async () => {
+    const res = await fetch(`${c.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true, logprobs: true }) });
+    assert.equal(res.status, 200, await (res.ok ? Promise.resolve('') : res.text()));
+    for await (const { data } of sseEvents(res.body!)) {
+      if (data === '[DONE]') break;
+      const chunk = JSON.parse(data) as { error?: { message: string }; choices?: { logprobs?: { content?: unknown[] } | null }[] };
+      if (chunk.error) throw new Error(`the stream failed: ${chunk.error.message}`);
+      state.tokens += chunk.choices?.[0]?.logprobs?.content?.length ?? 0;
+    }
+    state.done = true;
+  })();
+  return state;
+}
+
+async function waitFor(ok: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`never saw ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
