@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createGenerateQueue } from '@chatglm/queue';
 import { sseEvents } from '../support/sse-events.ts';
-import { postJson, startTestCluster, type TestCluster } from '../support/test-cluster.ts';
+import { postJson, startTestCluster, waitUntil, type TestCluster } from '../support/test-cluster.ts';
 
 /** Positions in each stage's cache: 128 pages of 16, one sequence of the model's full 2048 (4 slots would take 512). */
 const KV_CACHE_TOKENS = 2048;
@@ -78,7 +78,7 @@ test('a request whose prompt does not fit beside a running one waits in the head
     // second, and the tiny model can finish a long reply within two).
     // Two prompts of ~1100 tokens are 138 pages of 16: more than the cache's 128.
     const a = streamed(longChat(290, 3, 900));
-    await waitFor(() => a.tokens > 0, 'a decoding');
+    await waitUntil('a decoding', async () => a.tokens > 0, 30_000, 10);
     const b = streamed(longChat(290, 4, 8));
     await headStatsWhen((s) => s.waiting === 1, 'b waiting for pages in the head');
     const third = postJson(`${c.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'hi' }], seed: 5, max_tokens: 4 });
@@ -119,12 +119,4 @@ function streamed(body: object): { tokens: number; done: boolean; finished: Prom
     state.done = true;
   })();
   return state;
-}
-
-async function waitFor(ok: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`never saw ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
