@@ -7,6 +7,7 @@
 //   node_modules/onnxruntime-common/    what onnxruntime-node imports
 //   node.xz                             this Node binary, compressed (unless --without-node)
 //   libvulkan1_*.deb                    the Vulkan loader, for a machine without one
+//   libglvnd0_*.deb, libglx0_*.deb ...  glvnd, which NVIDIA's Vulkan driver needs beside it
 //
 // scripts/gpu-check unpacks what the machine lacks and runs gpu-check.mjs. xz shrinks Node
 // (99 MB) and ONNX Runtime (46 MB) to about 37 MB together.
@@ -18,6 +19,8 @@ import { parseArgs } from 'node:util';
 import { bundleForNode } from '../../services/cli/src/node-bundle.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
+/** Debian packages the check unpacks where the machine lacks them: the Vulkan loader, and glvnd for NVIDIA's driver. */
+const PAYLOAD_DEBS = ['libvulkan1', 'libglvnd0', 'libglx0', 'libgl1', 'libegl1', 'libopengl0', 'libgles2'];
 /** What the device takes along, in all (the repository's tracked files travel too, about 3 MB). */
 const LIMIT_BYTES = 60 * 2 ** 20;
 
@@ -75,13 +78,16 @@ export async function buildPayload(argv: string[]): Promise<string> {
 
   if (!values['without-node']) xz(process.execPath, path.join(out, 'node.xz'), level);
 
-  // The Vulkan loader as a .deb: unpacked (not installed) where the machine has none.
+  // The Vulkan loader and glvnd's libraries as .debs, unpacked (not installed) where the machine
+  // lacks them: NVIDIA's Vulkan driver (libGLX_nvidia.so.0) offers no vkCreateInstance without
+  // glvnd beside it (seen on a lent H200: "Could not get 'vkCreateInstance' via
+  // 'vk_icdGetInstanceProcAddr'"), though nothing it links names glvnd.
   const cached = path.join(ROOT, '.cache/debs');
   fs.mkdirSync(cached, { recursive: true });
-  if (!fs.readdirSync(cached).some((f) => f.startsWith('libvulkan1_'))) {
-    execFileSync('apt-get', ['download', 'libvulkan1'], { cwd: cached, stdio: 'inherit' });
+  for (const pkg of PAYLOAD_DEBS) {
+    if (!fs.readdirSync(cached).some((f) => f.startsWith(`${pkg}_`))) execFileSync('apt-get', ['download', pkg], { cwd: cached, stdio: 'inherit' });
+    for (const f of fs.readdirSync(cached).filter((f) => f.startsWith(`${pkg}_`))) fs.copyFileSync(path.join(cached, f), path.join(out, f));
   }
-  for (const f of fs.readdirSync(cached).filter((f) => f.startsWith('libvulkan1_'))) fs.copyFileSync(path.join(cached, f), path.join(out, f));
 
   const bytes = folderBytes(out);
   console.log(`device check payload: ${out} (${(bytes / 2 ** 20).toFixed(1)} MiB)`);

@@ -1,7 +1,7 @@
 // The device check (`scripts/gpu-check`): what a GPU gives the stage runtime, measured in one run
 // that fits a lent device's budget. It prints the adapter, checks golden parity on the GPU, measures
-// the device (memory bandwidth, the cost of a kernel dispatch, the two ways of keeping a KV cache
-// on the device), then decodes with the full ChatGLM-6B shape (random weights made directly as
+// the device (memory bandwidth, the cost of a kernel dispatch, a decode step's KV cache write in
+// place against a copy of the pool), then decodes with the full ChatGLM-6B shape (random weights made directly as
 // codes) at 1 and 16 streams beside the weight-streaming roofline, and as a 2-stage pipeline on
 // the one GPU. `--shape small` runs everything at a tiny shape, which SwiftShader (a CPU Vulkan
 // driver) manages in a test, so the check works the first time a GPU is available.
@@ -13,11 +13,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseQuantization, type GlmConfig, type Quantization } from '@chatglm/glm';
-import { StageExecutor, cacheUpdateMs, deviceBandwidth, dispatchMicros, releaseProbes, vulkanEnvironment } from '@chatglm/runtime';
+import { parseQuantization, type GlmConfig, type KvCacheDtype, type Quantization } from '@chatglm/glm';
+import { StageExecutor, cacheUpdateMs, deviceBandwidth, dispatchMicros, releaseProbes, vulkanEnvironment, webgpuSettings } from '@chatglm/runtime';
 import { maxAbsDiff, readGolden } from '../../test/support/golden.ts';
 import { CHATGLM_6B } from '../support/chatglm-6b-shape.ts';
 import { cachedPositionsFor, decodeStepMs } from '../support/decode-timing.ts';
+import { profileDecode } from './decode-profile.ts';
 import { stageWeightBytes } from '../support/weight-bytes.ts';
 import { randomStageTensors } from '../support/random-stage-tensors.ts';
 
@@ -45,6 +46,8 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
       variants: { type: 'string', default: 'int4' },
       out: { type: 'string' },
       fixtures: { type: 'string' },
+      // ONNX Runtime's profile of single-stream decode steps, summed per operator (and kept beside --out).
+      profile: { type: 'boolean', default: false },
     },
   });
   if (values.shape !== 'full' && values.shape !== 'small') throw new Error(`--shape must be full or small, got "${values.shape}"`);
@@ -60,6 +63,8 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
   const vulkan = vulkanEnvironment();
   const gpus = spawnSync('nvidia-smi', ['--query-gpu=name,memory.total,driver_version', '--format=csv,noheader'], { encoding: 'utf8' });
   say(`adapter: ${gpus.status === 0 ? gpus.stdout.trim() : 'nvidia-smi not available'}; Vulkan loader ${vulkan.loader ?? 'missing'}, drivers ${vulkan.drivers.join(', ') || `none (${vulkan.driverSource})`}`);
+  const settings = webgpuSettings();
+  say(`WebGPU provider: a submission every ${settings.maxPendingDispatches} dispatches, validation ${settings.validation ?? "ONNX Runtime's default"}`);
 
   // 2. Golden parity on the GPU.
   const g = readGolden('glm_model.data', values.fixtures);
@@ -83,16 +88,19 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
   figures.push({ part: 'device', name: 'one kernel dispatch', measured: dispatch, unit: 'µs' });
   say(`device: ${(bandwidth / 1e9).toFixed(1)} GB/s read + write; ${dispatch.toFixed(1)} µs per kernel dispatch`);
   const cacheShape = small ? { slots: 2, heads: 4, headDim: 32, length: 64, layers: config.numLayers } : { slots: run.streams, heads: 32, headDim: 128, length: 1024, layers: 28 };
+  // The stages keep their KV cache in fp16 where the adapter computes in fp16 (SwiftShader does not).
+  let kvCache: KvCacheDtype = 'float32';
   for (const dtype of ['float32', 'float16'] as const) {
     const cost = await cacheUpdateMs(cacheShape, dtype);
     if (!cost) {
-      say(`KV cache update in ${dtype}: not supported by this device`);
+      say(`KV cache write in ${dtype}: not supported by this device`);
       continue;
     }
+    if (dtype === 'float16') kvCache = 'float16';
     const label = `${cacheShape.slots} sequences of ${cacheShape.length} positions, ${cacheShape.layers} layers, ${dtype}`;
-    figures.push({ part: 'kv-cache', name: `slab rewritten whole, per step (${label})`, measured: cost.slab, unit: 'ms' });
-    figures.push({ part: 'kv-cache', name: `each sequence copied with its row appended, per step (${label})`, measured: cost.perSequence, unit: 'ms' });
-    say(`KV cache update per decode step (${label}): slab ${cost.slab.toFixed(2)} ms, per sequence ${cost.perSequence.toFixed(2)} ms`);
+    figures.push({ part: 'kv-cache', name: `new rows written in place, per step (${label})`, measured: cost.inPlace, unit: 'ms' });
+    figures.push({ part: 'kv-cache', name: `the pool copied with its new rows, per step (${label})`, measured: cost.copied, unit: 'ms' });
+    say(`KV cache write per decode step (${label}): in place ${cost.inPlace.toFixed(2)} ms, as a copy of the pool ${cost.copied.toFixed(2)} ms`);
   }
   await releaseProbes();
 
@@ -103,8 +111,8 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
     // The device moves `bandwidth` bytes a second, reads and writes together; a decode step that
     // only reads its weights moves them at that rate at best (HBM serves reads and writes alike).
     const rooflineMs = (bytes / bandwidth) * 1000;
-    say(`\n${describe(config)}, weights ${q} (${(bytes / 1e9).toFixed(2)} GB read per step; roofline ${rooflineMs.toFixed(2)} ms)`);
-    const whole = await loadStage(config, { start: 0, end: config.numLayers }, q, run);
+    say(`\n${describe(config)}, weights ${q}, KV cache ${kvCache} on the device (${(bytes / 1e9).toFixed(2)} GB of weights read per step; roofline ${rooflineMs.toFixed(2)} ms)`);
+    const whole = await loadStage(config, { start: 0, end: config.numLayers }, q, kvCache, run);
     try {
       const single = await decodeStepMs(config, [whole], 1, run.steps);
       const batched = await decodeStepMs(config, [whole], run.streams, run.steps);
@@ -114,8 +122,22 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
     } finally {
       await whole.close();
     }
+    if (values.profile) {
+      for (const streams of [1, run.streams]) {
+        const keepAs = values.out ? path.join(path.dirname(path.resolve(values.out)), `decode-profile-${q}-${streams}.json`) : undefined;
+        const p = await profileDecode(config, (prefix) => loadStage(config, { start: 0, end: config.numLayers }, q, kvCache, run, prefix), streams, small ? 2 : 8, keepAs);
+        say(`  profile of a ${streams}-stream step: ${p.stepMs.toFixed(2)} ms (profiled), ${p.nodesPerStep.toFixed(0)} kernels, host-side ${p.nodeMs.toFixed(2)} ms, on the GPU ${p.gpuMs.toFixed(2)} ms`);
+        say(`    host-side by operator: ${p.byOperator.slice(0, 8).map((o) => `${o.op} ${o.ms.toFixed(2)} ms/${o.count.toFixed(0)}`).join(', ')}`);
+        say(`    GPU by program: ${p.byProgram.slice(0, 8).map((o) => `${o.program} ${o.ms.toFixed(2)} ms/${o.count.toFixed(0)}`).join(', ')}`);
+        const part = `profile-${q}-${streams}`;
+        figures.push({ part, name: 'profiled step', measured: p.stepMs, unit: 'ms' }, { part, name: 'kernels per step', measured: p.nodesPerStep, unit: 'count' });
+        figures.push({ part, name: 'host-side node time per step', measured: p.nodeMs, unit: 'ms' }, { part, name: 'GPU time per step', measured: p.gpuMs, unit: 'ms' });
+        for (const o of p.byOperator.slice(0, 12)) figures.push({ part, name: `host-side: ${o.op} on ${o.provider}, ${o.count.toFixed(0)} kernels`, measured: o.ms, unit: 'ms' });
+        for (const o of p.byProgram.slice(0, 12)) figures.push({ part, name: `GPU: ${o.program}, ${o.count.toFixed(0)} kernels`, measured: o.ms, unit: 'ms' });
+      }
+    }
     const half = Math.ceil(config.numLayers / 2);
-    const stages = [await loadStage(config, { start: 0, end: half }, q, run), await loadStage(config, { start: half, end: config.numLayers }, q, run)];
+    const stages = [await loadStage(config, { start: 0, end: half }, q, kvCache, run), await loadStage(config, { start: half, end: config.numLayers }, q, kvCache, run)];
     try {
       const piped = await decodeStepMs(config, stages, 1, run.steps);
       figures.push({ part: `decode-${q}`, name: '2 stages on one GPU, 1 stream: ms/token', measured: piped, unit: 'ms' });
@@ -126,7 +148,7 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
   }
   say(`\ndevice check done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   if (values.out) fs.mkdirSync(path.dirname(path.resolve(values.out)), { recursive: true });
-  if (values.out) fs.writeFileSync(values.out, `${JSON.stringify({ shape: values.shape, figures }, null, 2)}\n`);
+  if (values.out) fs.writeFileSync(values.out, `${JSON.stringify({ shape: values.shape, settings, figures }, null, 2)}\n`);
   return figures;
 }
 
@@ -134,13 +156,15 @@ function describe(c: GlmConfig): string {
   return `${c.numLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads, FFN ${c.innerHiddenSize}, vocabulary ${c.vocabSize}`;
 }
 
-function loadStage(config: GlmConfig, range: { start: number; end: number }, q: Quantization, run: { steps: number; streams: number }): Promise<StageExecutor> {
+function loadStage(config: GlmConfig, range: { start: number; end: number }, q: Quantization, kvCache: KvCacheDtype, run: { steps: number; streams: number }, profileFilePrefix?: string): Promise<StageExecutor> {
   const t0 = performance.now();
-  // KV capacity for the prompt and the decoded tokens: the cache is still host memory, passed whole each run.
+  // KV capacity for the prompt and the decoded tokens, kept on the device.
   return StageExecutor.create({
     config,
     range,
     weights: { kind: 'tensors', tensors: randomStageTensors({ linears: q, embedding: q }) },
+    quantization: { kvCache },
+    ...(profileFilePrefix !== undefined && { profileFilePrefix }),
     maxSequences: run.streams,
     maxTokensPerSequence: cachedPositionsFor(run.steps),
     threads: 2,

@@ -33,5 +33,6 @@ for (const [name, params] of [
     assert.deepEqual(state?.tokenIds, ref.tokenIds);
     assert.equal(r.body.choices[0].message.content, ref.text);
     assert.ok(cluster.logs.some((l) => l.includes('"device":"webgpu"')), 'the stages loaded on webgpu');
+    assert.equal(cluster.logs.filter((l) => l.includes('"kvCache":"gpu"')).length, 2, 'both stages keep their KV cache on the GPU');
   });
 }

@@ -31,7 +31,7 @@ export { TOKENIZER_FILE, readModelDirectory, type ModelDirectory } from './check
 export { DEFAULT_BLOCK_SIZE, allocateNBits, blocksPerRow, dequantizeNBits, maxCode, zeroPoint, type NBitsWeight, type QuantBits } from './quantize/nbits-weight.ts';
 export { quantizeBlocks } from './quantize/quantize-blocks.ts';
 export { dequantizeThudm, repackThudm } from './quantize/thudm-repack.ts';
-export { bitsOf, kvCacheDefaultOn, parseKvCacheDtype, parseQuantization, quantizationFromFlags, stageTensors, type KvCacheDtype, type MatrixTensor, type Quantization, type QuantizationOptions, type StageTensors, type ThudmLinear, type ThudmSource } from './model/stage-tensors.ts';
+export { bitsOf, kvCacheDefaultOn, parseKvCacheDtype, parseQuantization, quantizationFromFlags, stageTensors, type KvCacheDtype, type KvResidence, type MatrixTensor, type Quantization, type QuantizationOptions, type StageTensors, type ThudmLinear, type ThudmSource } from './model/stage-tensors.ts';
 export { PrefixError, prefixLayersFor, type PrefixKv, type PrefixLayerKv } from './prefix/prefix-kv.ts';
 export { PREFIX_ENCODER_TENSORS, encodePrefix, type EncodePrefixOptions, type LinearFn } from './prefix/prefix-encoder.ts';
 export { matmulTransB } from './prefix/blocked-matmul.ts';

@@ -97,7 +97,7 @@ export class ChunkedStage implements StageRuntime {
   }
 
   /** A copy of one sequence's cache in one layer (see StageExecutor.readCache). */
-  readCache(seqId: string, layer: number): { keys: Float32Array; values: Float32Array; length: number } {
+  readCache(seqId: string, layer: number): Promise<{ keys: Float32Array; values: Float32Array; length: number }> {
     const chunk = this.chunks.find((c) => layer >= c.info.range.start && layer < c.info.range.end);
     if (!chunk) throw new ChatGlmError('unknown_layer', `layer ${layer} is not held by this stage`);
     return chunk.readCache(seqId, layer);

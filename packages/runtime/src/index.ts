@@ -15,6 +15,7 @@ export { DEFAULT_MAX_SEQUENCES, parseStageDevice, type DecodeRequest, type KvCap
 export { measureReadBandwidth } from './read-bandwidth.ts';
 export { measureGemmThroughput } from './gemm-throughput.ts';
 export { readProfile, type ProfileEvent } from './session-profile.ts';
+export { DEFAULT_MAX_PENDING_DISPATCHES, webgpuSettings, type WebGpuSettings } from './webgpu/webgpu-session-options.ts';
 export { cacheUpdateMs, deviceBandwidth, dispatchMicros, releaseProbes, type CacheShape } from './webgpu/device-probes.ts';
 export { ChainSequence } from './chain-sequence.ts';
 export type { PrefixLocation } from './stage-runtime.ts';

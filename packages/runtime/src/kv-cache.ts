@@ -52,6 +52,12 @@ export interface KvCacheShape {
    * capacity must fit.
    */
   totalPositions?: number;
+  /**
+   * Where the pools are: 'host' (default), typed arrays this class holds and writes; or 'device',
+   * pools on the GPU that the stage graph writes itself (DeviceKvPools), this class then keeping only
+   * the pages' bookkeeping and the prefix for the device to write.
+   */
+  storage?: 'host' | 'device';
 }
 
 /** A pool, or a graph output of new rows, in the cache's dtype. */
@@ -89,6 +95,8 @@ export class KvCache {
   /** P-tuning prefix positions at the start of every sequence (0 without a prefix). */
   readonly prefixLength: number;
 
+  /** False when the pools are on the device (KvCacheShape.storage). */
+  readonly onHost: boolean;
   private readonly lengths: Int32Array;
   private readonly owner: (string | undefined)[];
   private readonly slotOf = new Map<string, number>();
@@ -102,7 +110,7 @@ export class KvCache {
   private nextFreshPage: number;
   private pagesHeld = 0;
 
-  constructor(readonly shape: KvCacheShape, prefix?: CachePrefix) {
+  constructor(readonly shape: KvCacheShape, readonly prefix?: CachePrefix) {
     this.prefixLength = prefix?.length ?? 0;
     if (this.prefixLength >= shape.capacity) {
       throw new ChatGlmError('invalid_stage_spec', `${shape.capacity} cached positions per sequence leave no room for tokens after the ${this.prefixLength}-position P-tuning prefix; raise it above ${this.prefixLength}`);
@@ -117,15 +125,16 @@ export class KvCache {
       throw new ChatGlmError('invalid_stage_spec', `a KV cache of ${shape.totalPositions} positions cannot hold one sequence of ${shape.capacity} positions${prefix}: that takes ${ownPerSequence * this.pageSize}; raise the cache's positions or lower the positions per sequence`);
     }
     this.pages = 1 + sharedCount + this.sequencePages;
+    this.onHost = shape.storage !== 'device';
     const total = shape.heads * this.pages * this.pageSize * shape.headDim;
     const pool = () => (this.dtype === 'float16' ? new Uint16Array(total) : new Float32Array(total));
-    for (const l of shape.layers) {
+    for (const l of this.onHost ? shape.layers : []) {
       this.keys.set(l, pool());
       this.values.set(l, pool());
     }
     for (let i = 0; i < sharedCount; i++) this.sharedPages.push(1 + i);
     this.nextFreshPage = 1 + sharedCount;
-    if (prefix) this.writePrefix(prefix);
+    if (prefix && this.onHost) this.writePrefix(prefix);
     this.lengths = new Int32Array(shape.slots).fill(this.prefixLength);
     this.owner = new Array<string | undefined>(shape.slots).fill(undefined);
     this.tables = Array.from({ length: shape.slots }, () => []);
@@ -167,11 +176,14 @@ export class KvCache {
     if (this.slotOf.has(seqId)) throw new ChatGlmError('duplicate_sequence', `sequence ${seqId} already holds a KV slot; release it first`);
     const slot = this.owner.indexOf(undefined);
     if (slot < 0) throw new KvCapacityError(`all ${this.shape.slots} KV slots are in use`);
-    if (this.prefixTail.size > 0) this.requirePages(1);
+    const tail = this.prefixLength % this.pageSize > 0;
+    if (tail) this.requirePages(1);
     this.owner[slot] = seqId;
     this.slotOf.set(seqId, slot);
     this.lengths[slot] = this.prefixLength;
     this.tables[slot] = [...this.sharedPages];
+    // A device cache's tail is written by the stage, on the page prefixTailPage() names.
+    if (tail && !this.onHost) this.takePage(slot);
     if (this.prefixTail.size > 0) {
       const page = this.takePage(slot);
       for (const [layer, tail] of this.prefixTail) {
@@ -299,6 +311,36 @@ export class KvCache {
       return out instanceof Float32Array ? out : float16ToFloat32(out);
     };
     return { keys: gather(k), values: gather(v), length };
+  }
+
+  /**
+   * Where positions [length, length + count) of a sequence go, as (page, offset) pairs appended to
+   * `out` from `at` (a device cache's `cache_rows`). The positions must have been reserved.
+   */
+  rowTargets(slot: number, count: number, out: BigInt64Array, at: number): void {
+    const table = this.tables[slot] as number[];
+    const from = this.length(slot);
+    if (table.length * this.pageSize < from + count) throw new ChatGlmError('stage_internal', `sequence ${this.owner[slot]} writes ${count} positions at ${from} without having reserved them`);
+    for (let t = 0; t < count; t++) {
+      const position = from + t;
+      out[2 * (at + t)] = BigInt(table[Math.floor(position / this.pageSize)] as number);
+      out[2 * (at + t) + 1] = BigInt(position % this.pageSize);
+    }
+  }
+
+  /** The pages holding a sequence's first `length` positions, in order. */
+  pagesOf(slot: number, length = this.length(slot)): number[] {
+    return (this.tables[slot] as number[]).slice(0, Math.ceil(length / this.pageSize));
+  }
+
+  /** The pages every sequence shares for the prefix's whole pages (positions [0, their count x pageSize)). */
+  get prefixPages(): readonly number[] {
+    return this.sharedPages;
+  }
+
+  /** The page a sequence holds the prefix's last, partial page's positions in, if the prefix has one. */
+  prefixTailPage(slot: number): number | undefined {
+    return this.prefixLength % this.pageSize > 0 ? (this.tables[slot] as number[])[this.sharedPages.length] : undefined;
   }
 
   /** Marks `count` appended positions as valid (after every layer has been written). */

@@ -22,10 +22,13 @@ import {
   readModelDirectory,
   type HostTensor,
   type KvCacheDtype,
+  type KvResidence,
   type QuantizationOptions,
   type StageTensors,
 } from '@chatglm/glm';
 import { KvCache, type KvElements } from './kv-cache.ts';
+import { DeviceKvPools } from './webgpu/device-kv-pools.ts';
+import { onWebGpu } from './webgpu/webgpu-session-options.ts';
 import { explainMissingAdapter, explainMissingF16, isMissingAdapterError, isMissingF16Error } from './webgpu/webgpu-environment.ts';
 import { loadStagePrefix } from './stage-prefix.ts';
 import { DEFAULT_MAX_SEQUENCES, type DecodeRequest, type KvCapacity, type PrefillRequest, type RunOptions, type StageRuntimeInfo, type StageOutput, type StageRuntime, type StageSpec, type WeightsLocation } from './stage-runtime.ts';
@@ -49,6 +52,8 @@ export class StageExecutor implements StageRuntime {
     private readonly session: ort.InferenceSession,
     private readonly cache: KvCache,
     private readonly profileFilePrefix: string | undefined,
+    /** The KV pools when they are on the GPU (a webgpu stage); else the cache holds them. */
+    private readonly pools: DeviceKvPools | undefined,
   ) {
     this.layers = cache.shape.layers;
     this.heads = cache.shape.heads;
@@ -72,8 +77,8 @@ export class StageExecutor implements StageRuntime {
     if (maxTokensPerSequence <= prefixLength) {
       throw new ChatGlmError('invalid_stage_spec', `maxTokensPerSequence ${maxTokensPerSequence} counts the ${prefixLength}-position P-tuning prefix and leaves no room for tokens; raise it above ${prefixLength}`);
     }
-    const options: ort.InferenceSession.SessionOptions = {
-      executionProviders: [spec.device ?? 'cpu'],
+    const cpuOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: ['cpu'],
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
@@ -89,9 +94,13 @@ export class StageExecutor implements StageRuntime {
       extra: { session: { intra_op: { allow_spinning: '1' }, ...(spec.spinning === false && { force_spinning_stop: '1' }) } },
       ...(spec.profileFilePrefix !== undefined && { enableProfiling: true, profileFilePrefix: spec.profileFilePrefix }),
     };
+    const options = spec.device === 'webgpu' ? onWebGpu(cpuOptions) : cpuOptions;
     // The cache's dtype is the graph's: a bundle's was fixed when it was converted. The session is
     // opened last, once the cache's shape is known to be sound: loading the weights takes seconds.
     let kvCache: KvCacheDtype;
+    // A webgpu stage keeps its cache on the GPU when its graph was built for that (by default when
+    // built here; a bundle's graph was fixed when it was converted, for the device it named).
+    let kvResidence: KvResidence = 'host';
     let openSession: () => Promise<ort.InferenceSession>;
     if (spec.weights.kind === 'bundle') {
       // A converted stage: ONNX Runtime reads the graph and its weight files from disk.
@@ -105,6 +114,7 @@ export class StageExecutor implements StageRuntime {
       }
       const asked = spec.quantization?.kvCache;
       kvCache = manifest.quantization.kvCache;
+      kvResidence = manifest.quantization.kvResidence ?? 'host';
       if (asked !== undefined && asked !== kvCache) {
         throw new ChatGlmError('invalid_stage_spec', `bundle ${spec.weights.dir} was converted with a ${kvCache} KV cache, not ${asked}; convert the model again to change it`);
       }
@@ -113,16 +123,38 @@ export class StageExecutor implements StageRuntime {
     } else {
       validateRange(config, range);
       kvCache = spec.quantization?.kvCache ?? 'float32';
-      const [dtype, weights] = [kvCache, spec.weights];
+      kvResidence = spec.quantization?.kvResidence ?? (spec.device === 'webgpu' ? 'device' : 'host');
+      const [dtype, residence, weights] = [kvCache, kvResidence, spec.weights];
       openSession = () => {
-        const graph = buildStageGraph(config, range, openStageTensors(weights, spec.quantization), { kvCache: dtype });
+        const graph = buildStageGraph(config, range, openStageTensors(weights, spec.quantization), { kvCache: dtype, kvResidence: residence });
         return createSession(graph.model, { ...options, externalData: graph.external.map((e) => ({ path: e.path, data: e.data })) });
       };
     }
+    if (kvResidence === 'device' && spec.device !== 'webgpu') {
+      const what = spec.weights.kind === 'bundle' ? `bundle ${spec.weights.dir} was converted for webgpu stages (its KV cache on the GPU)` : 'a KV cache on the device needs --device webgpu';
+      throw new ChatGlmError('invalid_stage_spec', `${what}; a CPU stage keeps its cache in host memory${spec.weights.kind === 'bundle' ? ': convert the model again without --device webgpu' : ''}`);
+    }
     const layers = [];
     for (let l = range.start; l < range.end; l++) layers.push(l);
-    const cache = new KvCache({ layers, heads: config.numHeads, headDim: headDim(config), slots: maxSequences, capacity: maxTokensPerSequence, dtype: kvCache, ...(spec.kvCacheTokens !== undefined && { totalPositions: spec.kvCacheTokens }) }, prefix);
+    const cache = new KvCache({ layers, heads: config.numHeads, headDim: headDim(config), slots: maxSequences, capacity: maxTokensPerSequence, dtype: kvCache, storage: kvResidence, ...(spec.kvCacheTokens !== undefined && { totalPositions: spec.kvCacheTokens }) }, prefix);
     const session = await openSession();
+    let pools: DeviceKvPools | undefined;
+    if (kvResidence === 'device') {
+      try {
+        pools = await DeviceKvPools.create({ layers, pages: cache.pages, pageSize: cache.pageSize, heads: cache.shape.heads, headDim: cache.shape.headDim, dtype: kvCache });
+        // The prefix's whole pages, shared by every sequence, are written once.
+        const shared = cache.prefixPages.length * cache.pageSize;
+        if (prefix && shared > 0) {
+          for (const [i, l] of layers.entries()) await pools.writePositions(l, cache.prefixPages, prefix.layers[i]!.keys, prefix.layers[i]!.values, 0, shared);
+        }
+      } catch (err) {
+        await pools?.release();
+        await session.release();
+        const message = err instanceof Error ? err.message : String(err);
+        if (isMissingF16Error(message)) throw new ChatGlmError('device_unavailable', explainMissingF16(message), { cause: err });
+        throw err;
+      }
+    }
     const info: StageRuntimeInfo = {
       range: { ...range },
       numLayers: config.numLayers,
@@ -135,8 +167,9 @@ export class StageExecutor implements StageRuntime {
       prefixLength,
       kvPages: cache.sequencePages,
       kvPageSize: cache.pageSize,
+      kvOnDevice: kvResidence === 'device',
     };
-    return new StageExecutor(info, session, cache, spec.profileFilePrefix);
+    return new StageExecutor(info, session, cache, spec.profileFilePrefix, pools);
   }
 
   // Async only to meet StageRuntime, so that an in-thread stage chains like a threaded one.
@@ -154,12 +187,16 @@ export class StageExecutor implements StageRuntime {
    * A copy of one sequence's cached keys [heads, length, headDim] (after rotary) and values, for
    * tests and debugging; the first info.prefixLength positions are the P-tuning prefix.
    */
-  readCache(seqId: string, layer: number): { keys: Float32Array; values: Float32Array; length: number } {
-    return this.cache.read(seqId, layer);
+  async readCache(seqId: string, layer: number): Promise<{ keys: Float32Array; values: Float32Array; length: number }> {
+    if (!this.pools) return this.cache.read(seqId, layer);
+    const slot = this.cache.slot(seqId);
+    const length = this.cache.length(slot);
+    return { ...(await this.pools.read(layer, this.cache.pagesOf(slot), length)), length };
   }
 
   async close(): Promise<void> {
     await this.session.release();
+    await this.pools?.release();
   }
 
   /** Ends ONNX Runtime's profile (see StageSpec.profileFilePrefix) and returns its file. */
@@ -182,6 +219,7 @@ export class StageExecutor implements StageRuntime {
     if (req.blockPositions.length !== n) throw new ChatGlmError('invalid_request', `prefill: ${n} positions but ${req.blockPositions.length} block positions`);
     const slot = this.cache.allocate(req.seqId);
     try {
+      await this.writePrefixTail(slot);
       // The past is the P-tuning prefix, always visible (docs/model.md §10), or nothing.
       const { table, pastBias } = this.past([slot]);
       this.cache.reserve(slot, n);
@@ -190,8 +228,13 @@ export class StageExecutor implements StageRuntime {
 
       const feeds = this.commonFeeds(1, n, req.positions, req.blockPositions, table, pastBias, selfBias);
       this.addInput(feeds, 1, n, req.tokens, req.hidden);
+      if (this.pools) {
+        const targets = new BigInt64Array(2 * n);
+        this.cache.rowTargets(slot, n, targets, 0);
+        feeds[STAGE_IO.cacheRows] = new ort.Tensor('int64', targets, [n, 2]);
+      }
       const out = await this.run(feeds, options);
-      for (const l of this.layers) this.cache.append(l, slot, cacheRows(out, STAGE_IO.newKey(l)), cacheRows(out, STAGE_IO.newValue(l)), { row: 0, rows: 1, tokens: n });
+      if (!this.pools) for (const l of this.layers) this.cache.append(l, slot, cacheRows(out, STAGE_IO.newKey(l)), cacheRows(out, STAGE_IO.newValue(l)), { row: 0, rows: 1, tokens: n });
       this.cache.advance(slot, n);
       return this.result(out, options);
     } catch (err) {
@@ -228,8 +271,13 @@ export class StageExecutor implements StageRuntime {
 
     const feeds = this.commonFeeds(rows, 1, positions, blockPositions, table, pastBias, new Float32Array(rows));
     this.addInput(feeds, rows, 1, this.info.isFirst ? tokens : undefined, hidden);
+    if (this.pools) {
+      const targets = new BigInt64Array(2 * rows);
+      slots.forEach((s, r) => this.cache.rowTargets(s, 1, targets, r));
+      feeds[STAGE_IO.cacheRows] = new ort.Tensor('int64', targets, [rows, 2]);
+    }
     const out = await this.run(feeds, options);
-    for (const l of this.layers) {
+    for (const l of this.pools ? [] : this.layers) {
       const keys = cacheRows(out, STAGE_IO.newKey(l));
       const values = cacheRows(out, STAGE_IO.newValue(l));
       slots.forEach((s, r) => this.cache.append(l, s, keys, values, { row: r, rows, tokens: 1 }));
@@ -245,6 +293,15 @@ export class StageExecutor implements StageRuntime {
     const bias = new Float32Array(slots.length * pastLen).fill(BLOCKED);
     slots.forEach((s, r) => bias.fill(0, r * pastLen, r * pastLen + this.cache.length(s)));
     return { table: new ort.Tensor('int64', table, [slots.length, pages]), pastBias: new ort.Tensor('float32', bias, [slots.length, 1, pastLen]) };
+  }
+
+  /** A device cache's share of the P-tuning prefix past its whole pages, written into a new sequence's first page. */
+  private async writePrefixTail(slot: number): Promise<void> {
+    const page = this.cache.prefixTailPage(slot);
+    const prefix = this.cache.prefix;
+    if (!this.pools || page === undefined || !prefix) return;
+    const shared = this.cache.prefixPages.length * this.cache.pageSize;
+    for (const [i, l] of this.layers.entries()) await this.pools.writePositions(l, [page], prefix.layers[i]!.keys, prefix.layers[i]!.values, shared, prefix.length - shared);
   }
 
   private async run(feeds: Record<string, ort.Tensor>, options: RunOptions): Promise<ort.InferenceSession.ReturnType> {
@@ -276,6 +333,13 @@ export class StageExecutor implements StageRuntime {
       [STAGE_IO.selfBias]: new ort.Tensor('float32', selfBias, [batch, tokens, tokens]),
     };
     const { dtype, pages, pageSize } = this.cache;
+    if (this.pools) {
+      for (const l of this.layers) {
+        feeds[STAGE_IO.keyPages(l)] = this.pools.keys.get(l) as ort.Tensor;
+        feeds[STAGE_IO.valuePages(l)] = this.pools.values.get(l) as ort.Tensor;
+      }
+      return feeds;
+    }
     for (const l of this.layers) {
       feeds[STAGE_IO.keyPages(l)] = new ort.Tensor(dtype, this.cache.keys.get(l) as KvElements, [this.heads, pages, pageSize, HD]);
       feeds[STAGE_IO.valuePages(l)] = new ort.Tensor(dtype, this.cache.values.get(l) as KvElements, [this.heads, pages, pageSize, HD]);
@@ -300,12 +364,24 @@ export class StageExecutor implements StageRuntime {
     }
   }
 
-  private fetches(options: RunOptions): string[] {
-    const names: string[] = [];
-    for (const l of this.layers) names.push(STAGE_IO.newKey(l), STAGE_IO.newValue(l));
-    if (this.info.isLast) names.push(STAGE_IO.logits);
-    if (!this.info.isLast || options.fetchHidden) names.push(STAGE_IO.hiddenOut);
-    return names;
+  /**
+   * The outputs to compute. A device cache's written pools are bound to the very buffers passed in
+   * (pre-allocated outputs), so the graph's ScatterND writes in place; the rest come to the host.
+   */
+  private fetches(options: RunOptions): Record<string, ort.Tensor | null> {
+    const fetches: Record<string, ort.Tensor | null> = {};
+    for (const l of this.layers) {
+      if (this.pools) {
+        fetches[STAGE_IO.keyPagesOut(l)] = this.pools.keys.get(l) as ort.Tensor;
+        fetches[STAGE_IO.valuePagesOut(l)] = this.pools.values.get(l) as ort.Tensor;
+      } else {
+        fetches[STAGE_IO.newKey(l)] = null;
+        fetches[STAGE_IO.newValue(l)] = null;
+      }
+    }
+    if (this.info.isLast) fetches[STAGE_IO.logits] = null;
+    if (!this.info.isLast || options.fetchHidden) fetches[STAGE_IO.hiddenOut] = null;
+    return fetches;
   }
 
   /** The outputs the caller asked for, a row per sequence in the caller's order. */

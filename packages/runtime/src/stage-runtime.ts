@@ -162,6 +162,8 @@ export interface StageRuntimeInfo {
   /** KV cache pages the sequences can hold together, and positions per page (see KvCache). */
   kvPages: number;
   kvPageSize: number;
+  /** True when the KV cache lives on the GPU (a webgpu stage whose graph writes it), false in host memory. */
+  kvOnDevice: boolean;
 }
 
 export interface KvCapacity {

@@ -94,7 +94,7 @@ test('the cache holds the prefix as-is in positions [0, P) and the tokens after 
     await stage.prefill({ seqId: 's', hidden, positions: [0, 1, 1], blockPositions: [0, 0, 1], contextLength: 2 });
     const HD = config.hiddenSize / config.numHeads;
     for (const layer of [2, 3]) {
-      const cached = stage.readCache('s', layer);
+      const cached = await stage.readCache('s', layer);
       assert.equal(cached.length, 9);
       const want = prefixKv.layers[layer]!;
       for (let h = 0; h < config.numHeads; h++) {

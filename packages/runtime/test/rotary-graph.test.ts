@@ -43,7 +43,7 @@ async function cachedKeys(key: Float64Array, positions: number[], blockPositions
   const stage = await StageExecutor.create({ config, range: { start: 0, end: 1 }, weights: { kind: 'memory', tensors: weightsWithKey(key) }, maxSequences: 1, maxTokensPerSequence: 8, threads: 1 });
   try {
     await stage.prefill({ seqId: 's', tokens: positions.map(() => 1), positions, blockPositions, contextLength: positions.length });
-    return stage.readCache('s', 0).keys;
+    return (await stage.readCache('s', 0)).keys;
   } finally {
     await stage.close();
   }

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { ChatGlmError } from '@chatglm/common';
 import fs from 'node:fs';
 import { DEFAULT_PREFILL_CHUNK_LAYERS, ConversionProgress, bundleMatches, checkpointId, isBundleDir, readBundleManifest, checkpointStorage, checkpointTensors, quantizationFromFlags, readModelDirectory, splitLayers, stageBundleName, writeStageBundle, type BundleOptions, type LayerRange } from '@chatglm/glm';
+import { parseStageDevice } from '@chatglm/runtime';
 import { ProgressDisplay } from './progress-display.ts';
 
 export const CONVERT_USAGE = `usage: chatglm convert --model DIR --out DIR [--stages N] [--quantize int8|int4] [options]
@@ -27,7 +28,10 @@ quantization, content hash) and copies of config.json and ice_text.model.
   --prefill-chunk-layers N  one graph per N layers of each stage: a long prompt holds up running
                             replies for one such chunk, not for all the layers (default 4; N at
                             least a stage's layer count: one graph)
-  --dtype D                 float16 or float32 for the float weights (default: the checkpoint's)`;
+  --dtype D                 float16 or float32 for the float weights (default: the checkpoint's)
+  --device D                cpu or webgpu: the stages the bundles are for; webgpu graphs keep the
+                            KV cache on the GPU and write it themselves (default cpu, whose
+                            bundles a webgpu stage also runs, its cache then in host memory)`;
 
 function chunkLayers(value: string): number {
   const n = Number(value);
@@ -49,6 +53,7 @@ export async function convert(argv: string[]): Promise<void> {
       'kv-cache': { type: 'string' },
       'prefill-chunk-layers': { type: 'string' },
       dtype: { type: 'string' },
+      device: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -64,7 +69,7 @@ export async function convert(argv: string[]): Promise<void> {
   if (values.dtype !== undefined && values.dtype !== 'float16' && values.dtype !== 'float32') throw new ChatGlmError('invalid_argument', `--dtype must be float16 or float32, got "${values.dtype}"`);
   const model = readModelDirectory(values.model);
   const options: BundleOptions = {
-    quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'] }),
+    quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'], device: parseStageDevice(values.device ?? 'cpu') }),
     storage: (values.dtype as 'float16' | 'float32' | undefined) ?? checkpointStorage(model.dir),
     prefillChunkLayers: values['prefill-chunk-layers'] !== undefined ? chunkLayers(values['prefill-chunk-layers']) : DEFAULT_PREFILL_CHUNK_LAYERS,
   };

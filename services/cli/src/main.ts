@@ -99,7 +99,7 @@ async function chat(argv: string[]): Promise<void> {
     threads: positiveInt('threads', values.threads),
     device,
     ...(values.ptuning !== undefined && { prefixDir: values.ptuning }),
-    quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'] ?? kvCacheDefaultOn(device) }),
+    quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'] ?? kvCacheDefaultOn(device), device }),
   });
   const stages = model.chain.stages.map((s) => `[${s.info.range.start}, ${s.info.range.end})`).join(' ');
   console.error(`loaded ${model.dir} in ${((performance.now() - started) / 1000).toFixed(1)} s on ${device}: ${model.config.numLayers} layers, hidden ${model.config.hiddenSize}; stages ${stages}${model.prefix ? `; P-tuning prefix of ${model.prefix.length} from ${model.prefix.dir}` : ''}${values.model ? '' : ' (embedded default model: random weights, gibberish replies)'}`);

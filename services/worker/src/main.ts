@@ -113,6 +113,7 @@ const runtimeLoading = ThreadedStageRuntime.create({
 // stage's streams wait for both).
 const tokenizer = await ChatGLMTokenizer.load(stage.tokenizerFile);
 const runtime = await runtimeLoading;
+log.info('stage loaded', { layers: [range.start, range.end], device: opts.device, kvCache: runtime.info.kvOnDevice ? 'gpu' : 'host' });
 // A dead runtime thread fails every step while the process would still look alive (heartbeats,
 // probes): exit, so that the launcher or the orchestrator restarts the stage.
 runtime.onCrash((err) => {

@@ -204,7 +204,7 @@ export function parseWorkerOptions(argv: string[]): ParsedWorkerOptions {
     if (weightDtype !== undefined && weightDtype !== 'float16' && weightDtype !== 'float32') throw new Error(`--weight-dtype must be float16 or float32, got "${weightDtype}"`);
     const bundle: BundleOptions = {
       prefillChunkLayers: int('prefill-chunk-layers', values['prefill-chunk-layers'], 1) ?? DEFAULT_PREFILL_CHUNK_LAYERS,
-      quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'] ?? kvCacheDefaultOn(device) }),
+      quantization: quantizationFromFlags({ quantize: values.quantize, quantizeEmbedding: values['quantize-embedding'], kvCache: values['kv-cache'] ?? kvCacheDefaultOn(device), device }),
       ...(weightDtype && { storage: weightDtype }),
     };
     const maxTokens = int('max-tokens', values['max-tokens'], 1);

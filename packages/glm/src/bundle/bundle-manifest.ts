@@ -25,8 +25,12 @@ export interface BundleManifest {
   numLayers: number;
   /** How float initializers are stored. */
   storage: 'float32' | 'float16';
-  /** kvCache: how the graph takes and gives cached keys and values (absent in bundles written before it existed: float32). */
-  quantization: { linears: Quantization | 'as-stored'; embedding: Quantization; blockSize: number; accuracyLevel: number; kvCache: KvCacheDtype };
+  /**
+   * kvCache: how the graph takes and gives cached keys and values (absent in bundles written before
+   * it existed: float32). kvResidence: 'device' when the graph keeps the cache on the GPU (bundles
+   * converted for webgpu stages); absent, the host keeps it.
+   */
+  quantization: { linears: Quantization | 'as-stored'; embedding: Quantization; blockSize: number; accuracyLevel: number; kvCache: KvCacheDtype; kvResidence?: 'device' };
   /**
    * The stage's graphs in layer order, each for a chunk of its layers (one graph for all of them
    * unless converted with a prefill chunk size; bundles written before chunks existed have

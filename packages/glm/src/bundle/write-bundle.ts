@@ -82,7 +82,7 @@ export function writeStageBundle(source: BundleSource, range: LayerRange, outDir
       },
     };
     const graphs = chunks.map((chunk) => {
-      const graph = buildStageGraph(source.config, chunk, source.tensors, { storage, accuracyLevel, kvCache: options.quantization?.kvCache ?? 'float32', sink: shared });
+      const graph = buildStageGraph(source.config, chunk, source.tensors, { storage, accuracyLevel, kvCache: options.quantization?.kvCache ?? 'float32', kvResidence: options.quantization?.kvResidence ?? 'host', sink: shared });
       const file = chunks.length === 1 ? BUNDLE_GRAPH : chunkGraphName(chunk);
       fs.writeFileSync(path.join(tmp, file), graph.model);
       return { layers: { ...chunk }, file, model: graph.model };
@@ -122,7 +122,9 @@ function chunkGraphName(chunk: LayerRange): string {
 /** How a bundle written with `options` records its quantization. */
 function manifestQuantization(options: BundleOptions): BundleManifest['quantization'] {
   const q = options.quantization ?? {};
-  return { linears: q.linears ?? 'as-stored', embedding: q.embedding ?? 'none', blockSize: q.blockSize ?? DEFAULT_BLOCK_SIZE, accuracyLevel: options.accuracyLevel ?? 4, kvCache: q.kvCache ?? 'float32' };
+  // A host cache is not written down: bundles made before the cache could be on the device match as they are.
+  const device = q.kvResidence === 'device' ? { kvResidence: 'device' as const } : {};
+  return { linears: q.linears ?? 'as-stored', embedding: q.embedding ?? 'none', blockSize: q.blockSize ?? DEFAULT_BLOCK_SIZE, accuracyLevel: options.accuracyLevel ?? 4, kvCache: q.kvCache ?? 'float32', ...device };
 }
 
 /** Whether `manifest` is what writeStageBundle would write for this checkpoint, range and options (so converting again is needless). */
@@ -141,7 +143,7 @@ export function bundleMatches(manifest: BundleManifest, sourceId: string, range:
 export function bundleVariant(options: BundleOptions): string {
   const q = options.quantization ?? {};
   // An fp32 cache adds nothing, so bundles cached before the KV cache could be fp16 keep their names.
-  const kv = q.kvCache === 'float16' ? ['kv16'] : [];
+  const kv = [...(q.kvCache === 'float16' ? ['kv16'] : []), ...(q.kvResidence === 'device' ? ['kvgpu'] : [])];
   const chunks = options.prefillChunkLayers !== undefined ? [`chunk${options.prefillChunkLayers}`] : [];
   return [q.linears ?? 'as-stored', `emb-${q.embedding ?? 'none'}`, options.storage ?? 'float16', `b${q.blockSize ?? DEFAULT_BLOCK_SIZE}`, `acc${options.accuracyLevel ?? 4}`, ...kv, ...chunks, `v${BUNDLE_FORMAT_VERSION}`].join('-');
 }

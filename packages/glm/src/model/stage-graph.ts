@@ -18,7 +18,7 @@ import type { GlmConfig } from '../config.ts';
 import { RESIDUAL_ALPHA, headDim } from '../config.ts';
 import { GraphBuilder, type ExternalSink, type ExternalTensor } from '../onnx/graph-builder.ts';
 import { validateRange, type LayerRange } from './layer-ranges.ts';
-import { stageTensors, type KvCacheDtype, type MatrixTensor, type StageTensors } from './stage-tensors.ts';
+import { stageTensors, type KvCacheDtype, type KvResidence, type MatrixTensor, type StageTensors } from './stage-tensors.ts';
 import { EMBEDDING_NAME, FINAL_LN_BIAS, FINAL_LN_WEIGHT, layerTensorNames, type WeightSource } from './weights.ts';
 
 /** Graph input and output names, shared by the builder and the runtime that feeds the graph. */
@@ -46,6 +46,14 @@ export const STAGE_IO = {
   newKey: (layer: number) => `new_key_${layer}`,
   /** [heads, B, Tq, headDim] in the cache's dtype. */
   newValue: (layer: number) => `new_value_${layer}`,
+  /**
+   * A device-resident cache only (StageGraphOptions.kvResidence): int64 [B*Tq, 2], the page and the
+   * offset within it where each new token's keys and values go, in batch order (b * Tq + t).
+   */
+  cacheRows: 'cache_rows',
+  /** A device-resident cache only: the pool with this step's rows written, [pages, pageSize, heads, headDim]. */
+  keyPagesOut: (layer: number) => `key_pages_out_${layer}`,
+  valuePagesOut: (layer: number) => `value_pages_out_${layer}`,
   /** float32 [B, Tq, hidden]: activations for the next stage; on the last stage, after the final LayerNorm. */
   hiddenOut: 'hidden_out',
   /** float32 [B, vocab]: logits of each sequence's last new token (last stage only). */
@@ -67,7 +75,17 @@ export interface StageGraphOptions {
   kvCache?: KvCacheDtype;
   /** Where external initializers go (default: kept in memory for InferenceSession.create). */
   sink?: ExternalSink;
+  /**
+   * Where the KV cache lives: 'host' (default), pools of [heads, pages, pageSize, headDim] read
+   * as inputs, new rows given back as outputs for the caller to store; or 'device', pools of
+   * [pages, pageSize, heads, headDim] that the graph writes itself (a ScatterND of the step's rows
+   * at `cache_rows`, given back as `key_pages_out_*`, which the caller binds to the very buffers it
+   * passed in, so the write happens in place on the GPU and nothing of the cache crosses to the host).
+   */
+  kvResidence?: KvResidence;
 }
+
+
 
 export interface StageGraph {
   model: Uint8Array;
@@ -173,6 +191,8 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
   const alpha = g.scalar(RESIDUAL_ALPHA);
   const eps = { float: config.layernormEpsilon };
   const rotate = (t: string) => rotaryApply(g, t, cos, sin);
+  const cacheRowsInput = options.kvResidence === 'device' ? g.input(STAGE_IO.cacheRows, 'int64', ['R', 2]) : undefined;
+  const cacheRows = () => cacheRowsInput as string;
 
   for (let l = range.start; l < range.end; l++) {
     const n = layerTensorNames(l);
@@ -201,26 +221,53 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
       g.op('Cast', [rows], { to: 10 /* FLOAT16 */ }, name);
       return rows;
     };
-    const kNew = newRows(k, STAGE_IO.newKey(l)); // [NH, B, Tq, HD]
-    const vNew = newRows(v, STAGE_IO.newValue(l)); // [NH, B, Tq, HD]
-    g.output(STAGE_IO.newKey(l), kvType, [NH, 'B', 'Tq', HD]);
-    g.output(STAGE_IO.newValue(l), kvType, [NH, 'B', 'Tq', HD]);
-
-    // 5-7. attention over the past and the new tokens together. The Gather of each sequence's pages
-    // gives [NH, B, N, pageSize, HD], which is [NH, B, L, HD] without moving anything. Keys are
-    // cached [L, HD] per head like values; q·Kᵀ transposes the last two axes, which ONNX Runtime
-    // fuses into the product (FusedMatMul with transB on the CPU) instead of copying. An fp16
-    // cache is widened after the Gather, so only the sequences' own pages are converted.
-    const keyPages = g.input(STAGE_IO.keyPages(l), kvType, [NH, 'P', 'S', HD]);
-    const valuePages = g.input(STAGE_IO.valuePages(l), kvType, [NH, 'P', 'S', HD]);
-    const past = (pages: string) => {
-      const rows = g.op('Reshape', [g.op('Gather', [pages, pageTable], { axis: 1 }), g.int64s([0, 0, -1, HD])]);
-      return half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows;
-    };
-    const kPast = past(keyPages);
-    const vPast = past(valuePages);
+    const onDevice = options.kvResidence === 'device';
+    const kNew = onDevice ? headsFirst(k) : newRows(k, STAGE_IO.newKey(l)); // [NH, B, Tq, HD]
+    const vNew = onDevice ? headsFirst(v) : newRows(v, STAGE_IO.newValue(l)); // [NH, B, Tq, HD]
+    let kPastT: string; // [NH, B, HD, L]
+    let vPast: string; // [NH, B, L, HD]
+    if (onDevice) {
+      // Position-major pools, [P, S, NH, HD]: one new position is one contiguous row of NH x HD, so
+      // the write is a ScatterND of B*Tq rows (its cost grows with the rows, not the heads), and a
+      // Gather of the table's pages is [B, N, S, NH, HD] = [B, L, NH, HD], moved heads first by the
+      // one Transpose that q·Kᵀ needs anyway (and one for values).
+      const keyPages = g.input(STAGE_IO.keyPages(l), kvType, ['P', 'S', NH, HD]);
+      const valuePages = g.input(STAGE_IO.valuePages(l), kvType, ['P', 'S', NH, HD]);
+      const write = (pages: string, t: string, name: string) => {
+        const rows = g.op('Reshape', [t, g.int64s([-1, NH, HD])]);
+        g.op('ScatterND', [pages, cacheRows(), half ? g.op('Cast', [rows], { to: 10 /* FLOAT16 */ }) : rows], {}, name);
+        g.output(name, kvType, ['P', 'S', NH, HD]);
+      };
+      write(keyPages, k, STAGE_IO.keyPagesOut(l));
+      write(valuePages, v, STAGE_IO.valuePagesOut(l));
+      // The past is read from the pools as they came in: the rows written this step lie beyond
+      // every sequence's past (masked by past_bias), so the order of the write and the read does
+      // not matter.
+      const past = (pages: string, perm: number[]) => {
+        const rows = g.op('Reshape', [g.op('Gather', [pages, pageTable], { axis: 0 }), g.int64s([0, -1, NH, HD])]);
+        return g.op('Transpose', [half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows], { perm });
+      };
+      kPastT = past(keyPages, [2, 0, 3, 1]);
+      vPast = past(valuePages, [2, 0, 1, 3]);
+    } else {
+      g.output(STAGE_IO.newKey(l), kvType, [NH, 'B', 'Tq', HD]);
+      g.output(STAGE_IO.newValue(l), kvType, [NH, 'B', 'Tq', HD]);
+      // 5-7. attention over the past and the new tokens together. The Gather of each sequence's pages
+      // gives [NH, B, N, pageSize, HD], which is [NH, B, L, HD] without moving anything. Keys are
+      // cached [L, HD] per head like values; q·Kᵀ transposes the last two axes, which ONNX Runtime
+      // fuses into the product (FusedMatMul with transB on the CPU) instead of copying. An fp16
+      // cache is widened after the Gather, so only the sequences' own pages are converted.
+      const keyPages = g.input(STAGE_IO.keyPages(l), kvType, [NH, 'P', 'S', HD]);
+      const valuePages = g.input(STAGE_IO.valuePages(l), kvType, [NH, 'P', 'S', HD]);
+      const past = (pages: string) => {
+        const rows = g.op('Reshape', [g.op('Gather', [pages, pageTable], { axis: 1 }), g.int64s([0, 0, -1, HD])]);
+        return half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows;
+      };
+      kPastT = g.op('Transpose', [past(keyPages)], { perm: [0, 1, 3, 2] });
+      vPast = past(valuePages);
+    }
     const transposed = (t: string) => g.op('Transpose', [t], { perm: [0, 1, 3, 2] });
-    const scoresPast = g.op('Add', [g.op('MatMul', [qT, transposed(kPast)]), pastBias]); // [NH, B, Tq, L]
+    const scoresPast = g.op('Add', [g.op('MatMul', [qT, kPastT]), pastBias]); // [NH, B, Tq, L]
     const scoresSelf = g.op('Add', [g.op('MatMul', [qT, transposed(kNew)]), selfBias]); // [NH, B, Tq, Tq]
     const probs = g.op('Softmax', [g.op('Concat', [scoresPast, scoresSelf], { axis: -1 })], { axis: -1 });
     const probsPast = g.op('Slice', [probs, g.int64s([0]), pastLen, g.int64s([3])]);

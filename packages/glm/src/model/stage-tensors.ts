@@ -13,6 +13,9 @@ export type Quantization = 'none' | 'int8' | 'int4';
 /** How the KV cache stores keys and values (docs/performance.md, "KV cache"). */
 export type KvCacheDtype = 'float32' | 'float16';
 
+/** Where a stage's KV cache lives (QuantizationOptions.kvResidence). */
+export type KvResidence = 'host' | 'device';
+
 export interface QuantizationOptions {
   /**
    * The four linears of every layer (query_key_value, dense, dense_h_to_4h, dense_4h_to_h).
@@ -29,6 +32,12 @@ export interface QuantizationOptions {
    * chosen with the weights' precision: see quantizationFromFlags for the flags' default.
    */
   kvCache?: KvCacheDtype;
+  /**
+   * Where the graph keeps the KV cache: 'host' (default; the caller stores each step's new rows),
+   * or 'device' (a WebGPU stage's pools on the GPU, written by the graph itself; see
+   * StageGraphOptions.kvResidence). Chosen by the device the stage runs on.
+   */
+  kvResidence?: KvResidence;
 }
 
 /** A float matrix carries `data` only when it was computed (dequantized); else the graph reads it by name. */
@@ -69,12 +78,14 @@ export interface StageTensors {
  * otherwise: a model whose weights are already rounded to 4 or 8 bits loses little more there, and
  * each cached position takes half the memory; a float model keeps an exact fp32 cache.
  */
-export function quantizationFromFlags(flags: { quantize?: string | undefined; quantizeEmbedding?: string | undefined; kvCache?: string | undefined }): QuantizationOptions {
+export function quantizationFromFlags(flags: { quantize?: string | undefined; quantizeEmbedding?: string | undefined; kvCache?: string | undefined; device?: string | undefined }): QuantizationOptions {
   const linears = flags.quantize === undefined ? undefined : parseQuantization(flags.quantize, 'quantize');
   const quantized = linears === 'int8' || linears === 'int4';
   const embedding = flags.quantizeEmbedding === undefined ? (quantized ? linears : undefined) : parseQuantization(flags.quantizeEmbedding, 'quantize-embedding');
   const kvCache = flags.kvCache === undefined ? (quantized ? 'float16' : undefined) : parseKvCacheDtype(flags.kvCache);
-  return { ...(linears && { linears }), ...(embedding && { embedding }), ...(kvCache && { kvCache }) };
+  // A WebGPU stage keeps its cache on the GPU (an absent field is the host, so host bundles keep their manifests).
+  const onDevice = flags.device === 'webgpu';
+  return { ...(linears && { linears }), ...(embedding && { embedding }), ...(kvCache && { kvCache }), ...(onDevice && { kvResidence: 'device' as const }) };
 }
 
 /**

@@ -1,0 +1,136 @@
+// A stage's KV cache on the GPU (docs/architecture.md, "Model runtime"): per layer a pool of keys and
+// one of values, [pages, pageSize, heads, headDim], held as WebGPU buffers from the stage's start to
+// its end. The stage graph reads them as inputs and writes each step's rows into them itself
+// (STAGE_IO.keyPagesOut), bound as pre-allocated outputs to the same buffers, so the write happens
+// in place and nothing of the cache crosses to the host. KvCache keeps the pages' bookkeeping.
+//
+// onnxruntime-node honours a pre-allocated output only on a session made without
+// `preferredOutputLocation` (its IO-binding path ignores them, and then the write would land in a
+// fresh buffer), so the stage session and the writer here are made without one: their other
+// outputs come back to the host, as they should.
+import ort from 'onnxruntime-node';
+import { float32ToFloat16 } from '@chatglm/common';
+import { GraphBuilder, type KvCacheDtype } from '@chatglm/glm';
+import type { KvElements } from '../kv-cache.ts';
+import { onWebGpu } from './webgpu-session-options.ts';
+
+export interface DevicePoolShape {
+  layers: number[];
+  pages: number;
+  pageSize: number;
+  heads: number;
+  headDim: number;
+  dtype: KvCacheDtype;
+}
+
+
+export class DeviceKvPools {
+  private constructor(
+    readonly shape: DevicePoolShape,
+    /** Each layer's pools, gpu-buffer tensors of [pages, pageSize, heads, headDim]. */
+    readonly keys: Map<number, ort.Tensor>,
+    readonly values: Map<number, ort.Tensor>,
+    /** Made the pools, and owns their buffers: released last. */
+    private readonly fill: ort.InferenceSession,
+    private readonly writer: ort.InferenceSession,
+    private readonly reader: ort.InferenceSession,
+  ) {}
+
+  /** Zeroed pools for every layer, made on the device (no host memory of their size is ever taken). */
+  static async create(shape: DevicePoolShape): Promise<DeviceKvPools> {
+    const { pages, pageSize, heads, headDim, dtype } = shape;
+    const EP = onWebGpu({ logSeverityLevel: 3, graphOptimizationLevel: 'all' });
+    const dims = [pages, pageSize, heads, headDim];
+    const f = new GraphBuilder();
+    const seed = f.input('zero', 'float32', [1]);
+    f.op('Expand', [dtype === 'float16' ? f.op('Cast', [seed], { to: 10 /* FLOAT16 */ }) : seed, f.int64s(dims)], {}, 'pool');
+    f.output('pool', dtype, dims);
+    const fill = await ort.InferenceSession.create(f.build('kv_pool_fill').model, { ...EP, preferredOutputLocation: { pool: 'gpu-buffer' } });
+
+    // Rows from the host into a pool, in place: the prefix of P-tuning, written once per page.
+    const w = new GraphBuilder();
+    w.op('ScatterND', [w.input('pool_in', dtype, dims), w.input('targets', 'int64', ['R', 2]), w.input('rows', dtype, ['R', heads, headDim])], {}, 'pool_out');
+    w.output('pool_out', dtype, dims);
+    const writer = await ort.InferenceSession.create(w.build('kv_pool_write').model, EP);
+
+    // Pages of a pool back to the host as fp32 (tests and debugging).
+    const r = new GraphBuilder();
+    const gathered = r.op('Gather', [r.input('pool', dtype, dims), r.input('pages', 'int64', ['N'])], { axis: 0 });
+    r.op('Identity', [dtype === 'float16' ? r.op('Cast', [gathered], { to: 1 /* FLOAT */ }) : gathered], {}, 'rows');
+    r.output('rows', 'float32', ['N', pageSize, heads, headDim]);
+    const reader = await ort.InferenceSession.create(r.build('kv_pool_read').model, EP);
+
+    const zero = new ort.Tensor('float32', new Float32Array(1), [1]);
+    const make = async () => (await fill.run({ zero })).pool as ort.Tensor;
+    const keys = new Map<number, ort.Tensor>();
+    const values = new Map<number, ort.Tensor>();
+    for (const l of shape.layers) {
+      keys.set(l, await make());
+      values.set(l, await make());
+    }
+    return new DeviceKvPools(shape, keys, values, fill, writer, reader);
+  }
+
+  /** Bytes the pools take on the device. */
+  get bytes(): number {
+    const { layers, pages, pageSize, heads, headDim, dtype } = this.shape;
+    return 2 * layers.length * pages * pageSize * heads * headDim * (dtype === 'float16' ? 2 : 4);
+  }
+
+  /**
+   * Writes positions from the host into one layer: `keys` and `values` are [heads, count, headDim]
+   * fp32 (the prefix's layout), going to positions [0, count) of `pages` in order.
+   */
+  async writePositions(layer: number, pages: readonly number[], keys: Float32Array, values: Float32Array, from: number, count: number): Promise<void> {
+    const { heads, headDim, pageSize, dtype } = this.shape;
+    const total = keys.length / (heads * headDim);
+    const targets = new BigInt64Array(2 * count);
+    for (let t = 0; t < count; t++) {
+      targets[2 * t] = BigInt(pages[Math.floor(t / pageSize)] as number);
+      targets[2 * t + 1] = BigInt(t % pageSize);
+    }
+    // [heads, total, headDim] -> rows [count, heads, headDim] of positions from..from+count.
+    const rowsOf = (src: Float32Array): KvElements => {
+      const out = new Float32Array(count * heads * headDim);
+      for (let t = 0; t < count; t++) {
+        for (let h = 0; h < heads; h++) out.set(src.subarray((h * total + from + t) * headDim, (h * total + from + t + 1) * headDim), (t * heads + h) * headDim);
+      }
+      return dtype === 'float16' ? float32ToFloat16(out) : out;
+    };
+    for (const [pool, src] of [[this.keys.get(layer), keys], [this.values.get(layer), values]] as const) {
+      if (!pool) throw new Error(`layer ${layer} has no device pool`);
+      await this.writer.run(
+        { pool_in: pool, targets: new ort.Tensor('int64', targets, [count, 2]), rows: new ort.Tensor(dtype, rowsOf(src), [count, heads, headDim]) },
+        { pool_out: pool },
+      );
+    }
+  }
+
+  /** The first `length` positions held on `pages`, as [heads, length, headDim] fp32 keys and values. */
+  async read(layer: number, pages: readonly number[], length: number): Promise<{ keys: Float32Array; values: Float32Array }> {
+    const { heads, headDim, pageSize } = this.shape;
+    const index = new ort.Tensor('int64', BigInt64Array.from(pages.map(BigInt)), [pages.length]);
+    const headsFirst = (rows: Float32Array) => {
+      const out = new Float32Array(heads * length * headDim);
+      for (let t = 0; t < length; t++) {
+        for (let h = 0; h < heads; h++) out.set(rows.subarray((t * heads + h) * headDim, (t * heads + h + 1) * headDim), (h * length + t) * headDim);
+      }
+      return out;
+    };
+    const gather = async (pool: ort.Tensor | undefined) => {
+      if (!pool) throw new Error(`layer ${layer} has no device pool`);
+      if (pages.length * pageSize < length) throw new Error(`${pages.length} pages cannot hold ${length} positions`);
+      return headsFirst((await this.reader.run({ pool, pages: index })).rows!.data as Float32Array);
+    };
+    return { keys: await gather(this.keys.get(layer)), values: await gather(this.values.get(layer)) };
+  }
+
+  async release(): Promise<void> {
+    for (const t of [...this.keys.values(), ...this.values.values()]) t.dispose();
+    this.keys.clear();
+    this.values.clear();
+    await this.writer.release();
+    await this.reader.release();
+    await this.fill.release();
+  }
+}
