@@ -314,17 +314,17 @@ export class KvCache {
   }
 
   /**
-   * Where positions [length, length + count) of a sequence go, as (page, offset) pairs appended to
-   * `out` from `at` (a device cache's `cache_rows`). The positions must have been reserved.
+   * Where positions [length, length + count) of a sequence go in a pool seen as one row per
+   * position (page x pageSize + offset), written to `out` from `at` (a device cache's
+   * `cache_rows`). The positions must have been reserved.
    */
-  rowTargets(slot: number, count: number, out: BigInt64Array, at: number): void {
+  rowTargets(slot: number, count: number, out: Int32Array, at: number): void {
     const table = this.tables[slot] as number[];
     const from = this.length(slot);
     if (table.length * this.pageSize < from + count) throw new ChatGlmError('stage_internal', `sequence ${this.owner[slot]} writes ${count} positions at ${from} without having reserved them`);
     for (let t = 0; t < count; t++) {
       const position = from + t;
-      out[2 * (at + t)] = BigInt(table[Math.floor(position / this.pageSize)] as number);
-      out[2 * (at + t) + 1] = BigInt(position % this.pageSize);
+      out[at + t] = (table[Math.floor(position / this.pageSize)] as number) * this.pageSize + (position % this.pageSize);
     }
   }
 

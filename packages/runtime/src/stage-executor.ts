@@ -229,9 +229,9 @@ export class StageExecutor implements StageRuntime {
       const feeds = this.commonFeeds(1, n, req.positions, req.blockPositions, table, pastBias, selfBias);
       this.addInput(feeds, 1, n, req.tokens, req.hidden);
       if (this.pools) {
-        const targets = new BigInt64Array(2 * n);
+        const targets = new Int32Array(n);
         this.cache.rowTargets(slot, n, targets, 0);
-        feeds[STAGE_IO.cacheRows] = new ort.Tensor('int64', targets, [n, 2]);
+        feeds[STAGE_IO.cacheRows] = new ort.Tensor('int32', targets, [n, 1]);
       }
       const out = await this.run(feeds, options);
       if (!this.pools) for (const l of this.layers) this.cache.append(l, slot, cacheRows(out, STAGE_IO.newKey(l)), cacheRows(out, STAGE_IO.newValue(l)), { row: 0, rows: 1, tokens: n });
@@ -272,9 +272,9 @@ export class StageExecutor implements StageRuntime {
     const feeds = this.commonFeeds(rows, 1, positions, blockPositions, table, pastBias, new Float32Array(rows));
     this.addInput(feeds, rows, 1, this.info.isFirst ? tokens : undefined, hidden);
     if (this.pools) {
-      const targets = new BigInt64Array(2 * rows);
+      const targets = new Int32Array(rows);
       slots.forEach((s, r) => this.cache.rowTargets(s, 1, targets, r));
-      feeds[STAGE_IO.cacheRows] = new ort.Tensor('int64', targets, [rows, 2]);
+      feeds[STAGE_IO.cacheRows] = new ort.Tensor('int32', targets, [rows, 1]);
     }
     const out = await this.run(feeds, options);
     for (const l of this.pools ? [] : this.layers) {

@@ -76,6 +76,7 @@ for (const [name, quantization] of VARIANTS) {
     console.log(`${name}: ${[...byProvider].map(([p, ops]) => `${p}: ${[...ops].sort().join(' ')}`).join(' | ')}`);
     assert.ok((byProvider.get('WebGpuExecutionProvider')?.size ?? 0) > 5, 'the profile lists the nodes that ran on WebGPU');
     assert.deepEqual(cpuFallbacks(placed), [], 'compute nodes that fell back to the CPU');
+    assert.ok(byProvider.get('WebGpuExecutionProvider')?.has('ScatterElements'), 'the KV cache is written on the GPU');
   });
 }
 

@@ -47,11 +47,12 @@ export const STAGE_IO = {
   /** [heads, B, Tq, headDim] in the cache's dtype. */
   newValue: (layer: number) => `new_value_${layer}`,
   /**
-   * A device-resident cache only (StageGraphOptions.kvResidence): int64 [B*Tq, 2], the page and the
-   * offset within it where each new token's keys and values go, in batch order (b * Tq + t).
+   * A device-resident cache only (StageGraphOptions.kvResidence): int32 [B*Tq, 1], the position in
+   * the pools (page x pageSize + offset) where each new token's keys and values go, in batch order
+   * (b * Tq + t).
    */
   cacheRows: 'cache_rows',
-  /** A device-resident cache only: the pool with this step's rows written, [pages, pageSize, heads, headDim]. */
+  /** A device-resident cache only: the pool with this step's rows written, [pages x pageSize, heads x headDim]. */
   keyPagesOut: (layer: number) => `key_pages_out_${layer}`,
   valuePagesOut: (layer: number) => `value_pages_out_${layer}`,
   /** float32 [B, Tq, hidden]: activations for the next stage; on the last stage, after the final LayerNorm. */
@@ -78,9 +79,10 @@ export interface StageGraphOptions {
   /**
    * Where the KV cache lives: 'host' (default), pools of [heads, pages, pageSize, headDim] read
    * as inputs, new rows given back as outputs for the caller to store; or 'device', pools of
-   * [pages, pageSize, heads, headDim] that the graph writes itself (a ScatterND of the step's rows
-   * at `cache_rows`, given back as `key_pages_out_*`, which the caller binds to the very buffers it
-   * passed in, so the write happens in place on the GPU and nothing of the cache crosses to the host).
+   * [pages x pageSize, heads x headDim] that the graph writes itself (a ScatterElements of the
+   * step's rows at `cache_rows`, given back as `key_pages_out_*`, which the caller binds to the very
+   * buffers it passed in, so the write happens in place on the GPU and nothing of the cache crosses
+   * to the host).
    */
   kvResidence?: KvResidence;
 }
@@ -191,8 +193,16 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
   const alpha = g.scalar(RESIDUAL_ALPHA);
   const eps = { float: config.layernormEpsilon };
   const rotate = (t: string) => rotaryApply(g, t, cos, sin);
-  const cacheRowsInput = options.kvResidence === 'device' ? g.input(STAGE_IO.cacheRows, 'int64', ['R', 2]) : undefined;
-  const cacheRows = () => cacheRowsInput as string;
+  // A device cache's write targets, one per element of a row (ScatterElements takes an index per
+  // element): the step's positions widened once for every layer, on the GPU (int32, which the
+  // WebGPU provider computes on; its int64 arithmetic would run on the CPU).
+  const cacheTargets = options.kvResidence === 'device' ? g.op('Expand', [g.input(STAGE_IO.cacheRows, 'int32', ['R', 1]), g.int64s([1, H])]) : undefined;
+  // [-1, pageSize, NH, HD], to see a device pool as pages: the page size from the shapes of the page
+  // table [B, N] and the past's mask [B, 1, N x pageSize] (shape arithmetic, on the CPU).
+  const devicePagesShape =
+    options.kvResidence === 'device'
+      ? g.op('Concat', [g.int64s([-1]), g.op('Div', [pastLen, g.op('Slice', [g.op('Shape', [pageTable]), g.int64s([1]), g.int64s([2])])]), g.int64s([NH, HD])], { axis: 0 })
+      : undefined;
 
   for (let l = range.start; l < range.end; l++) {
     const n = layerTensorNames(l);
@@ -227,16 +237,17 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     let kPastT: string; // [NH, B, HD, L]
     let vPast: string; // [NH, B, L, HD]
     if (onDevice) {
-      // Position-major pools, [P, S, NH, HD]: one new position is one contiguous row of NH x HD, so
-      // the write is a ScatterND of B*Tq rows (its cost grows with the rows, not the heads), and a
-      // Gather of the table's pages is [B, N, S, NH, HD] = [B, L, NH, HD], moved heads first by the
-      // one Transpose that q·Kᵀ needs anyway (and one for values).
-      const keyPages = g.input(STAGE_IO.keyPages(l), kvType, ['P', 'S', NH, HD]);
-      const valuePages = g.input(STAGE_IO.valuePages(l), kvType, ['P', 'S', NH, HD]);
+      // Position-major pools, [P x S, NH x HD]: one new position is one contiguous row, written by
+      // a ScatterElements of the step's rows (a GPU thread per element; ONNX Runtime's ScatterND
+      // gives each row to one thread, and took 12.7 of a one-stream step's 47 GPU ms on the H200).
+      // Seen as [P, S, NH, HD], a Gather of the table's pages is [B, N, S, NH, HD] = [B, L, NH, HD],
+      // moved heads first by the one Transpose that q·Kᵀ needs anyway (and one for values).
+      const keyPages = g.input(STAGE_IO.keyPages(l), kvType, ['N', H]);
+      const valuePages = g.input(STAGE_IO.valuePages(l), kvType, ['N', H]);
       const write = (pages: string, t: string, name: string) => {
-        const rows = g.op('Reshape', [t, g.int64s([-1, NH, HD])]);
-        g.op('ScatterND', [pages, cacheRows(), half ? g.op('Cast', [rows], { to: 10 /* FLOAT16 */ }) : rows], {}, name);
-        g.output(name, kvType, ['P', 'S', NH, HD]);
+        const rows = g.op('Reshape', [t, g.int64s([-1, H])]);
+        g.op('ScatterElements', [pages, cacheTargets as string, half ? g.op('Cast', [rows], { to: 10 /* FLOAT16 */ }) : rows], { axis: 0 }, name);
+        g.output(name, kvType, ['N', H]);
       };
       write(keyPages, k, STAGE_IO.keyPagesOut(l));
       write(valuePages, v, STAGE_IO.valuePagesOut(l));
@@ -244,7 +255,7 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
       // every sequence's past (masked by past_bias), so the order of the write and the read does
       // not matter.
       const past = (pages: string, perm: number[]) => {
-        const rows = g.op('Reshape', [g.op('Gather', [pages, pageTable], { axis: 0 }), g.int64s([0, -1, NH, HD])]);
+        const rows = g.op('Reshape', [g.op('Gather', [g.op('Reshape', [pages, devicePagesShape as string]), pageTable], { axis: 0 }), g.int64s([0, -1, NH, HD])]);
         return g.op('Transpose', [half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows], { perm });
       };
       kPastT = past(keyPages, [2, 0, 3, 1]);

@@ -1,6 +1,6 @@
 // A stage's KV cache on the GPU (docs/architecture.md, "Model runtime"): per layer a pool of keys and
-// one of values, [pages, pageSize, heads, headDim], held as WebGPU buffers from the stage's start to
-// its end. The stage graph reads them as inputs and writes each step's rows into them itself
+// one of values, [pages x pageSize, heads x headDim] (a row per position), held as WebGPU buffers
+// from the stage's start to its end. The stage graph reads them as inputs and writes each step's rows into them itself
 // (STAGE_IO.keyPagesOut), bound as pre-allocated outputs to the same buffers, so the write happens
 // in place and nothing of the cache crosses to the host. KvCache keeps the pages' bookkeeping.
 //
@@ -27,7 +27,7 @@ export interface DevicePoolShape {
 export class DeviceKvPools {
   private constructor(
     readonly shape: DevicePoolShape,
-    /** Each layer's pools, gpu-buffer tensors of [pages, pageSize, heads, headDim]. */
+    /** Each layer's pools, gpu-buffer tensors of [pages x pageSize, heads x headDim]. */
     readonly keys: Map<number, ort.Tensor>,
     readonly values: Map<number, ort.Tensor>,
     /** Made the pools, and owns their buffers: released last. */
@@ -40,24 +40,26 @@ export class DeviceKvPools {
   static async create(shape: DevicePoolShape): Promise<DeviceKvPools> {
     const { pages, pageSize, heads, headDim, dtype } = shape;
     const EP = onWebGpu({ logSeverityLevel: 3, graphOptimizationLevel: 'all' });
-    const dims = [pages, pageSize, heads, headDim];
+    const row = heads * headDim;
+    const dims = [pages * pageSize, row];
     const f = new GraphBuilder();
     const seed = f.input('zero', 'float32', [1]);
     f.op('Expand', [dtype === 'float16' ? f.op('Cast', [seed], { to: 10 /* FLOAT16 */ }) : seed, f.int64s(dims)], {}, 'pool');
     f.output('pool', dtype, dims);
     const fill = await ort.InferenceSession.create(f.build('kv_pool_fill').model, { ...EP, preferredOutputLocation: { pool: 'gpu-buffer' } });
 
-    // Rows from the host into a pool, in place: the prefix of P-tuning, written once per page.
+    // Rows from the host into a pool, in place (the P-tuning prefix), as the stage graph writes them.
     const w = new GraphBuilder();
-    w.op('ScatterND', [w.input('pool_in', dtype, dims), w.input('targets', 'int64', ['R', 2]), w.input('rows', dtype, ['R', heads, headDim])], {}, 'pool_out');
+    const targets = w.op('Expand', [w.input('targets', 'int32', ['R', 1]), w.int64s([1, row])]);
+    w.op('ScatterElements', [w.input('pool_in', dtype, dims), targets, w.input('rows', dtype, ['R', row])], { axis: 0 }, 'pool_out');
     w.output('pool_out', dtype, dims);
     const writer = await ort.InferenceSession.create(w.build('kv_pool_write').model, EP);
 
-    // Pages of a pool back to the host as fp32 (tests and debugging).
+    // Positions of a pool back to the host as fp32 (tests and debugging).
     const r = new GraphBuilder();
-    const gathered = r.op('Gather', [r.input('pool', dtype, dims), r.input('pages', 'int64', ['N'])], { axis: 0 });
+    const gathered = r.op('Gather', [r.input('pool', dtype, dims), r.input('positions', 'int32', ['T'])], { axis: 0 });
     r.op('Identity', [dtype === 'float16' ? r.op('Cast', [gathered], { to: 1 /* FLOAT */ }) : gathered], {}, 'rows');
-    r.output('rows', 'float32', ['N', pageSize, heads, headDim]);
+    r.output('rows', 'float32', ['T', row]);
     const reader = await ort.InferenceSession.create(r.build('kv_pool_read').model, EP);
 
     const zero = new ort.Tensor('float32', new Float32Array(1), [1]);
@@ -84,11 +86,8 @@ export class DeviceKvPools {
   async writePositions(layer: number, pages: readonly number[], keys: Float32Array, values: Float32Array, from: number, count: number): Promise<void> {
     const { heads, headDim, pageSize, dtype } = this.shape;
     const total = keys.length / (heads * headDim);
-    const targets = new BigInt64Array(2 * count);
-    for (let t = 0; t < count; t++) {
-      targets[2 * t] = BigInt(pages[Math.floor(t / pageSize)] as number);
-      targets[2 * t + 1] = BigInt(t % pageSize);
-    }
+    const targets = new Int32Array(count);
+    for (let t = 0; t < count; t++) targets[t] = (pages[Math.floor(t / pageSize)] as number) * pageSize + (t % pageSize);
     // [heads, total, headDim] -> rows [count, heads, headDim] of positions from..from+count.
     const rowsOf = (src: Float32Array): KvElements => {
       const out = new Float32Array(count * heads * headDim);
@@ -100,7 +99,7 @@ export class DeviceKvPools {
     for (const [pool, src] of [[this.keys.get(layer), keys], [this.values.get(layer), values]] as const) {
       if (!pool) throw new Error(`layer ${layer} has no device pool`);
       await this.writer.run(
-        { pool_in: pool, targets: new ort.Tensor('int64', targets, [count, 2]), rows: new ort.Tensor(dtype, rowsOf(src), [count, heads, headDim]) },
+        { pool_in: pool, targets: new ort.Tensor('int32', targets, [count, 1]), rows: new ort.Tensor(dtype, rowsOf(src), [count, heads * headDim]) },
         { pool_out: pool },
       );
     }
@@ -109,7 +108,9 @@ export class DeviceKvPools {
   /** The first `length` positions held on `pages`, as [heads, length, headDim] fp32 keys and values. */
   async read(layer: number, pages: readonly number[], length: number): Promise<{ keys: Float32Array; values: Float32Array }> {
     const { heads, headDim, pageSize } = this.shape;
-    const index = new ort.Tensor('int64', BigInt64Array.from(pages.map(BigInt)), [pages.length]);
+    if (pages.length * pageSize < length) throw new Error(`${pages.length} pages cannot hold ${length} positions`);
+    const positions = Int32Array.from({ length }, (_, t) => (pages[Math.floor(t / pageSize)] as number) * pageSize + (t % pageSize));
+    const index = new ort.Tensor('int32', positions, [length]);
     const headsFirst = (rows: Float32Array) => {
       const out = new Float32Array(heads * length * headDim);
       for (let t = 0; t < length; t++) {
@@ -119,8 +120,7 @@ export class DeviceKvPools {
     };
     const gather = async (pool: ort.Tensor | undefined) => {
       if (!pool) throw new Error(`layer ${layer} has no device pool`);
-      if (pages.length * pageSize < length) throw new Error(`${pages.length} pages cannot hold ${length} positions`);
-      return headsFirst((await this.reader.run({ pool, pages: index })).rows!.data as Float32Array);
+      return headsFirst((await this.reader.run({ pool, positions: index })).rows!.data as Float32Array);
     };
     return { keys: await gather(this.keys.get(layer)), values: await gather(this.values.get(layer)) };
   }

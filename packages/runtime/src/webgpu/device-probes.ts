@@ -105,24 +105,26 @@ export interface CacheShape {
 
 /**
  * ms per decode step (all layers, keys and values) to write one new position of every sequence
- * into a position-major pool [slots * length, heads, headDim], as the stage graph does
- * (DeviceKvPools): `inPlace`, a ScatterND whose output is bound to the pool's own buffer (what the
- * stages do); `copied`, the same ScatterND into a fresh output, which copies the whole pool each
- * step (what keeping the cache as a graph output fed back would cost). Undefined where the dtype
- * is not supported by the device.
+ * into a position-major pool [slots x length, heads x headDim], as the stage graph does
+ * (DeviceKvPools): `inPlace`, a ScatterElements whose output is bound to the pool's own buffer
+ * (what the stages do); `copied`, the same into a fresh output, which copies the whole pool each
+ * step (what keeping the cache as a graph output fed back would cost). Each write is a run of its
+ * own here, so the figures include a run's overhead, which a stage pays once per step, not per
+ * layer. Undefined where the dtype is not supported by the device.
  */
 export async function cacheUpdateMs(shape: CacheShape, dtype: Dtype): Promise<{ inPlace: number; copied: number } | undefined> {
   const { slots: S, heads: NH, headDim: HD, length: C } = shape;
   try {
     const g = new GraphBuilder();
-    g.op('ScatterND', [g.input('pool', dtype, [S * C, NH, HD]), g.input('at', 'int64', [S, 1]), g.input('rows', dtype, [S, NH, HD])], {}, 'written');
-    g.output('written', dtype, [S * C, NH, HD]);
+    const targets = g.op('Expand', [g.input('at', 'int32', [S, 1]), g.int64s([1, NH * HD])]);
+    g.op('ScatterElements', [g.input('pool', dtype, [S * C, NH * HD]), targets, g.input('rows', dtype, [S, NH * HD])], { axis: 0 }, 'written');
+    g.output('written', dtype, [S * C, NH * HD]);
     const inPlace = await ort.InferenceSession.create(g.build('kv_in_place').model, EP());
     const copied = await ort.InferenceSession.create(g.build('kv_copied').model, { ...EP(), preferredOutputLocation: { written: 'gpu-buffer' } });
-    const pool = await deviceTensor([S * C, NH, HD], dtype);
-    const rows = await deviceTensor([S, NH, HD], dtype);
+    const pool = await deviceTensor([S * C, NH * HD], dtype);
+    const rows = await deviceTensor([S, NH * HD], dtype);
     // Each sequence's next position, halfway through its share of the pool.
-    const at = new ort.Tensor('int64', BigInt64Array.from({ length: S }, (_, s) => BigInt(s * C + (C >> 1))), [S, 1]);
+    const at = new ort.Tensor('int32', Int32Array.from({ length: S }, (_, s) => s * C + (C >> 1)), [S, 1]);
     const runs = 2 * shape.layers;
     try {
       const inPlaceMs = await bestOf(3, async () => {
