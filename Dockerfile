@@ -13,11 +13,12 @@ COPY . .
 RUN pnpm install --prod --frozen-lockfile \
  && rm -rf /root/.cache /root/.local/share/pnpm
 
-# Run stage: Node, the Vulkan loader (for --device webgpu; the NVIDIA driver's Vulkan ICD comes from
-# the host through the NVIDIA container runtime), tini to pass signals on, and the app as user 1000.
+# Run stage: Node, the Vulkan loader and glvnd (for --device webgpu; the NVIDIA driver's Vulkan ICD
+# comes from the host through the NVIDIA container runtime, and offers no Vulkan instance without
+# glvnd beside it), tini to pass signals on, and the app as user 1000.
 FROM node:20-bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libvulkan1 tini \
+ && apt-get install -y --no-install-recommends libvulkan1 libglvnd0 libglx0 libegl1 tini \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=install --chown=1000:1000 /app /app

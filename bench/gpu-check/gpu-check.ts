@@ -43,6 +43,7 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
     args: argv,
     options: {
       shape: { type: 'string', default: 'full' },
+      // Weights int4, int8 or none (fp32), each optionally with MatMulNBits' accuracy level: int4-acc0.
       variants: { type: 'string', default: 'int4' },
       out: { type: 'string' },
       fixtures: { type: 'string' },
@@ -54,7 +55,7 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
   const small = values.shape === 'small';
   const config = small ? SMALL : FULL;
   const run = RUN[values.shape];
-  const variants = values.variants.split(',').map((v) => parseQuantization(v, 'variants'));
+  const variants = values.variants.split(',').map(parseVariant);
   const figures: Figure[] = [];
   const say = (line: string) => console.log(line);
   const started = performance.now();
@@ -105,14 +106,15 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
   await releaseProbes();
 
   // 4. Decoding with the whole model in one stage, then as two stages on the one GPU.
-  for (const q of variants) {
-    const quantization = { linears: q, embedding: q };
+  for (const variant of variants) {
+    const { name: q, weights } = variant;
+    const quantization = { linears: weights, embedding: weights };
     const bytes = stageWeightBytes(config, config.numLayers, quantization, true);
     // The device moves `bandwidth` bytes a second, reads and writes together; a decode step that
     // only reads its weights moves them at that rate at best (HBM serves reads and writes alike).
     const rooflineMs = (bytes / bandwidth) * 1000;
     say(`\n${describe(config)}, weights ${q}, KV cache ${kvCache} on the device (${(bytes / 1e9).toFixed(2)} GB of weights read per step; roofline ${rooflineMs.toFixed(2)} ms)`);
-    const whole = await loadStage(config, { start: 0, end: config.numLayers }, q, kvCache, run);
+    const whole = await loadStage(config, { start: 0, end: config.numLayers }, variant, kvCache, run);
     try {
       const single = await decodeStepMs(config, [whole], 1, run.steps);
       const batched = await decodeStepMs(config, [whole], run.streams, run.steps);
@@ -125,7 +127,7 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
     if (values.profile) {
       for (const streams of [1, run.streams]) {
         const keepAs = values.out ? path.join(path.dirname(path.resolve(values.out)), `decode-profile-${q}-${streams}.json`) : undefined;
-        const p = await profileDecode(config, (prefix) => loadStage(config, { start: 0, end: config.numLayers }, q, kvCache, run, prefix), streams, small ? 2 : 8, keepAs);
+        const p = await profileDecode(config, (prefix) => loadStage(config, { start: 0, end: config.numLayers }, variant, kvCache, run, prefix), streams, small ? 2 : 8, keepAs);
         say(`  profile of a ${streams}-stream step: ${p.stepMs.toFixed(2)} ms (profiled), ${p.nodesPerStep.toFixed(0)} kernels, host-side ${p.nodeMs.toFixed(2)} ms, on the GPU ${p.gpuMs.toFixed(2)} ms`);
         say(`    host-side by operator: ${p.byOperator.slice(0, 8).map((o) => `${o.op} ${o.ms.toFixed(2)} ms/${o.count.toFixed(0)}`).join(', ')}`);
         say(`    GPU by program: ${p.byProgram.slice(0, 8).map((o) => `${o.program} ${o.ms.toFixed(2)} ms/${o.count.toFixed(0)}`).join(', ')}`);
@@ -137,7 +139,7 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
       }
     }
     const half = Math.ceil(config.numLayers / 2);
-    const stages = [await loadStage(config, { start: 0, end: half }, q, kvCache, run), await loadStage(config, { start: half, end: config.numLayers }, q, kvCache, run)];
+    const stages = [await loadStage(config, { start: 0, end: half }, variant, kvCache, run), await loadStage(config, { start: half, end: config.numLayers }, variant, kvCache, run)];
     try {
       const piped = await decodeStepMs(config, stages, 1, run.steps);
       figures.push({ part: `decode-${q}`, name: '2 stages on one GPU, 1 stream: ms/token', measured: piped, unit: 'ms' });
@@ -156,13 +158,28 @@ function describe(c: GlmConfig): string {
   return `${c.numLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads, FFN ${c.innerHiddenSize}, vocabulary ${c.vocabSize}`;
 }
 
-function loadStage(config: GlmConfig, range: { start: number; end: number }, q: Quantization, kvCache: KvCacheDtype, run: { steps: number; streams: number }, profileFilePrefix?: string): Promise<StageExecutor> {
+/** What one decode measurement runs: the weights' quantization and, for quantized weights, MatMulNBits' accuracy level. */
+interface Variant {
+  /** As given: int4, int8, none, or one of those with -acc0..-acc4. */
+  name: string;
+  weights: Quantization;
+  accuracyLevel?: number;
+}
+
+function parseVariant(text: string): Variant {
+  const m = /^(none|int8|int4)(?:-acc([0-4]))?$/.exec(text);
+  if (!m) throw new Error(`--variants takes int4, int8 or none, each optionally with -acc0..-acc4 (MatMulNBits' accuracy level), got "${text}"`);
+  return { name: text, weights: parseQuantization(m[1]!, 'variants'), ...(m[2] !== undefined && { accuracyLevel: Number(m[2]) }) };
+}
+
+function loadStage(config: GlmConfig, range: { start: number; end: number }, variant: Variant, kvCache: KvCacheDtype, run: { steps: number; streams: number }, profileFilePrefix?: string): Promise<StageExecutor> {
   const t0 = performance.now();
   // KV capacity for the prompt and the decoded tokens, kept on the device.
   return StageExecutor.create({
     config,
     range,
-    weights: { kind: 'tensors', tensors: randomStageTensors({ linears: q, embedding: q }) },
+    weights: { kind: 'tensors', tensors: randomStageTensors({ linears: variant.weights, embedding: variant.weights }) },
+    ...(variant.accuracyLevel !== undefined && { accuracyLevel: variant.accuracyLevel }),
     quantization: { kvCache },
     ...(profileFilePrefix !== undefined && { profileFilePrefix }),
     maxSequences: run.streams,

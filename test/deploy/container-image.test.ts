@@ -16,10 +16,10 @@ const ENTRYPOINT = 'deploy/docker/entrypoint.sh';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-image-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-test('the Dockerfile: two stages, production dependencies only, the Vulkan loader, a numeric non-root user, the entry point the chart runs', () => {
+test('the Dockerfile: two stages, production dependencies only, the Vulkan loader and glvnd, a numeric non-root user, the entry point the chart runs', () => {
   assert.equal(dockerfile.match(/^FROM /gm)?.length, 2, 'an install stage and a run stage');
   assert.match(dockerfile, /pnpm install --prod --frozen-lockfile/);
-  assert.match(dockerfile, /apt-get install -y --no-install-recommends libvulkan1/);
+  assert.match(dockerfile, /apt-get install -y --no-install-recommends libvulkan1 libglvnd0 libglx0 libegl1 /, 'the Vulkan loader, and glvnd for NVIDIA\'s Vulkan driver');
   const user = /^USER (\d+):(\d+)$/m.exec(dockerfile);
   assert.ok(user && Number(user[1]) > 0, 'a numeric user other than root, which Kubernetes can check for runAsNonRoot');
   assert.match(dockerfile, new RegExp(`ENTRYPOINT \\[.*"/app/${ENTRYPOINT}"\\]`));

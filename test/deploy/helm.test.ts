@@ -108,6 +108,7 @@ for (const [label, args, expected] of [
         assert.equal(worker.resources.limits['nvidia.com/gpu'], 1);
         assert.equal(env.NVIDIA_DRIVER_CAPABILITIES, 'compute,utility,graphics', 'Vulkan needs graphics');
         assert.equal(flag(worker.args, 'device'), 'webgpu');
+        assert.equal(flag(convert.args, 'device'), 'webgpu', 'the bundles are converted for webgpu stages (their KV cache on the GPU)');
       } else {
         assert.equal(worker.resources.limits?.['nvidia.com/gpu'], undefined);
         assert.equal(env.NVIDIA_DRIVER_CAPABILITIES, undefined);

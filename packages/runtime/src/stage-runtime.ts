@@ -79,6 +79,12 @@ export interface StageSpec {
   /** Where the stage's graph runs (see StageDevice). Default 'cpu'. */
   device?: StageDevice;
   /**
+   * MatMulNBits accuracy_level of a graph built here (a bundle's was fixed when it was converted):
+   * 4 (default) multiplies with int8-quantized activations, 0 in float. The device check compares
+   * them on a GPU, where ONNX Runtime picks a different kernel for each.
+   */
+  accuracyLevel?: number;
+  /**
    * Write ONNX Runtime's profile (every node's provider and time) to files starting with this
    * path; StageExecutor.endProfiling() names the file. Default: no profile.
    */

@@ -88,4 +88,8 @@ and the heads: the bundled Redis's Service, or the external URL.
 {{- with .Values.model.prefillChunkLayers }}
 - --prefill-chunk-layers={{ . }}
 {{- end }}
+{{- if eq .Values.device "webgpu" }}
+{{- /* Bundles for webgpu stages: their graphs keep the KV cache on the GPU. */}}
+- --device=webgpu
+{{- end }}
 {{- end -}}

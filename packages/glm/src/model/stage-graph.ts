@@ -2,13 +2,15 @@
 // pipeline stage runs. The first range also embeds token ids; the last one also applies the final
 // LayerNorm and the tied lm_head.
 //
-// The KV cache never leaves JS memory (docs/architecture.md, "Model runtime"): each layer's cache comes in as an input
-// (zero-copy views of the caller's typed arrays) and only the new rows come back as outputs. The
-// cache is paged: each layer's keys and values are a pool of pages, [heads, pages, pageSize,
-// headDim], fp32 or fp16 (StageGraphOptions.kvCache), and `page_table` lists each sequence's pages in
-// position order. A Gather of the table's pages is the past, which an fp16 cache then widens, so
-// attention computes in fp32. Attention runs heads-first ([heads, B, ...]), the order the Gather
-// gives, so the past is copied once (by the Gather) and never transposed.
+// On the CPU the KV cache never leaves JS memory (docs/architecture.md, "Model runtime"): each
+// layer's cache comes in as an input (zero-copy views of the caller's typed arrays) and only the new
+// rows come back as outputs. The cache is paged: each layer's keys and values are a pool of pages,
+// [heads, pages, pageSize, headDim], fp32 or fp16 (StageGraphOptions.kvCache), and `page_table`
+// lists each sequence's pages in position order. A Gather of the table's pages is the past, which an
+// fp16 cache then widens, so attention computes in fp32. Attention runs heads-first ([heads, B,
+// ...]), the order the Gather gives, so the past is copied once (by the Gather) and never
+// transposed. A WebGPU stage's cache stays on the GPU instead, in position-major pools the graph
+// writes itself (StageGraphOptions.kvResidence).
 //
 // One run processes B sequences of Tq new tokens each: a prefill is B = 1, Tq = prompt length; a
 // batched decode is B sequences with Tq = 1 (their pasts of different lengths are padded to the

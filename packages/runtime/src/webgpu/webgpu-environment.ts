@@ -48,7 +48,11 @@ export function explainMissingAdapter(ortMessage: string, env: NodeJS.ProcessEnv
   if (v.drivers.length === 0) {
     return `${head}: no Vulkan driver is registered (no ICD manifest in ${v.driverSource}). On an NVIDIA GPU install the driver with its Vulkan ICD (nvidia_icd.json) or point VK_ICD_FILENAMES at it; without a GPU, SwiftShader works for testing (apt-get install chromium; VK_ICD_FILENAMES=${SWIFTSHADER_ICD})`;
   }
-  return `${head}: the Vulkan driver(s) ${v.drivers.join(', ')} (loader ${v.loader}) offer no adapter WebGPU can use (${ortMessage.trim()}). Check the GPU is visible to this process (in a container: the NVIDIA runtime and its graphics capability); Mesa's lavapipe is not accepted`;
+  // Seen on a lent H200: NVIDIA's driver loaded but offered no instance until glvnd was installed.
+  const nvidia = v.drivers.some((d) => /nvidia/i.test(path.basename(d)))
+    ? "; NVIDIA's Vulkan driver also needs glvnd's libraries beside it (Debian/Ubuntu: apt-get install libglvnd0 libglx0 libegl1), without which the loader says it could not get 'vkCreateInstance'"
+    : '';
+  return `${head}: the Vulkan driver(s) ${v.drivers.join(', ')} (loader ${v.loader}) offer no adapter WebGPU can use (${ortMessage.trim()}). Check the GPU is visible to this process (in a container: the NVIDIA runtime and its graphics capability)${nvidia}; Mesa's lavapipe is not accepted`;
 }
 
 /** True when an ONNX Runtime error says WebGPU found no adapter (rather than, say, a bad graph). */
