@@ -193,7 +193,9 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
   const kvType = half ? 'float16' : 'float32';
   const alpha = g.scalar(RESIDUAL_ALPHA);
   const eps = { float: config.layernormEpsilon };
-  const rotate = (t: string) => rotaryApply(g, t, cos, sin);
+  // Rotary rows as [B, Tq, 1, 1, HD], to rotate q and k together as [B, Tq, NH, 2, HD].
+  const cos5 = g.op('Unsqueeze', [cos, g.int64s([3])]);
+  const sin5 = g.op('Unsqueeze', [sin, g.int64s([3])]);
   // A device cache's write targets, one per element of a row (ScatterElements takes an index per
   // element): the step's positions widened once for every layer, on the GPU (int32, which the
   // WebGPU provider computes on; its int64 arithmetic would run on the CPU).
@@ -211,11 +213,12 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     const a = g.op('LayerNormalization', [x, weight(n.ln1Weight, [H]), weight(n.ln1Bias, [H])], { axis: -1, epsilon: eps });
     // 2-3. fused QKV, laid out per head as [q | k | v] (interleaved, not all-Q-then-all-K).
     const qkv = linear(a, n.qkvWeight, n.qkvBias, 3 * H, H);
-    const [q5, k5, v5] = g.node('Split', [g.op('Reshape', [qkv, shapeHeads])], 3, { axis: 3, num_outputs: 3 }) as [string, string, string];
+    const [qk5, v5] = g.node('Split', [g.op('Reshape', [qkv, shapeHeads]), g.int64s([2, 1])], 2, { axis: 3 }) as [string, string];
     const squeeze = (t: string) => g.op('Squeeze', [t, g.int64s([3])]); // -> [B, Tq, NH, HD]
-    // 4. 2-D rotary on q and k.
-    const q = rotate(squeeze(q5));
-    const k = rotate(squeeze(k5));
+    // 4. 2-D rotary on q and k, together (one set of kernels for both: a GPU pays per kernel).
+    const [q5, k5] = g.node('Split', [rotaryApply(g, qk5, cos5, sin5)], 2, { axis: 3, num_outputs: 2 }) as [string, string];
+    const q = squeeze(q5);
+    const k = squeeze(k5);
     const v = squeeze(v5);
     // Heads first, [NH, B, Tq, HD], the order the cache's pages come in: moved as [B*Tq, NH, HD]
     // -> [NH, B*Tq, HD], a Transpose ONNX Runtime runs as fast copies of HD-element rows, where
@@ -320,11 +323,11 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
 }
 
 /**
- * x·cos + rotateHalves(x)·sin over [B, Tq, NH, HD], where each half [u0 | u1] of a head becomes
- * [-u1 | u0] (rotate-half within each of the two 2-D rotary halves).
+ * x·cos + rotateHalves(x)·sin over the last axis (HD) of x, where each half [u0 | u1] of a head
+ * becomes [-u1 | u0] (rotate-half within each of the two 2-D rotary halves); cos and sin broadcast.
  */
 function rotaryApply(g: GraphBuilder, x: string, cos: string, sin: string): string {
-  const [x0, x1, x2, x3] = g.node('Split', [x], 4, { axis: 3, num_outputs: 4 }) as [string, string, string, string];
-  const rotated = g.op('Concat', [g.op('Neg', [x1]), x0, g.op('Neg', [x3]), x2], { axis: 3 });
+  const [x0, x1, x2, x3] = g.node('Split', [x], 4, { axis: -1, num_outputs: 4 }) as [string, string, string, string];
+  const rotated = g.op('Concat', [g.op('Neg', [x1]), x0, g.op('Neg', [x3]), x2], { axis: -1 });
   return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])]);
 }
