@@ -175,7 +175,9 @@ export class StageExecutor implements StageRuntime {
   // Async only to meet StageRuntime, so that an in-thread stage chains like a threaded one.
   async capacity(): Promise<KvCapacity> {
     const { maxSequences, maxTokensPerSequence, prefixLength, kvPages, kvPageSize } = this.info;
-    const { activeSequences, cachedTokens, bytesHeld: kvBytesHeld, bytesCommitted: kvBytesCommitted } = this.cache;
+    const { activeSequences, cachedTokens, bytesHeld: kvBytesHeld } = this.cache;
+    // A device cache's pools are whole GPU buffers from the start.
+    const kvBytesCommitted = this.pools?.bytes ?? this.cache.bytesCommitted;
     return { maxSequences, maxTokensPerSequence, activeSequences, cachedTokens, prefixLength, kvBytesHeld, kvBytesCommitted, kvTokensCapacity: kvPages * kvPageSize };
   }
 

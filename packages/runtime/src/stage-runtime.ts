@@ -184,7 +184,8 @@ export interface KvCapacity {
   kvBytesHeld: number;
   /**
    * Bytes of every KV page ever handed out, and of the shared prefix pages: memory the cache has
-   * written, which the process keeps (a freed page is reused, not given back).
+   * written, which the process keeps (a freed page is reused, not given back). A cache on the GPU
+   * takes all of its pools when the stage starts: their whole size.
    */
   kvBytesCommitted: number;
   /** Positions the KV cache holds for all sequences together (its pages times their size). */

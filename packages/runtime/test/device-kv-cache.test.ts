@@ -32,6 +32,10 @@ test('webgpu: the cache on the device equals the CPU stage\'s after prefills of 
       for (let k = 0; k < 3; k++) {
         await stage.decode(prompts.map((p, i) => ({ seqId: `s${i}`, token: 30 + k, ...positions[i]!.at(p.length + k) })));
       }
+      const capacity = await stage.capacity();
+      // Keys and values of 2 layers, every position of the pools (the padding page's 16 too), fp32.
+      const pooled = capacity.kvTokensCapacity + 16;
+      if (device === 'webgpu') assert.equal(capacity.kvBytesCommitted, 2 * 2 * pooled * config.hiddenSize * 4, 'the GPU pools are committed whole from the start');
       const caches = [];
       for (const i of prompts.keys()) for (const layer of [0, 1]) caches.push(await stage.readCache(`s${i}`, layer));
       return caches;

@@ -1,8 +1,9 @@
 // A stage's KV cache on the GPU (docs/architecture.md, "Model runtime"): per layer a pool of keys and
 // one of values, [pages x pageSize, heads x headDim] (a row per position), held as WebGPU buffers
-// from the stage's start to its end. The stage graph reads them as inputs and writes each step's rows into them itself
-// (STAGE_IO.keyPagesOut), bound as pre-allocated outputs to the same buffers, so the write happens
-// in place and nothing of the cache crosses to the host. KvCache keeps the pages' bookkeeping.
+// from the stage's start to its end. The stage graph reads them as inputs and writes each step's
+// rows into them itself (STAGE_IO.keyPagesOut), bound as pre-allocated outputs to the same
+// buffers, so the write happens in place and nothing of the cache crosses to the host. KvCache
+// keeps the pages' bookkeeping.
 //
 // onnxruntime-node honours a pre-allocated output only on a session made without
 // `preferredOutputLocation` (its IO-binding path ignores them, and then the write would land in a
@@ -22,7 +23,6 @@ export interface DevicePoolShape {
   headDim: number;
   dtype: KvCacheDtype;
 }
-
 
 export class DeviceKvPools {
   private constructor(
@@ -73,15 +73,16 @@ export class DeviceKvPools {
     return new DeviceKvPools(shape, keys, values, fill, writer, reader);
   }
 
-  /** Bytes the pools take on the device. */
+  /** Bytes the pools take on the device, all of it from the start (a GPU buffer is not committed page by page). */
   get bytes(): number {
     const { layers, pages, pageSize, heads, headDim, dtype } = this.shape;
     return 2 * layers.length * pages * pageSize * heads * headDim * (dtype === 'float16' ? 2 : 4);
   }
 
   /**
-   * Writes positions from the host into one layer: `keys` and `values` are [heads, count, headDim]
-   * fp32 (the prefix's layout), going to positions [0, count) of `pages` in order.
+   * Writes positions from the host into one layer: positions [from, from + count) of `keys` and
+   * `values`, [heads, positions, headDim] fp32 (the prefix's layout), go to the first `count`
+   * positions of `pages`, in order.
    */
   async writePositions(layer: number, pages: readonly number[], keys: Float32Array, values: Float32Array, from: number, count: number): Promise<void> {
     const { heads, headDim, pageSize, dtype } = this.shape;
