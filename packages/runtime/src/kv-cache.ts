@@ -1,5 +1,7 @@
 // The KV cache of one stage, held in JS typed arrays (docs/architecture.md, "Model runtime"): ONNX Runtime reads it as
 // zero-copy inputs and the stage writes each step's new rows itself, so the cache is never an output.
+// A WebGPU stage's pools are on the GPU instead (DeviceKvPools, storage 'device'); this class then
+// keeps the same pages' bookkeeping, and says where each new row goes (rowTargets).
 //
 // The cache is paged. Per layer one pool of keys and one of values, both [heads, pages, pageSize,
 // headDim]; a sequence holds a list of pages (its page table), one page per KV_PAGE_SIZE positions,
