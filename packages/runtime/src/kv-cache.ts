@@ -324,10 +324,19 @@ export class KvCache {
     const table = this.tables[slot] as number[];
     const from = this.length(slot);
     if (table.length * this.pageSize < from + count) throw new ChatGlmError('stage_internal', `sequence ${this.owner[slot]} writes ${count} positions at ${from} without having reserved them`);
+    this.poolRows(table, from, count, out, at);
+  }
+
+  /**
+   * The rows, in a pool seen as one row per position (page x pageSize + offset), of positions
+   * [from, from + count) laid on `pages` in order; written to `out` from `at`.
+   */
+  poolRows(pages: readonly number[], from: number, count: number, out: Int32Array = new Int32Array(count), at = 0): Int32Array {
     for (let t = 0; t < count; t++) {
       const position = from + t;
-      out[at + t] = (table[Math.floor(position / this.pageSize)] as number) * this.pageSize + (position % this.pageSize);
+      out[at + t] = (pages[Math.floor(position / this.pageSize)] as number) * this.pageSize + (position % this.pageSize);
     }
+    return out;
   }
 
   /** The pages holding a sequence's first `length` positions, in order. */

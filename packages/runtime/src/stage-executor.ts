@@ -77,7 +77,7 @@ export class StageExecutor implements StageRuntime {
     if (maxTokensPerSequence <= prefixLength) {
       throw new ChatGlmError('invalid_stage_spec', `maxTokensPerSequence ${maxTokensPerSequence} counts the ${prefixLength}-position P-tuning prefix and leaves no room for tokens; raise it above ${prefixLength}`);
     }
-    const cpuOptions: ort.InferenceSession.SessionOptions = {
+    const common: ort.InferenceSession.SessionOptions = {
       executionProviders: ['cpu'],
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
@@ -94,7 +94,7 @@ export class StageExecutor implements StageRuntime {
       extra: { session: { intra_op: { allow_spinning: '1' }, ...(spec.spinning === false && { force_spinning_stop: '1' }) } },
       ...(spec.profileFilePrefix !== undefined && { enableProfiling: true, profileFilePrefix: spec.profileFilePrefix }),
     };
-    const options = spec.device === 'webgpu' ? onWebGpu(cpuOptions) : cpuOptions;
+    const options = spec.device === 'webgpu' ? onWebGpu(common) : common;
     // The cache's dtype is the graph's: a bundle's was fixed when it was converted. The session is
     // opened last, once the cache's shape is known to be sound: loading the weights takes seconds.
     let kvCache: KvCacheDtype;
@@ -145,7 +145,8 @@ export class StageExecutor implements StageRuntime {
         // The prefix's whole pages, shared by every sequence, are written once.
         const shared = cache.prefixPages.length * cache.pageSize;
         if (prefix && shared > 0) {
-          for (const [i, l] of layers.entries()) await pools.writePositions(l, cache.prefixPages, prefix.layers[i]!.keys, prefix.layers[i]!.values, 0, shared);
+          const rows = cache.poolRows(cache.prefixPages, 0, shared);
+          for (const [i, l] of layers.entries()) await pools.writePositions(l, rows, prefix.layers[i]!.keys, prefix.layers[i]!.values, 0);
         }
       } catch (err) {
         await pools?.release();
@@ -193,7 +194,7 @@ export class StageExecutor implements StageRuntime {
     if (!this.pools) return this.cache.read(seqId, layer);
     const slot = this.cache.slot(seqId);
     const length = this.cache.length(slot);
-    return { ...(await this.pools.read(layer, this.cache.pagesOf(slot), length)), length };
+    return { ...(await this.pools.read(layer, this.cache.poolRows(this.cache.pagesOf(slot), 0, length))), length };
   }
 
   async close(): Promise<void> {
@@ -303,7 +304,8 @@ export class StageExecutor implements StageRuntime {
     const prefix = this.cache.prefix;
     if (!this.pools || page === undefined || !prefix) return;
     const shared = this.cache.prefixPages.length * this.cache.pageSize;
-    for (const [i, l] of this.layers.entries()) await this.pools.writePositions(l, [page], prefix.layers[i]!.keys, prefix.layers[i]!.values, shared, prefix.length - shared);
+    const rows = this.cache.poolRows([page], 0, prefix.length - shared);
+    for (const [i, l] of this.layers.entries()) await this.pools.writePositions(l, rows, prefix.layers[i]!.keys, prefix.layers[i]!.values, shared);
   }
 
   private async run(feeds: Record<string, ort.Tensor>, options: RunOptions): Promise<ort.InferenceSession.ReturnType> {

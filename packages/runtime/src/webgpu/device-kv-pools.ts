@@ -80,15 +80,14 @@ export class DeviceKvPools {
   }
 
   /**
-   * Writes positions from the host into one layer: positions [from, from + count) of `keys` and
-   * `values`, [heads, positions, headDim] fp32 (the prefix's layout), go to the first `count`
-   * positions of `pages`, in order.
+   * Writes positions from the host into one layer: positions [from, from + rows.length) of `keys`
+   * and `values`, [heads, positions, headDim] fp32 (the prefix's layout), go to the pool's `rows`
+   * (KvCache.poolRows), in order.
    */
-  async writePositions(layer: number, pages: readonly number[], keys: Float32Array, values: Float32Array, from: number, count: number): Promise<void> {
-    const { heads, headDim, pageSize, dtype } = this.shape;
+  async writePositions(layer: number, rows: Int32Array, keys: Float32Array, values: Float32Array, from: number): Promise<void> {
+    const { heads, headDim, dtype } = this.shape;
+    const count = rows.length;
     const total = keys.length / (heads * headDim);
-    const targets = new Int32Array(count);
-    for (let t = 0; t < count; t++) targets[t] = (pages[Math.floor(t / pageSize)] as number) * pageSize + (t % pageSize);
     // [heads, total, headDim] -> rows [count, heads, headDim] of positions from..from+count.
     const rowsOf = (src: Float32Array): KvElements => {
       const out = new Float32Array(count * heads * headDim);
@@ -100,22 +99,21 @@ export class DeviceKvPools {
     for (const [pool, src] of [[this.keys.get(layer), keys], [this.values.get(layer), values]] as const) {
       if (!pool) throw new Error(`layer ${layer} has no device pool`);
       await this.writer.run(
-        { pool_in: pool, targets: new ort.Tensor('int32', targets, [count, 1]), rows: new ort.Tensor(dtype, rowsOf(src), [count, heads * headDim]) },
+        { pool_in: pool, targets: new ort.Tensor('int32', rows, [count, 1]), rows: new ort.Tensor(dtype, rowsOf(src), [count, heads * headDim]) },
         { pool_out: pool },
       );
     }
   }
 
-  /** The first `length` positions held on `pages`, as [heads, length, headDim] fp32 keys and values. */
-  async read(layer: number, pages: readonly number[], length: number): Promise<{ keys: Float32Array; values: Float32Array }> {
-    const { heads, headDim, pageSize } = this.shape;
-    if (pages.length * pageSize < length) throw new Error(`${pages.length} pages cannot hold ${length} positions`);
-    const positions = Int32Array.from({ length }, (_, t) => (pages[Math.floor(t / pageSize)] as number) * pageSize + (t % pageSize));
-    const index = new ort.Tensor('int32', positions, [length]);
-    const headsFirst = (rows: Float32Array) => {
+  /** The positions at the pool's `rows` (KvCache.poolRows), as [heads, positions, headDim] fp32 keys and values. */
+  async read(layer: number, rows: Int32Array): Promise<{ keys: Float32Array; values: Float32Array }> {
+    const { heads, headDim } = this.shape;
+    const length = rows.length;
+    const index = new ort.Tensor('int32', rows, [length]);
+    const headsFirst = (data: Float32Array) => {
       const out = new Float32Array(heads * length * headDim);
       for (let t = 0; t < length; t++) {
-        for (let h = 0; h < heads; h++) out.set(rows.subarray((t * heads + h) * headDim, (t * heads + h + 1) * headDim), (h * length + t) * headDim);
+        for (let h = 0; h < heads; h++) out.set(data.subarray((t * heads + h) * headDim, (t * heads + h + 1) * headDim), (h * length + t) * headDim);
       }
       return out;
     };
