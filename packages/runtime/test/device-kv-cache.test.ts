@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import test from 'node:test';
 import { MemoryWeightSource, STAGE_IO, SequencePositions, buildStageGraph, bundleVariant, quantizationFromFlags, randomGlmWeights, readBundleManifest, stageTensors, writeStageBundle, type BundleOptions, type HostTensor } from '@chatglm/glm';
-import { StageExecutor } from '@chatglm/runtime';
+import { StageExecutor, type PrefixLocation } from '@chatglm/runtime';
 import { bundleWorkspace, randomTensors, tinyConfig } from '../../../test/support/models.ts';
 import { webgpuMissing } from '../../../test/support/stage-devices.ts';
 
@@ -20,11 +20,19 @@ test('a device-resident cache graph gives back no new rows: its pools are writte
   assert.ok(!text.includes(STAGE_IO.newKey(0)), 'no new_key output');
 });
 
-test('webgpu: the cache on the device equals the CPU stage\'s after prefills of different lengths and batched decode steps', { skip: webgpuMissing }, async () => {
+// A P-tuning prefix of 21 positions fills one page shared by every sequence and 5 positions of each
+// sequence's first page, both written to the device from the host.
+const prefixOf = (length: number): Extract<PrefixLocation, { kind: 'memory' }> => {
+  const n = config.hiddenSize * length;
+  const values = (salt: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + salt));
+  return { kind: 'memory', length, layers: [0, 1].map((layer) => ({ layer, keys: values(layer), values: values(layer + 10) })) };
+};
+
+for (const [name, prefix, sharedPages] of [['no prefix', undefined, 0], ['a 21-position P-tuning prefix', prefixOf(21), 1]] as const) test(`webgpu, ${name}: the cache on the device equals the CPU stage's after prefills of different lengths and batched decode steps`, { skip: webgpuMissing }, async () => {
   const tensors = randomTensors(config, 3);
   const prompts = [[5, 6, 7, config.gmaskTokenId, config.bosTokenId], [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, config.gmaskTokenId, config.bosTokenId]];
   const run = async (device: 'cpu' | 'webgpu') => {
-    const stage = await StageExecutor.create({ config, range: { start: 0, end: 2 }, weights: { kind: 'memory', tensors }, maxSequences: 3, maxTokensPerSequence: 40, threads: 1, device });
+    const stage = await StageExecutor.create({ config, range: { start: 0, end: 2 }, weights: { kind: 'memory', tensors }, ...(prefix && { prefix }), maxSequences: 3, maxTokensPerSequence: 40 + (prefix?.length ?? 0), threads: 1, device });
     try {
       assert.equal(stage.info.kvOnDevice, device === 'webgpu', 'the stage reports where its cache is');
       const positions = prompts.map((p) => SequencePositions.of(p, config));
@@ -33,8 +41,8 @@ test('webgpu: the cache on the device equals the CPU stage\'s after prefills of 
         await stage.decode(prompts.map((p, i) => ({ seqId: `s${i}`, token: 30 + k, ...positions[i]!.at(p.length + k) })));
       }
       const capacity = await stage.capacity();
-      // Keys and values of 2 layers, every position of the pools (the padding page's 16 too), fp32.
-      const pooled = capacity.kvTokensCapacity + 16;
+      // Keys and values of 2 layers, every position of the pools (the padding page's 16 and the shared prefix pages' too), fp32.
+      const pooled = capacity.kvTokensCapacity + 16 * (1 + sharedPages);
       if (device === 'webgpu') assert.equal(capacity.kvBytesCommitted, 2 * 2 * pooled * config.hiddenSize * 4, 'the GPU pools are committed whole from the start');
       const caches = [];
       for (const i of prompts.keys()) for (const layer of [0, 1]) caches.push(await stage.readCache(`s${i}`, layer));
