@@ -89,8 +89,6 @@ export interface StageGraphOptions {
   kvResidence?: KvResidence;
 }
 
-
-
 export interface StageGraph {
   model: Uint8Array;
   external: ExternalTensor[];
@@ -199,13 +197,13 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
   // A device cache's write targets, one per element of a row (ScatterElements takes an index per
   // element): the step's positions widened once for every layer, on the GPU (int32, which the
   // WebGPU provider computes on; its int64 arithmetic would run on the CPU).
-  const cacheTargets = options.kvResidence === 'device' ? g.op('Expand', [g.input(STAGE_IO.cacheRows, 'int32', ['R', 1]), g.int64s([1, H])]) : undefined;
+  const onDevice = options.kvResidence === 'device';
+  const cacheTargets = onDevice ? g.op('Expand', [g.input(STAGE_IO.cacheRows, 'int32', ['R', 1]), g.int64s([1, H])]) : undefined;
   // [-1, pageSize, NH, HD], to see a device pool as pages: the page size from the shapes of the page
   // table [B, N] and the past's mask [B, 1, N x pageSize] (shape arithmetic, on the CPU).
-  const devicePagesShape =
-    options.kvResidence === 'device'
-      ? g.op('Concat', [g.int64s([-1]), g.op('Div', [pastLen, g.op('Slice', [g.op('Shape', [pageTable]), g.int64s([1]), g.int64s([2])])]), g.int64s([NH, HD])], { axis: 0 })
-      : undefined;
+  const devicePagesShape = onDevice
+    ? g.op('Concat', [g.int64s([-1]), g.op('Div', [pastLen, g.op('Slice', [g.op('Shape', [pageTable]), g.int64s([1]), g.int64s([2])])]), g.int64s([NH, HD])], { axis: 0 })
+    : undefined;
 
   for (let l = range.start; l < range.end; l++) {
     const n = layerTensorNames(l);
@@ -235,7 +233,6 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
       g.op('Cast', [rows], { to: 10 /* FLOAT16 */ }, name);
       return rows;
     };
-    const onDevice = options.kvResidence === 'device';
     const kNew = onDevice ? headsFirst(k) : newRows(k, STAGE_IO.newKey(l)); // [NH, B, Tq, HD]
     const vNew = onDevice ? headsFirst(v) : newRows(v, STAGE_IO.newValue(l)); // [NH, B, Tq, HD]
     let kPastT: string; // [NH, B, HD, L]
