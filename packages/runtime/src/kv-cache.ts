@@ -251,16 +251,17 @@ export class KvCache {
 
   /**
    * The page tables of `slots` as one int64 [slots, pages] tensor's data, covering each sequence's
-   * cached positions and padded to the longest; `pages` is at least 1, so the past is never empty.
+   * cached positions and `ahead` more (reserved) ones, padded to the longest; `pages` is at least
+   * 1, so the past is never empty.
    */
-  pageTable(slots: readonly number[]): { table: BigInt64Array; pages: number } {
+  pageTable(slots: readonly number[], ahead = 0): { table: BigInt64Array; pages: number } {
+    const used = (s: number) => Math.ceil((this.length(s) + ahead) / this.pageSize);
     let pages = 1;
-    for (const s of slots) pages = Math.max(pages, Math.ceil(this.length(s) / this.pageSize));
+    for (const s of slots) pages = Math.max(pages, used(s));
     const table = new BigInt64Array(slots.length * pages).fill(BigInt(PADDING_PAGE));
     slots.forEach((s, r) => {
       const own = this.tables[s] as number[];
-      const used = Math.ceil(this.length(s) / this.pageSize);
-      for (let i = 0; i < used; i++) table[r * pages + i] = BigInt(own[i] as number);
+      for (let i = 0; i < used(s); i++) table[r * pages + i] = BigInt(own[i] as number);
     });
     return { table, pages };
   }

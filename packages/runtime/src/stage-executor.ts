@@ -223,13 +223,12 @@ export class StageExecutor implements StageRuntime {
     const slot = this.cache.allocate(req.seqId);
     try {
       await this.writePrefixTail(slot);
-      // The past is the P-tuning prefix, always visible (docs/model.md §10), or nothing.
-      const { table, pastBias } = this.past([slot]);
       this.cache.reserve(slot, n);
+      // The past is the P-tuning prefix, always visible (docs/model.md §10), or nothing.
       const selfBias = new Float32Array(n * n);
       for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (isBlockedInPrefill(i, j, req.contextLength)) selfBias[i * n + j] = BLOCKED;
 
-      const feeds = this.commonFeeds(1, n, req.positions, req.blockPositions, table, pastBias, selfBias);
+      const feeds = this.commonFeeds(1, n, req.positions, req.blockPositions, this.visibility([slot], n, selfBias));
       this.addInput(feeds, 1, n, req.tokens, req.hidden);
       if (this.pools) {
         const targets = new Int32Array(n);
@@ -253,7 +252,6 @@ export class StageExecutor implements StageRuntime {
     // Each row of the batch is one of the entries, in their order: the page tables say where
     // each one's past is, so the batch needs no slots in common and carries no dummy rows.
     const rows = entries.length;
-    const { table, pastBias } = this.past(slots);
     for (const s of slots) this.cache.reserve(s, 1);
 
     const positions = new Int32Array(rows);
@@ -272,7 +270,7 @@ export class StageExecutor implements StageRuntime {
       }
     });
 
-    const feeds = this.commonFeeds(rows, 1, positions, blockPositions, table, pastBias, new Float32Array(rows));
+    const feeds = this.commonFeeds(rows, 1, positions, blockPositions, this.visibility(slots, 1, new Float32Array(1)));
     this.addInput(feeds, rows, 1, this.info.isFirst ? tokens : undefined, hidden);
     if (this.pools) {
       const targets = new Int32Array(rows);
@@ -289,13 +287,39 @@ export class StageExecutor implements StageRuntime {
     return this.result(out, options);
   }
 
-  /** The page tables of `slots` and the mask of their past: 0 on each one's cached positions, -inf on the padding. */
-  private past(slots: readonly number[]): { table: ort.Tensor; pastBias: ort.Tensor } {
-    const { table, pages } = this.cache.pageTable(slots);
-    const pastLen = pages * this.cache.pageSize;
-    const bias = new Float32Array(slots.length * pastLen).fill(BLOCKED);
-    slots.forEach((s, r) => bias.fill(0, r * pastLen, r * pastLen + this.cache.length(s)));
-    return { table: new ort.Tensor('int64', table, [slots.length, pages]), pastBias: new ort.Tensor('float32', bias, [slots.length, 1, pastLen]) };
+  /**
+   * What each of the step's new tokens (`tokens` per sequence, their positions reserved) sees, as
+   * the graph takes it: the page tables of `slots`, and masks of 0 (seen) or -inf over each one's
+   * cached positions and, as `selfBias` [tokens, tokens] says, the new tokens. A host cache's
+   * graph takes the past's pages and the two masks apart (`past_bias`, `self_bias`); a device
+   * cache's graph has written the new rows into their pages first, so its table covers them and
+   * one mask (`attention_bias`) spans the whole.
+   */
+  private visibility(slots: readonly number[], tokens: number, selfBias: Float32Array): Record<string, ort.Tensor> {
+    const batch = slots.length;
+    const { table, pages } = this.cache.pageTable(slots, this.pools ? tokens : 0);
+    const length = pages * this.cache.pageSize;
+    const feeds: Record<string, ort.Tensor> = { [STAGE_IO.pageTable]: new ort.Tensor('int64', table, [batch, pages]) };
+    if (this.pools) {
+      const bias = new Float32Array(batch * tokens * length).fill(BLOCKED);
+      slots.forEach((s, r) => {
+        const past = this.cache.length(s);
+        for (let t = 0; t < tokens; t++) {
+          const row = (r * tokens + t) * length;
+          bias.fill(0, row, row + past);
+          bias.set(selfBias.subarray(t * tokens, (t + 1) * tokens), row + past);
+        }
+      });
+      feeds[STAGE_IO.attentionBias] = new ort.Tensor('float32', bias, [batch, 1, tokens, length]);
+      return feeds;
+    }
+    const pastBias = new Float32Array(batch * length).fill(BLOCKED);
+    slots.forEach((s, r) => pastBias.fill(0, r * length, r * length + this.cache.length(s)));
+    const selfBiases = new Float32Array(batch * tokens * tokens);
+    for (let r = 0; r < batch; r++) selfBiases.set(selfBias, r * tokens * tokens);
+    feeds[STAGE_IO.pastBias] = new ort.Tensor('float32', pastBias, [batch, 1, length]);
+    feeds[STAGE_IO.selfBias] = new ort.Tensor('float32', selfBiases, [batch, tokens, tokens]);
+    return feeds;
   }
 
   /** A device cache's share of the P-tuning prefix past its whole pages, written into a new sequence's first page. */
@@ -318,23 +342,14 @@ export class StageExecutor implements StageRuntime {
     }
   }
 
-  private commonFeeds(
-    batch: number,
-    tokens: number,
-    positions: ArrayLike<number>,
-    blockPositions: ArrayLike<number>,
-    pageTable: ort.Tensor,
-    pastBias: ort.Tensor,
-    selfBias: Float32Array,
-  ): Record<string, ort.Tensor> {
+  /** The feeds every run takes: rotary rows, what each new token sees (visibility()) and the cache. */
+  private commonFeeds(batch: number, tokens: number, positions: ArrayLike<number>, blockPositions: ArrayLike<number>, visibility: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
     const HD = this.headDim;
     const { cos, sin } = rotaryTables(positions, blockPositions, HD);
     const feeds: Record<string, ort.Tensor> = {
       [STAGE_IO.ropeCos]: new ort.Tensor('float32', cos, [batch, tokens, 1, HD]),
       [STAGE_IO.ropeSin]: new ort.Tensor('float32', sin, [batch, tokens, 1, HD]),
-      [STAGE_IO.pageTable]: pageTable,
-      [STAGE_IO.pastBias]: pastBias,
-      [STAGE_IO.selfBias]: new ort.Tensor('float32', selfBias, [batch, tokens, tokens]),
+      ...visibility,
     };
     const { dtype, pages, pageSize } = this.cache;
     if (this.pools) {

@@ -13,7 +13,10 @@ export const BUNDLE_MANIFEST = 'bundle.json';
 export const BUNDLE_GRAPH = 'graph.onnx';
 /** Bumped when the graph or the layout changes, so stale bundles are rebuilt rather than loaded. */
 // 2: the KV cache is paged (the graph takes pools of pages and a page table, not slabs per slot).
-export const BUNDLE_FORMAT_VERSION = 2;
+// 3: a webgpu stage's graph reads its whole cache, new rows included, through MultiHeadAttention
+// (one `attention_bias` input instead of `past_bias` and `self_bias`); a CPU stage's is unchanged,
+// but one number covers every bundle.
+export const BUNDLE_FORMAT_VERSION = 3;
 
 export interface BundleManifest {
   format: 'chatglm-cluster-bundle';

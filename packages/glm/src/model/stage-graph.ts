@@ -10,11 +10,12 @@
 // fp16 cache then widens, so attention computes in fp32. Attention runs heads-first ([heads, B,
 // ...]), the order the Gather gives, so the past is copied once (by the Gather) and never
 // transposed. A WebGPU stage's cache stays on the GPU instead, in position-major pools the graph
-// writes itself (StageGraphOptions.kvResidence).
+// writes itself and reads back whole for ONNX Runtime's MultiHeadAttention
+// (StageGraphOptions.kvResidence, deviceAttention below).
 //
 // One run processes B sequences of Tq new tokens each: a prefill is B = 1, Tq = prompt length; a
 // batched decode is B sequences with Tq = 1 (their pasts of different lengths are padded to the
-// longest table and masked by `past_bias`).
+// longest table and masked by `past_bias`, or `attention_bias` with a device cache).
 import { float32ToFloat16 } from '@chatglm/common';
 import type { GlmConfig } from '../config.ts';
 import { RESIDUAL_ALPHA, headDim } from '../config.ts';
@@ -34,13 +35,20 @@ export const STAGE_IO = {
   ropeSin: 'rope_sin',
   /**
    * int64 [B, pages]: each sequence's cache pages in position order (position p is at offset
-   * p % pageSize of its page p / pageSize), padded with any page; the past is pages x pageSize positions.
+   * p % pageSize of its page p / pageSize), padded with any page; the past is pages x pageSize
+   * positions (with a device cache, the pages of this step's new positions are in it too).
    */
   pageTable: 'page_table',
-  /** float32 [B, 1, pastLen]: 0 where a past position is valid for that sequence, -inf elsewhere. */
+  /** A host cache only: float32 [B, 1, pastLen], 0 where a past position is valid for that sequence, -inf elsewhere. */
   pastBias: 'past_bias',
-  /** float32 [B, Tq, Tq]: attention among the new tokens, 0 allowed / -inf blocked (prefix mask). */
+  /** A host cache only: float32 [B, Tq, Tq], attention among the new tokens, 0 allowed / -inf blocked (prefix mask). */
   selfBias: 'self_bias',
+  /**
+   * A device cache only: float32 [B, 1, Tq, L], where L = pages x pageSize of the page table, which
+   * covers the new tokens' positions too: for each new token, 0 on the positions it sees (the
+   * sequence's past, and the new tokens the prefix mask allows), -inf elsewhere.
+   */
+  attentionBias: 'attention_bias',
   /** [heads, pages, pageSize, headDim] in the cache's dtype: the pool of cached keys (after rotary). */
   keyPages: (layer: number) => `key_pages_${layer}`,
   valuePages: (layer: number) => `value_pages_${layer}`,
@@ -151,16 +159,11 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
   const cos = g.input(STAGE_IO.ropeCos, 'float32', ['B', 'Tq', 1, HD]);
   const sin = g.input(STAGE_IO.ropeSin, 'float32', ['B', 'Tq', 1, HD]);
   const pageTable = g.input(STAGE_IO.pageTable, 'int64', ['B', 'N']);
-  const pastBias = g.input(STAGE_IO.pastBias, 'float32', ['B', 1, 'L']);
-  const selfBias = g.input(STAGE_IO.selfBias, 'float32', ['B', 'Tq', 'Tq']);
-  // The past's length L (pages x pageSize), where the softmax's probabilities split into past and new.
-  const pastLen = g.op('Slice', [g.op('Shape', [pastBias]), g.int64s([2]), g.int64s([3])]);
 
   // [B, Tq] taken from the rotary input, which every stage has, to reshape flat rows back.
   const bt = g.op('Slice', [g.op('Shape', [cos]), g.int64s([0]), g.int64s([2])]);
   const shapeBTH = g.op('Concat', [bt, g.int64s([H])], { axis: 0 });
   const shapeHeads = g.op('Concat', [bt, g.int64s([NH, 3, HD])], { axis: 0 });
-  const shapeHeadsFirst = g.op('Concat', [g.int64s([NH]), bt, g.int64s([HD])], { axis: 0 });
 
   let x: string; // flat [B*Tq, H] activations
   const V = config.vocabSize;
@@ -191,19 +194,107 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
   const kvType = half ? 'float16' : 'float32';
   const alpha = g.scalar(RESIDUAL_ALPHA);
   const eps = { float: config.layernormEpsilon };
-  // Rotary rows as [B, Tq, 1, 1, HD], to rotate q and k together as [B, Tq, NH, 2, HD].
-  const cos5 = g.op('Unsqueeze', [cos, g.int64s([3])]);
-  const sin5 = g.op('Unsqueeze', [sin, g.int64s([3])]);
-  // A device cache's write targets, one per element of a row (ScatterElements takes an index per
-  // element): the step's positions widened once for every layer, on the GPU (int32, which the
-  // WebGPU provider computes on; its int64 arithmetic would run on the CPU).
+  const rotate = rotaryEmbedding(g, cos, sin, NH, HD);
   const onDevice = options.kvResidence === 'device';
-  const cacheTargets = onDevice ? g.op('Expand', [g.input(STAGE_IO.cacheRows, 'int32', ['R', 1]), g.int64s([1, H])]) : undefined;
-  // [-1, pageSize, NH, HD], to see a device pool as pages: the page size from the shapes of the page
-  // table [B, N] and the past's mask [B, 1, N x pageSize] (shape arithmetic, on the CPU).
-  const devicePagesShape = onDevice
-    ? g.op('Concat', [g.int64s([-1]), g.op('Div', [pastLen, g.op('Slice', [g.op('Shape', [pageTable]), g.int64s([1]), g.int64s([2])])]), g.int64s([NH, HD])], { axis: 0 })
-    : undefined;
+  // Attention over the cache and the step's new tokens: [B, Tq, NH, 1, HD] q, k and v (k after
+  // rotary) in, [B*Tq, H] out, heads merged back (head-major features).
+  const attention = onDevice ? deviceAttention() : hostAttention();
+
+  /**
+   * A host cache: each layer's pools come in as inputs and the new rows go out for the caller to
+   * store. Attention runs heads first ([NH, B, ...]), the order the Gather of the pages gives, and
+   * splits its softmax into the past (masked by past_bias) and the new tokens (self_bias).
+   */
+  function hostAttention(): (l: number, q5: string, k5: string, v5: string) => string {
+    const pastBias = g.input(STAGE_IO.pastBias, 'float32', ['B', 1, 'L']);
+    const selfBias = g.input(STAGE_IO.selfBias, 'float32', ['B', 'Tq', 'Tq']);
+    // The past's length L (pages x pageSize), where the softmax's probabilities split into past and new.
+    const pastLen = g.op('Slice', [g.op('Shape', [pastBias]), g.int64s([2]), g.int64s([3])]);
+    const shapeHeadsFirst = g.op('Concat', [g.int64s([NH]), bt, g.int64s([HD])], { axis: 0 });
+    return (l, q5, k5, v5) => {
+      // Heads first, [NH, B, Tq, HD]: moved as [B*Tq, NH, HD] -> [NH, B*Tq, HD], a Transpose ONNX
+      // Runtime runs as fast copies of HD-element rows, where the same move in four axes
+      // ([2, 0, 1, 3]) took 6% of a 1024-token prefill (measured).
+      const headsFirst = (t: string, name?: string) =>
+        g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [t, g.int64s([-1, NH, HD])])], { perm: [1, 0, 2] }), shapeHeadsFirst], {}, name);
+      // Scale q once: P = softmax(q·Kᵀ / sqrt(HD) + mask); the reference's 1/(i+1) trick cancels (§5.4).
+      const qT = g.op('Mul', [headsFirst(q5), g.scalar(1 / Math.sqrt(HD))]);
+      // The new rows go out in the cache's dtype (an fp32 output is the Transpose itself); the new
+      // tokens attend to each other unrounded.
+      const newRows = (t: string, name: string) => {
+        if (!half) return headsFirst(t, name);
+        const rows = headsFirst(t);
+        g.op('Cast', [rows], { to: 10 /* FLOAT16 */ }, name);
+        return rows;
+      };
+      const kNew = newRows(k5, STAGE_IO.newKey(l)); // [NH, B, Tq, HD]
+      const vNew = newRows(v5, STAGE_IO.newValue(l)); // [NH, B, Tq, HD]
+      g.output(STAGE_IO.newKey(l), kvType, [NH, 'B', 'Tq', HD]);
+      g.output(STAGE_IO.newValue(l), kvType, [NH, 'B', 'Tq', HD]);
+      // The Gather of each sequence's pages gives [NH, B, N, pageSize, HD], which is [NH, B, L, HD]
+      // without moving anything. Keys are cached [L, HD] per head like values; q·Kᵀ transposes the
+      // last two axes, which ONNX Runtime fuses into the product (FusedMatMul with transB on the
+      // CPU) instead of copying. An fp16 cache is widened after the Gather, so only the sequences'
+      // own pages are converted.
+      const keyPages = g.input(STAGE_IO.keyPages(l), kvType, [NH, 'P', 'S', HD]);
+      const valuePages = g.input(STAGE_IO.valuePages(l), kvType, [NH, 'P', 'S', HD]);
+      const past = (pages: string) => {
+        const rows = g.op('Reshape', [g.op('Gather', [pages, pageTable], { axis: 1 }), g.int64s([0, 0, -1, HD])]);
+        return half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows;
+      };
+      const transposed = (t: string) => g.op('Transpose', [t], { perm: [0, 1, 3, 2] });
+      const scoresPast = g.op('Add', [g.op('MatMul', [qT, transposed(past(keyPages))]), pastBias]); // [NH, B, Tq, L]
+      const scoresSelf = g.op('Add', [g.op('MatMul', [qT, transposed(kNew)]), selfBias]); // [NH, B, Tq, Tq]
+      const probs = g.op('Softmax', [g.op('Concat', [scoresPast, scoresSelf], { axis: -1 })], { axis: -1 });
+      const probsPast = g.op('Slice', [probs, g.int64s([0]), pastLen, g.int64s([3])]);
+      const probsSelf = g.op('Slice', [probs, pastLen, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([3])]);
+      const context = g.op('Add', [g.op('MatMul', [probsPast, past(valuePages)]), g.op('MatMul', [probsSelf, vNew])]); // [NH, B, Tq, HD]
+      return g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [context, g.int64s([NH, -1, HD])])], { perm: [1, 0, 2] }), g.int64s([-1, H])]);
+    };
+  }
+
+  /**
+   * A device cache: position-major pools, [P x S, NH x HD], which the graph writes itself, one
+   * new position a contiguous row, by a ScatterElements of the step's rows at `cache_rows` (a GPU
+   * thread per element; ONNX Runtime's ScatterND gives each row to one thread, and took 12.7 of a
+   * one-stream step's 47 GPU ms on the H200). The pools then read back, new rows included, are
+   * each sequence's whole keys and values: a Gather of the page table (which covers the new
+   * positions) seen as [P, S, H] gives [B, N, S, H] = [B, L, H], the layout ONNX Runtime's
+   * MultiHeadAttention takes, which computes the whole attention in a few kernels, masked by
+   * `attention_bias` (a GPU pays per kernel: this took about 20 kernels a layer as separate
+   * products, softmax, slices and transposes). The new tokens see their own keys and values as
+   * the cache holds them (rounded to fp16 with an fp16 cache).
+   */
+  function deviceAttention(): (l: number, q5: string, k5: string, v5: string) => string {
+    const attentionBias = g.input(STAGE_IO.attentionBias, 'float32', ['B', 1, 'Tq', 'L']);
+    // A write target per element of a row (ScatterElements takes an index per element): the
+    // step's positions widened once for every layer, on the GPU (int32, which the WebGPU provider
+    // computes on; its int64 arithmetic would run on the CPU).
+    const cacheTargets = g.op('Expand', [g.input(STAGE_IO.cacheRows, 'int32', ['R', 1]), g.int64s([1, H])]);
+    // [-1, pageSize, H], to see a pool as pages: the page size from the shapes of the page table
+    // [B, N] and the mask [B, 1, Tq, N x pageSize] (shape arithmetic, on the CPU).
+    const dim = (t: string, axis: number) => g.op('Slice', [g.op('Shape', [t]), g.int64s([axis]), g.int64s([axis + 1])]);
+    const pagesShape = g.op('Concat', [g.int64s([-1]), g.op('Div', [dim(attentionBias, 3), dim(pageTable, 1)]), g.int64s([H])], { axis: 0 });
+    return (l, q5, k5, v5) => {
+      const keyPages = g.input(STAGE_IO.keyPages(l), kvType, ['N', H]);
+      const valuePages = g.input(STAGE_IO.valuePages(l), kvType, ['N', H]);
+      const write = (pages: string, t: string, name: string) => {
+        const rows = g.op('Reshape', [t, g.int64s([-1, H])]);
+        g.op('ScatterElements', [pages, cacheTargets, half ? g.op('Cast', [rows], { to: 10 /* FLOAT16 */ }) : rows], { axis: 0 }, name);
+        g.output(name, kvType, ['N', H]);
+        return name;
+      };
+      const all = (pages: string) => {
+        const rows = g.op('Reshape', [g.op('Gather', [g.op('Reshape', [pages, pagesShape]), pageTable], { axis: 0 }), g.int64s([0, -1, H])]);
+        return half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows;
+      };
+      const keys = all(write(keyPages, k5, STAGE_IO.keyPagesOut(l)));
+      const values = all(write(valuePages, v5, STAGE_IO.valuePagesOut(l)));
+      const query = g.op('Reshape', [q5, shapeBTH]);
+      const context = g.op('MultiHeadAttention', [query, keys, values, '', '', attentionBias], { num_heads: NH, scale: { float: 1 / Math.sqrt(HD) } }, undefined, 'com.microsoft');
+      return g.op('Reshape', [context, g.int64s([-1, H])]);
+    };
+  }
 
   for (let l = range.start; l < range.end; l++) {
     const n = layerTensorNames(l);
@@ -212,81 +303,10 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     // 2-3. fused QKV, laid out per head as [q | k | v] (interleaved, not all-Q-then-all-K).
     const qkv = linear(a, n.qkvWeight, n.qkvBias, 3 * H, H);
     const [qk5, v5] = g.node('Split', [g.op('Reshape', [qkv, shapeHeads]), g.int64s([2, 1])], 2, { axis: 3 }) as [string, string];
-    const squeeze = (t: string) => g.op('Squeeze', [t, g.int64s([3])]); // -> [B, Tq, NH, HD]
     // 4. 2-D rotary on q and k, together (one set of kernels for both: a GPU pays per kernel).
-    const [q5, k5] = g.node('Split', [rotaryApply(g, qk5, cos5, sin5)], 2, { axis: 3, num_outputs: 2 }) as [string, string];
-    const q = squeeze(q5);
-    const k = squeeze(k5);
-    const v = squeeze(v5);
-    // Heads first, [NH, B, Tq, HD], the order the cache's pages come in: moved as [B*Tq, NH, HD]
-    // -> [NH, B*Tq, HD], a Transpose ONNX Runtime runs as fast copies of HD-element rows, where
-    // the same move in four axes ([2, 0, 1, 3]) took 6% of a 1024-token prefill (measured).
-    // Scale q once: P = softmax(q·Kᵀ / sqrt(HD) + mask); the reference's 1/(i+1) trick cancels (§5.4).
-    const headsFirst = (t: string, name?: string) =>
-      g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [t, g.int64s([-1, NH, HD])])], { perm: [1, 0, 2] }), shapeHeadsFirst], {}, name);
-    const qT = g.op('Mul', [headsFirst(q), g.scalar(1 / Math.sqrt(HD))]);
-    // The new rows go out in the cache's dtype (an fp32 output is the Transpose itself); the new
-    // tokens attend to each other unrounded.
-    const newRows = (t: string, name: string) => {
-      if (!half) return headsFirst(t, name);
-      const rows = headsFirst(t);
-      g.op('Cast', [rows], { to: 10 /* FLOAT16 */ }, name);
-      return rows;
-    };
-    const kNew = onDevice ? headsFirst(k) : newRows(k, STAGE_IO.newKey(l)); // [NH, B, Tq, HD]
-    const vNew = onDevice ? headsFirst(v) : newRows(v, STAGE_IO.newValue(l)); // [NH, B, Tq, HD]
-    let kPastT: string; // [NH, B, HD, L]
-    let vPast: string; // [NH, B, L, HD]
-    if (onDevice) {
-      // Position-major pools, [P x S, NH x HD]: one new position is one contiguous row, written by
-      // a ScatterElements of the step's rows (a GPU thread per element; ONNX Runtime's ScatterND
-      // gives each row to one thread, and took 12.7 of a one-stream step's 47 GPU ms on the H200).
-      // Seen as [P, S, NH, HD], a Gather of the table's pages is [B, N, S, NH, HD] = [B, L, NH, HD],
-      // moved heads first by the one Transpose that q·Kᵀ needs anyway (and one for values).
-      const keyPages = g.input(STAGE_IO.keyPages(l), kvType, ['N', H]);
-      const valuePages = g.input(STAGE_IO.valuePages(l), kvType, ['N', H]);
-      const write = (pages: string, t: string, name: string) => {
-        const rows = g.op('Reshape', [t, g.int64s([-1, H])]);
-        g.op('ScatterElements', [pages, cacheTargets as string, half ? g.op('Cast', [rows], { to: 10 /* FLOAT16 */ }) : rows], { axis: 0 }, name);
-        g.output(name, kvType, ['N', H]);
-      };
-      write(keyPages, k, STAGE_IO.keyPagesOut(l));
-      write(valuePages, v, STAGE_IO.valuePagesOut(l));
-      // The past is read from the pools as they came in: the rows written this step lie beyond
-      // every sequence's past (masked by past_bias), so the order of the write and the read does
-      // not matter.
-      const past = (pages: string, perm: number[]) => {
-        const rows = g.op('Reshape', [g.op('Gather', [g.op('Reshape', [pages, devicePagesShape as string]), pageTable], { axis: 0 }), g.int64s([0, -1, NH, HD])]);
-        return g.op('Transpose', [half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows], { perm });
-      };
-      kPastT = past(keyPages, [2, 0, 3, 1]);
-      vPast = past(valuePages, [2, 0, 1, 3]);
-    } else {
-      g.output(STAGE_IO.newKey(l), kvType, [NH, 'B', 'Tq', HD]);
-      g.output(STAGE_IO.newValue(l), kvType, [NH, 'B', 'Tq', HD]);
-      // 5-7. attention over the past and the new tokens together. The Gather of each sequence's pages
-      // gives [NH, B, N, pageSize, HD], which is [NH, B, L, HD] without moving anything. Keys are
-      // cached [L, HD] per head like values; q·Kᵀ transposes the last two axes, which ONNX Runtime
-      // fuses into the product (FusedMatMul with transB on the CPU) instead of copying. An fp16
-      // cache is widened after the Gather, so only the sequences' own pages are converted.
-      const keyPages = g.input(STAGE_IO.keyPages(l), kvType, [NH, 'P', 'S', HD]);
-      const valuePages = g.input(STAGE_IO.valuePages(l), kvType, [NH, 'P', 'S', HD]);
-      const past = (pages: string) => {
-        const rows = g.op('Reshape', [g.op('Gather', [pages, pageTable], { axis: 1 }), g.int64s([0, 0, -1, HD])]);
-        return half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows;
-      };
-      kPastT = g.op('Transpose', [past(keyPages)], { perm: [0, 1, 3, 2] });
-      vPast = past(valuePages);
-    }
-    const transposed = (t: string) => g.op('Transpose', [t], { perm: [0, 1, 3, 2] });
-    const scoresPast = g.op('Add', [g.op('MatMul', [qT, kPastT]), pastBias]); // [NH, B, Tq, L]
-    const scoresSelf = g.op('Add', [g.op('MatMul', [qT, transposed(kNew)]), selfBias]); // [NH, B, Tq, Tq]
-    const probs = g.op('Softmax', [g.op('Concat', [scoresPast, scoresSelf], { axis: -1 })], { axis: -1 });
-    const probsPast = g.op('Slice', [probs, g.int64s([0]), pastLen, g.int64s([3])]);
-    const probsSelf = g.op('Slice', [probs, pastLen, g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([3])]);
-    const context = g.op('Add', [g.op('MatMul', [probsPast, vPast]), g.op('MatMul', [probsSelf, vNew])]); // [NH, B, Tq, HD]
-    // 8. heads back to [B*Tq, H] (head-major features), then the output projection.
-    const merged = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [context, g.int64s([NH, -1, HD])])], { perm: [1, 0, 2] }), g.int64s([-1, H])]);
+    const [q5, k5] = g.node('Split', [rotate(qk5)], 2, { axis: 3, num_outputs: 2 }) as [string, string];
+    // 5-8. attention, back as [B*Tq, H] (head-major features) for the output projection.
+    const merged = attention(l, q5, k5, v5);
     const attn = linear(merged, n.denseWeight, n.denseBias, H, H);
     // 9. DeepNorm-style residual on the normed input.
     const h1 = g.op('Add', [g.op('Mul', [a, alpha]), attn]);
@@ -320,11 +340,27 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
 }
 
 /**
- * x·cos + rotateHalves(x)·sin over the last axis (HD) of x, where each half [u0 | u1] of a head
- * becomes [-u1 | u0] (rotate-half within each of the two 2-D rotary halves); cos and sin broadcast.
+ * The 2-D rotary (docs/model.md §5.3) of q and k, [B, Tq, NH, 2, HD], as ONNX Runtime's
+ * RotaryEmbedding: one kernel, where the same as elementwise operators (x·cos + rotateHalves(x)·sin:
+ * a Split, two Negs, a Concat, two Muls and an Add) took seven, and a GPU pays per kernel. Each
+ * half of a head is a rotate-half rotation of its own (by the position id, then by the block
+ * position), so the tensor is seen as [B*Tq, NH*2, 2, HD/2]: a "batch" row per token, a "head"
+ * per head's q or k, a "sequence" of the two halves, whose "position ids" pick each one's row of
+ * a cos/sin table made of the step's own rows (row 2r is token r's first half, 2r + 1 its
+ * second), taken once per graph from the rotary inputs, which hold each angle twice.
  */
-function rotaryApply(g: GraphBuilder, x: string, cos: string, sin: string): string {
-  const [x0, x1, x2, x3] = g.node('Split', [x], 4, { axis: -1, num_outputs: 4 }) as [string, string, string, string];
-  const rotated = g.op('Concat', [g.op('Neg', [x1]), x0, g.op('Neg', [x3]), x2], { axis: -1 });
-  return g.op('Add', [g.op('Mul', [x, cos]), g.op('Mul', [rotated, sin])]);
+function rotaryEmbedding(g: GraphBuilder, cos: string, sin: string, heads: number, headDim: number): (qk: string) => string {
+  const quarter = headDim / 4;
+  const table = (t: string) => g.op('Slice', [g.op('Reshape', [t, g.int64s([-1, 2 * quarter])]), g.int64s([0]), g.int64s([quarter]), g.int64s([1])]); // [B*Tq*2, HD/4]
+  const cosTable = table(cos);
+  const sinTable = table(sin);
+  // [0, 1, 2, ...] as [B*Tq, 2]: the table's rows in order (shape arithmetic, on the CPU).
+  const scalar = (t: string) => g.op('Squeeze', [t, g.int64s([0])]);
+  const rows = scalar(g.op('Slice', [g.op('Shape', [cosTable]), g.int64s([0]), g.int64s([1])]));
+  const positionIds = g.op('Reshape', [g.op('Range', [scalar(g.int64s([0])), rows, scalar(g.int64s([1]))]), g.int64s([-1, 2])]);
+  return (qk) => {
+    const shape = g.op('Shape', [qk]);
+    const rotated = g.op('RotaryEmbedding', [g.op('Reshape', [qk, g.int64s([-1, heads * 2, 2, 2 * quarter])]), positionIds, cosTable, sinTable], { interleaved: 0 }, undefined, 'com.microsoft');
+    return g.op('Reshape', [rotated, shape]);
+  };
 }
