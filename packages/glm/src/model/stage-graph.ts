@@ -140,21 +140,25 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     return s.half ? g.op('Cast', [s.init], { to: 1 /* FLOAT */ }) : s.init;
   };
   const accuracyLevel = options.accuracyLevel ?? 4;
-  // x [rows, in] times a weight [out, in] transposed: Gemm for float, MatMulNBits for quantized blocks.
-  // x [rows, in] times a weight [out, in] transposed, plus `bias` if given: Gemm for float,
-  // MatMulNBits for quantized blocks (its optional sixth input is the bias: one kernel instead of a
-  // product and an Add, which on a GPU is one dispatch fewer per linear).
-  const project = (x: string, name: string, m: MatrixTensor, out: number, inFeatures: number, bias?: string): string => {
-    if (m.kind === 'float') return g.op('Gemm', [x, weight(name, [out, inFeatures], m.data), ...(bias ? [bias] : [])], { transB: 1 });
+  // x [rows, in] times a weight [out, in] transposed, plus the bias if named, all times `scale`:
+  // Gemm for float (its alpha and beta scale), MatMulNBits for quantized blocks (its optional sixth
+  // input is the bias: one kernel instead of a product and an Add, which on a GPU is one dispatch
+  // fewer per linear; a scale is folded into the blocks' scales and the bias when the graph is built).
+  const project = (x: string, name: string, m: MatrixTensor, out: number, inFeatures: number, biasName?: string, scale = 1): string => {
+    if (m.kind === 'float') {
+      const bias = biasName ? [weight(biasName, [out])] : [];
+      return g.op('Gemm', [x, weight(name, [out, inFeatures], m.data), ...bias], { transB: 1, ...(scale !== 1 && { alpha: { float: scale }, beta: { float: scale } }) });
+    }
     const w = m.weight;
     const blocks = Math.ceil(inFeatures / w.blockSize);
     const packed = g.externalInit(`${name}.q${w.bits}`, 'uint8', [out, blocks, (w.blockSize * w.bits) / 8], w.packed);
-    const scales = g.externalInit(`${name}.scales`, 'float32', [out * blocks], w.scales);
+    const scales = g.externalInit(`${name}.scales`, 'float32', [out * blocks], scale === 1 ? w.scales : w.scales.map((v) => v * scale));
+    const bias = biasName ? (scale === 1 ? weight(biasName, [out]) : weight(`${biasName}.scaled`, [out], tensors.float(biasName, [out]).map((v) => v * scale))) : undefined;
     // Inputs 3 and 4 (zero points, group index) are absent: symmetric blocks in order.
     return g.op('MatMulNBits', [x, packed, scales, ...(bias ? ['', '', bias] : [])], { K: inFeatures, N: out, bits: w.bits, block_size: w.blockSize, accuracy_level: accuracyLevel }, undefined, 'com.microsoft');
   };
-  const linear = (x: string, weightName: string, biasName: string, out: number, inFeatures: number): string =>
-    project(x, weightName, tensors.matrix(weightName, out, inFeatures, 'linear'), out, inFeatures, weight(biasName, [out]));
+  const linear = (x: string, weightName: string, biasName: string, out: number, inFeatures: number, scale = 1): string =>
+    project(x, weightName, tensors.matrix(weightName, out, inFeatures, 'linear'), out, inFeatures, biasName, scale);
 
   const cos = g.input(STAGE_IO.ropeCos, 'float32', ['B', 'Tq', 1, HD]);
   const sin = g.input(STAGE_IO.ropeSin, 'float32', ['B', 'Tq', 1, HD]);
@@ -192,7 +196,6 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
 
   const half = options.kvCache === 'float16';
   const kvType = half ? 'float16' : 'float32';
-  const alpha = g.scalar(RESIDUAL_ALPHA);
   const eps = { float: config.layernormEpsilon };
   const rotate = rotaryEmbedding(g, cos, sin, NH, HD);
   const onDevice = options.kvResidence === 'device';
@@ -296,30 +299,42 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     };
   }
 
+  // The residual stream x = alpha·m + mlp (docs/model.md §5.2 steps 9 and 12) is carried between a
+  // stage's layers as `carried` = m + mlp/alpha: the LayerNorm that follows it is scale-free
+  // (LN(alpha·y) with epsilon = LN(y) with epsilon/alpha²), so ONNX Runtime's
+  // SkipLayerNormalization normalizes m + mlp/alpha in one kernel, where the scaling Mul, the
+  // residual Add and the LayerNorm took three (twice a layer; a GPU pays per kernel). The output
+  // projections produce attn/alpha and mlp/alpha (their weights' scale, folded in when the graph
+  // is built). The stage's input and output are x itself.
+  const skipEps = { float: config.layernormEpsilon / RESIDUAL_ALPHA ** 2 };
+  const inverseAlpha = 1 / RESIDUAL_ALPHA;
+  const skipNorm = (input: string, skip: string, weightName: string, biasName: string) =>
+    g.op('SkipLayerNormalization', [input, skip, weight(weightName, [H]), weight(biasName, [H])], { epsilon: skipEps }, undefined, 'com.microsoft');
+  let carried: { normed: string; update: string } | undefined;
+  const norm = (weightName: string, biasName: string) =>
+    carried ? skipNorm(carried.update, carried.normed, weightName, biasName) : g.op('LayerNormalization', [x, weight(weightName, [H]), weight(biasName, [H])], { axis: -1, epsilon: eps });
+
   for (let l = range.start; l < range.end; l++) {
     const n = layerTensorNames(l);
     // 1. input LayerNorm; its output (not x) feeds the residual (docs/model.md §5.2 step 9).
-    const a = g.op('LayerNormalization', [x, weight(n.ln1Weight, [H]), weight(n.ln1Bias, [H])], { axis: -1, epsilon: eps });
+    const a = norm(n.ln1Weight, n.ln1Bias);
     // 2-3. fused QKV, laid out per head as [q | k | v] (interleaved, not all-Q-then-all-K).
     const qkv = linear(a, n.qkvWeight, n.qkvBias, 3 * H, H);
     const [qk5, v5] = g.node('Split', [g.op('Reshape', [qkv, shapeHeads]), g.int64s([2, 1])], 2, { axis: 3 }) as [string, string];
     // 4. 2-D rotary on q and k, together (one set of kernels for both: a GPU pays per kernel).
     const [q5, k5] = g.node('Split', [rotate(qk5)], 2, { axis: 3, num_outputs: 2 }) as [string, string];
-    // 5-8. attention, back as [B*Tq, H] (head-major features) for the output projection.
-    const merged = attention(l, q5, k5, v5);
-    const attn = linear(merged, n.denseWeight, n.denseBias, H, H);
-    // 9. DeepNorm-style residual on the normed input.
-    const h1 = g.op('Add', [g.op('Mul', [a, alpha]), attn]);
-    // 10-12. post-attention LayerNorm, tanh-GELU MLP, second residual on the normed input.
-    const m = g.op('LayerNormalization', [h1, weight(n.ln2Weight, [H]), weight(n.ln2Bias, [H])], { axis: -1, epsilon: eps });
-    const inner = config.innerHiddenSize;
-    const u = linear(m, n.h4hWeight, n.h4hBias, inner, H);
-    const mlp = linear(g.op('Gelu', [u], { approximate: 'tanh' }), n.fourhhWeight, n.fourhhBias, H, inner);
-    x = g.op('Add', [g.op('Mul', [m, alpha]), mlp]);
+    // 5-8. attention, back as [B*Tq, H] (head-major features) for the output projection (/alpha).
+    const attnScaled = linear(attention(l, q5, k5, v5), n.denseWeight, n.denseBias, H, H, inverseAlpha);
+    // 9-10. DeepNorm-style residual on the normed input, then the post-attention LayerNorm.
+    const m = skipNorm(attnScaled, a, n.ln2Weight, n.ln2Bias);
+    // 11-12. tanh-GELU MLP (/alpha), its residual on the normed input carried to the next norm.
+    const u = linear(m, n.h4hWeight, n.h4hBias, config.innerHiddenSize, H);
+    const mlpScaled = linear(g.op('Gelu', [u], { approximate: 'tanh' }), n.fourhhWeight, n.fourhhBias, H, config.innerHiddenSize, inverseAlpha);
+    carried = { normed: m, update: mlpScaled };
   }
 
   if (isLast) {
-    const final = g.op('LayerNormalization', [x, weight(FINAL_LN_WEIGHT, [H]), weight(FINAL_LN_BIAS, [H])], { axis: -1, epsilon: eps });
+    const final = norm(FINAL_LN_WEIGHT, FINAL_LN_BIAS);
     const hidden3 = g.op('Reshape', [final, shapeBTH], {}, STAGE_IO.hiddenOut);
     // Only each sequence's last row is needed for the next token (docs/model.md §11).
     const last = g.op('Reshape', [g.op('Slice', [hidden3, g.int64s([-1]), g.int64s([Number.MAX_SAFE_INTEGER]), g.int64s([1])]), g.int64s([-1, H])]);
@@ -331,7 +346,8 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     else g.op('Identity', [project(last, `${EMBEDDING_NAME}.head`, head, V, H)], {}, STAGE_IO.logits);
     g.output(STAGE_IO.logits, 'float32', ['B', config.vocabSize]);
   } else {
-    g.op('Reshape', [x, shapeBTH], {}, STAGE_IO.hiddenOut);
+    const out = carried ? g.op('Mul', [g.op('Add', [carried.normed, carried.update]), g.scalar(RESIDUAL_ALPHA)]) : x;
+    g.op('Reshape', [out, shapeBTH], {}, STAGE_IO.hiddenOut);
   }
   g.output(STAGE_IO.hiddenOut, 'float32', ['B', 'Tq', H]);
 
