@@ -167,7 +167,6 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
   // [B, Tq] taken from the rotary input, which every stage has, to reshape flat rows back.
   const bt = g.op('Slice', [g.op('Shape', [cos]), g.int64s([0]), g.int64s([2])]);
   const shapeBTH = g.op('Concat', [bt, g.int64s([H])], { axis: 0 });
-  const shapeHeads = g.op('Concat', [bt, g.int64s([NH, 3, HD])], { axis: 0 });
 
   let x: string; // flat [B*Tq, H] activations
   const V = config.vocabSize;
@@ -199,8 +198,8 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
   const eps = { float: config.layernormEpsilon };
   const rotate = rotaryEmbedding(g, cos, sin, NH, HD);
   const onDevice = options.kvResidence === 'device';
-  // Attention over the cache and the step's new tokens: [B, Tq, NH, 1, HD] q, k and v (k after
-  // rotary) in, [B*Tq, H] out, heads merged back (head-major features).
+  // Attention over the cache and the step's new tokens: [B*Tq, NH, 1, HD] q, k and v (q and k
+  // after rotary) in, [B*Tq, H] out, heads merged back (head-major features).
   const attention = onDevice ? deviceAttention() : hostAttention();
 
   /**
@@ -208,20 +207,20 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
    * store. Attention runs heads first ([NH, B, ...]), the order the Gather of the pages gives, and
    * splits its softmax into the past (masked by past_bias) and the new tokens (self_bias).
    */
-  function hostAttention(): (l: number, q5: string, k5: string, v5: string) => string {
+  function hostAttention(): (l: number, q: string, k: string, v: string) => string {
     const pastBias = g.input(STAGE_IO.pastBias, 'float32', ['B', 1, 'L']);
     const selfBias = g.input(STAGE_IO.selfBias, 'float32', ['B', 'Tq', 'Tq']);
     // The past's length L (pages x pageSize), where the softmax's probabilities split into past and new.
     const pastLen = g.op('Slice', [g.op('Shape', [pastBias]), g.int64s([2]), g.int64s([3])]);
     const shapeHeadsFirst = g.op('Concat', [g.int64s([NH]), bt, g.int64s([HD])], { axis: 0 });
-    return (l, q5, k5, v5) => {
+    return (l, q, k, v) => {
       // Heads first, [NH, B, Tq, HD]: moved as [B*Tq, NH, HD] -> [NH, B*Tq, HD], a Transpose ONNX
       // Runtime runs as fast copies of HD-element rows, where the same move in four axes
       // ([2, 0, 1, 3]) took 6% of a 1024-token prefill (measured).
       const headsFirst = (t: string, name?: string) =>
         g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [t, g.int64s([-1, NH, HD])])], { perm: [1, 0, 2] }), shapeHeadsFirst], {}, name);
       // Scale q once: P = softmax(q·Kᵀ / sqrt(HD) + mask); the reference's 1/(i+1) trick cancels (§5.4).
-      const qT = g.op('Mul', [headsFirst(q5), g.scalar(1 / Math.sqrt(HD))]);
+      const qT = g.op('Mul', [headsFirst(q), g.scalar(1 / Math.sqrt(HD))]);
       // The new rows go out in the cache's dtype (an fp32 output is the Transpose itself); the new
       // tokens attend to each other unrounded.
       const newRows = (t: string, name: string) => {
@@ -230,8 +229,8 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
         g.op('Cast', [rows], { to: 10 /* FLOAT16 */ }, name);
         return rows;
       };
-      const kNew = newRows(k5, STAGE_IO.newKey(l)); // [NH, B, Tq, HD]
-      const vNew = newRows(v5, STAGE_IO.newValue(l)); // [NH, B, Tq, HD]
+      const kNew = newRows(k, STAGE_IO.newKey(l)); // [NH, B, Tq, HD]
+      const vNew = newRows(v, STAGE_IO.newValue(l)); // [NH, B, Tq, HD]
       g.output(STAGE_IO.newKey(l), kvType, [NH, 'B', 'Tq', HD]);
       g.output(STAGE_IO.newValue(l), kvType, [NH, 'B', 'Tq', HD]);
       // The Gather of each sequence's pages gives [NH, B, N, pageSize, HD], which is [NH, B, L, HD]
@@ -268,7 +267,7 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
    * products, softmax, slices and transposes). The new tokens see their own keys and values as
    * the cache holds them (rounded to fp16 with an fp16 cache).
    */
-  function deviceAttention(): (l: number, q5: string, k5: string, v5: string) => string {
+  function deviceAttention(): (l: number, q: string, k: string, v: string) => string {
     const attentionBias = g.input(STAGE_IO.attentionBias, 'float32', ['B', 1, 'Tq', 'L']);
     // A write target per element of a row (ScatterElements takes an index per element): the
     // step's positions widened once for every layer, on the GPU (int32, which the WebGPU provider
@@ -278,7 +277,7 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     // [B, N] and the mask [B, 1, Tq, N x pageSize] (shape arithmetic, on the CPU).
     const dim = (t: string, axis: number) => g.op('Slice', [g.op('Shape', [t]), g.int64s([axis]), g.int64s([axis + 1])]);
     const pagesShape = g.op('Concat', [g.int64s([-1]), g.op('Div', [dim(attentionBias, 3), dim(pageTable, 1)]), g.int64s([H])], { axis: 0 });
-    return (l, q5, k5, v5) => {
+    return (l, q, k, v) => {
       const keyPages = g.input(STAGE_IO.keyPages(l), kvType, ['N', H]);
       const valuePages = g.input(STAGE_IO.valuePages(l), kvType, ['N', H]);
       const write = (pages: string, t: string, name: string) => {
@@ -291,9 +290,9 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
         const rows = g.op('Reshape', [g.op('Gather', [g.op('Reshape', [pages, pagesShape]), pageTable], { axis: 0 }), g.int64s([0, -1, H])]);
         return half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows;
       };
-      const keys = all(write(keyPages, k5, STAGE_IO.keyPagesOut(l)));
-      const values = all(write(valuePages, v5, STAGE_IO.valuePagesOut(l)));
-      const query = g.op('Reshape', [q5, shapeBTH]);
+      const keys = all(write(keyPages, k, STAGE_IO.keyPagesOut(l)));
+      const values = all(write(valuePages, v, STAGE_IO.valuePagesOut(l)));
+      const query = g.op('Reshape', [q, shapeBTH]);
       const context = g.op('MultiHeadAttention', [query, keys, values, '', '', attentionBias], { num_heads: NH, scale: { float: 1 / Math.sqrt(HD) } }, undefined, 'com.microsoft');
       return g.op('Reshape', [context, g.int64s([-1, H])]);
     };
@@ -320,11 +319,10 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     const a = norm(n.ln1Weight, n.ln1Bias);
     // 2-3. fused QKV, laid out per head as [q | k | v] (interleaved, not all-Q-then-all-K).
     const qkv = linear(a, n.qkvWeight, n.qkvBias, 3 * H, H);
-    const [qk5, v5] = g.node('Split', [g.op('Reshape', [qkv, shapeHeads]), g.int64s([2, 1])], 2, { axis: 3 }) as [string, string];
-    // 4. 2-D rotary on q and k, together (one set of kernels for both: a GPU pays per kernel).
-    const [q5, k5] = g.node('Split', [rotate(qk5)], 2, { axis: 3, num_outputs: 2 }) as [string, string];
+    // 4. 2-D rotary on q and k, as [B*Tq, NH, 1, HD] each with v.
+    const [q, k, v] = rotate(qkv);
     // 5-8. attention, back as [B*Tq, H] (head-major features) for the output projection (/alpha).
-    const attnScaled = linear(attention(l, q5, k5, v5), n.denseWeight, n.denseBias, H, H, inverseAlpha);
+    const attnScaled = linear(attention(l, q, k, v), n.denseWeight, n.denseBias, H, H, inverseAlpha);
     // 9-10. DeepNorm-style residual on the normed input, then the post-attention LayerNorm.
     const m = skipNorm(attnScaled, a, n.ln2Weight, n.ln2Bias);
     // 11-12. tanh-GELU MLP (/alpha), its residual on the normed input carried to the next norm.
@@ -356,27 +354,35 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
 }
 
 /**
- * The 2-D rotary (docs/model.md §5.3) of q and k, [B, Tq, NH, 2, HD], as ONNX Runtime's
- * RotaryEmbedding: one kernel, where the same as elementwise operators (x·cos + rotateHalves(x)·sin:
- * a Split, two Negs, a Concat, two Muls and an Add) took seven, and a GPU pays per kernel. Each
- * half of a head is a rotate-half rotation of its own (by the position id, then by the block
- * position), so the tensor is seen as [B*Tq, NH*2, 2, HD/2]: a "batch" row per token, a "head"
- * per head's q or k, a "sequence" of the two halves, whose "position ids" pick each one's row of
- * a cos/sin table made of the step's own rows (row 2r is token r's first half, 2r + 1 its
- * second), taken once per graph from the rotary inputs, which hold each angle twice.
+ * q, k and v of each head, [B*Tq, NH, 1, HD] each, from the fused QKV rows [B*Tq, 3H] (per head
+ * [q | k | v]), q and k after the 2-D rotary (docs/model.md §5.3), as ONNX Runtime's
+ * RotaryEmbedding and one Split: where the same as elementwise operators (x·cos +
+ * rotateHalves(x)·sin) took a Split, two Negs, a Concat, two Muls and an Add, and q, k and v a Split
+ * of their own; a GPU pays per kernel. Each half of a head is a rotate-half rotation of its own (by
+ * the position id, then by the block position), so the rows are seen as [B*Tq, NH, 6, HD/2]: a
+ * "batch" row per token, a "head" per head, a "sequence" of six halves (q's two, k's two, v's
+ * two), whose "position ids" pick each one's row of a cos/sin table made of the step's own rows
+ * (after a few rows of cos 1 and sin 0, row 2r is token r's first half, 2r + 1 its second), taken
+ * once per graph from the rotary inputs, which hold each angle twice; v's halves take a row of
+ * cos 1 and sin 0, and pass unrotated.
  */
-function rotaryEmbedding(g: GraphBuilder, cos: string, sin: string, heads: number, headDim: number): (qk: string) => string {
+function rotaryEmbedding(g: GraphBuilder, cos: string, sin: string, heads: number, headDim: number): (qkv: string) => [string, string, string] {
   const quarter = headDim / 4;
-  const table = (t: string) => g.op('Slice', [g.op('Reshape', [t, g.int64s([-1, 2 * quarter])]), g.int64s([0]), g.int64s([quarter]), g.int64s([1])]); // [B*Tq*2, HD/4]
-  const cosTable = table(cos);
-  const sinTable = table(sin);
-  // [0, 1, 2, ...] as [B*Tq, 2]: the table's rows in order (shape arithmetic, on the CPU).
+  // The unrotated rows come LEAD times: the CPU's kernel wants a table of at least as many rows as
+  // the "sequence" (six), and a one-token step brings two.
+  const LEAD = 4;
+  const lead = (value: number) => g.op('Expand', [g.scalar(value), g.int64s([LEAD, quarter])]);
+  const table = (t: string, unrotated: number) =>
+    g.op('Concat', [lead(unrotated), g.op('Slice', [g.op('Reshape', [t, g.int64s([-1, 2 * quarter])]), g.int64s([0]), g.int64s([quarter]), g.int64s([1])])], { axis: 0 }); // [LEAD + B*Tq*2, HD/4]
+  const cosTable = table(cos, 1);
+  const sinTable = table(sin, 0);
+  // [[4, 5, 4, 5, 0, 0], [6, 7, 6, 7, 0, 0], ...], [B*Tq, 6] (shape arithmetic, on the CPU).
   const scalar = (t: string) => g.op('Squeeze', [t, g.int64s([0])]);
   const rows = scalar(g.op('Slice', [g.op('Shape', [cosTable]), g.int64s([0]), g.int64s([1])]));
-  const positionIds = g.op('Reshape', [g.op('Range', [scalar(g.int64s([0])), rows, scalar(g.int64s([1]))]), g.int64s([-1, 2])]);
-  return (qk) => {
-    const shape = g.op('Shape', [qk]);
-    const rotated = g.op('RotaryEmbedding', [g.op('Reshape', [qk, g.int64s([-1, heads * 2, 2, 2 * quarter])]), positionIds, cosTable, sinTable], { interleaved: 0 }, undefined, 'com.microsoft');
-    return g.op('Reshape', [rotated, shape]);
+  const halves = g.op('Reshape', [g.op('Range', [scalar(g.int64s([LEAD])), rows, scalar(g.int64s([1]))]), g.int64s([-1, 2])]);
+  const positionIds = g.op('Concat', [halves, halves, g.op('Expand', [g.int64s([0]), g.op('Shape', [halves])])], { axis: 1 });
+  return (qkv) => {
+    const rotated = g.op('RotaryEmbedding', [g.op('Reshape', [qkv, g.int64s([-1, heads, 6, 2 * quarter])]), positionIds, cosTable, sinTable], { interleaved: 0 }, undefined, 'com.microsoft');
+    return g.node('Split', [g.op('Reshape', [rotated, g.int64s([-1, heads, 3, headDim])])], 3, { axis: 2, num_outputs: 3 }) as [string, string, string];
   };
 }
