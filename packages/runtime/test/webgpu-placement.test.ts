@@ -77,6 +77,8 @@ for (const [name, quantization] of VARIANTS) {
     assert.ok((byProvider.get('WebGpuExecutionProvider')?.size ?? 0) > 5, 'the profile lists the nodes that ran on WebGPU');
     assert.deepEqual(cpuFallbacks(placed), [], 'compute nodes that fell back to the CPU');
     assert.ok(byProvider.get('WebGpuExecutionProvider')?.has('ScatterElements'), 'the KV cache is written on the GPU');
+    // The fused kernels that keep a layer at a few dispatches (docs/performance.md, "GPUs").
+    for (const fused of ['MultiHeadAttention', 'RotaryEmbedding', 'SkipLayerNormalization']) assert.ok(byProvider.get('WebGpuExecutionProvider')?.has(fused), `${fused} runs on the GPU`);
   });
 }
 
