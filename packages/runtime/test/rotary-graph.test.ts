@@ -1,6 +1,8 @@
 // The graph's 2-D rotary at head dim 128, checked against values computed by hand from spec
-// §5.2-5.3. (The golden data has head dim 4, where rotate-half and interleaved coincide and the
-// single frequency is 1.0, so it cannot catch either mistake.)
+// §5.2-5.3, on each device (the rotary is ONNX Runtime's RotaryEmbedding over a view of the QKV
+// rows, whose layout these values would expose). (The golden data has head dim 4, where
+// rotate-half and interleaved coincide and the single frequency is 1.0, so it cannot catch either
+// mistake.)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { seededRandom } from '@chatglm/common';
