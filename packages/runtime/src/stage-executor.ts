@@ -148,6 +148,8 @@ export class StageExecutor implements StageRuntime {
           const rows = cache.poolRows(cache.prefixPages, 0, shared);
           for (const [i, l] of layers.entries()) await pools.writePositions(l, rows, prefix.layers[i]!.keys, prefix.layers[i]!.values, 0);
         }
+        // The rest goes into each sequence's first page (writePrefixTail), from rows kept on the device.
+        if (prefix && prefix.length > shared) await pools.holdTail(prefix.layers, shared, prefix.length - shared);
       } catch (err) {
         await pools?.release();
         await session.release();
@@ -328,8 +330,7 @@ export class StageExecutor implements StageRuntime {
     const prefix = this.cache.prefix;
     if (!this.pools || page === undefined || !prefix) return;
     const shared = this.cache.prefixPages.length * this.cache.pageSize;
-    const rows = this.cache.poolRows([page], 0, prefix.length - shared);
-    for (const [i, l] of this.layers.entries()) await this.pools.writePositions(l, rows, prefix.layers[i]!.keys, prefix.layers[i]!.values, shared);
+    await this.pools.writeTail(this.cache.poolRows([page], 0, prefix.length - shared));
   }
 
   private async run(feeds: Record<string, ort.Tensor>, options: RunOptions): Promise<ort.InferenceSession.ReturnType> {

@@ -24,7 +24,21 @@ export interface DevicePoolShape {
   dtype: KvCacheDtype;
 }
 
+/**
+ * The P-tuning prefix's positions past its whole pages, which every sequence's first page holds:
+ * their rows kept on the device, and one session that writes them into every layer's pools.
+ */
+interface PrefixTail {
+  /** Per layer, keys then values: gpu-buffer tensors of [positions, heads x headDim]. */
+  rows: ort.Tensor[];
+  /** Made `rows` and owns their buffers (releasing it frees them): released last. */
+  upload: ort.InferenceSession;
+  writer: ort.InferenceSession;
+}
+
 export class DeviceKvPools {
+  private tail: PrefixTail | undefined;
+
   private constructor(
     readonly shape: DevicePoolShape,
     /** Each layer's pools, gpu-buffer tensors of [pages x pageSize, heads x headDim]. */
@@ -87,22 +101,69 @@ export class DeviceKvPools {
   async writePositions(layer: number, rows: Int32Array, keys: Float32Array, values: Float32Array, from: number): Promise<void> {
     const { heads, headDim, dtype } = this.shape;
     const count = rows.length;
-    const total = keys.length / (heads * headDim);
-    // [heads, total, headDim] -> rows [count, heads, headDim] of positions from..from+count.
-    const rowsOf = (src: Float32Array): KvElements => {
-      const out = new Float32Array(count * heads * headDim);
-      for (let t = 0; t < count; t++) {
-        for (let h = 0; h < heads; h++) out.set(src.subarray((h * total + from + t) * headDim, (h * total + from + t + 1) * headDim), (t * heads + h) * headDim);
-      }
-      return dtype === 'float16' ? float32ToFloat16(out) : out;
-    };
     for (const [pool, src] of [[this.keys.get(layer), keys], [this.values.get(layer), values]] as const) {
       if (!pool) throw new Error(`layer ${layer} has no device pool`);
       await this.writer.run(
-        { pool_in: pool, targets: new ort.Tensor('int32', rows, [count, 1]), rows: new ort.Tensor(dtype, rowsOf(src), [count, heads * headDim]) },
+        { pool_in: pool, targets: new ort.Tensor('int32', rows, [count, 1]), rows: new ort.Tensor(dtype, this.rowsOf(src, from, count), [count, heads * headDim]) },
         { pool_out: pool },
       );
     }
+  }
+
+  /**
+   * Keeps positions [from, from + count) of the prefix of every layer (`prefix[i]` for
+   * shape.layers[i], [heads, positions, headDim] fp32) on the device, for writeTail(): a new
+   * sequence then takes its share of the prefix in one run, where a run per layer and pool took 2 x
+   * layers runs and uploads.
+   */
+  async holdTail(prefix: readonly { keys: Float32Array; values: Float32Array }[], from: number, count: number): Promise<void> {
+    const { layers, heads, headDim, dtype, pages, pageSize } = this.shape;
+    if (prefix.length !== layers.length) throw new Error(`holdTail: ${prefix.length} prefix layers for ${layers.length} layers`);
+    const row = heads * headDim;
+    const EP = onWebGpu({ logSeverityLevel: 3, graphOptimizationLevel: 'all' });
+    const u = new GraphBuilder();
+    u.op('Identity', [u.input('host', dtype, [count, row])], {}, 'device');
+    u.output('device', dtype, [count, row]);
+    const upload = await ort.InferenceSession.create(u.build('kv_tail_upload').model, { ...EP, preferredOutputLocation: { device: 'gpu-buffer' } });
+    const rows: ort.Tensor[] = [];
+    for (const layer of prefix) {
+      for (const src of [layer.keys, layer.values]) rows.push((await upload.run({ host: new ort.Tensor(dtype, this.rowsOf(src, from, count), [count, row]) })).device as ort.Tensor);
+    }
+    const dims = [pages * pageSize, row];
+    const w = new GraphBuilder();
+    const targets = w.op('Expand', [w.input('targets', 'int32', [count, 1]), w.int64s([1, row])]);
+    rows.forEach((_, i) => {
+      w.op('ScatterElements', [w.input(`pool_in_${i}`, dtype, dims), targets, w.input(`rows_${i}`, dtype, [count, row])], { axis: 0 }, `pool_out_${i}`);
+      w.output(`pool_out_${i}`, dtype, dims);
+    });
+    const writer = await ort.InferenceSession.create(w.build('kv_tail_write').model, EP);
+    this.tail = { rows, upload, writer };
+  }
+
+  /** Writes the held tail (holdTail) into every layer's pools at `rows` (KvCache.poolRows), in one run. */
+  async writeTail(rows: Int32Array): Promise<void> {
+    const tail = this.tail;
+    if (!tail) throw new Error('writeTail: no prefix tail is held');
+    const pools = this.shape.layers.flatMap((l) => [this.keys.get(l) as ort.Tensor, this.values.get(l) as ort.Tensor]);
+    const feeds: Record<string, ort.Tensor> = { targets: new ort.Tensor('int32', rows, [rows.length, 1]) };
+    const fetches: Record<string, ort.Tensor> = {};
+    pools.forEach((pool, i) => {
+      feeds[`pool_in_${i}`] = pool;
+      feeds[`rows_${i}`] = tail.rows[i] as ort.Tensor;
+      fetches[`pool_out_${i}`] = pool;
+    });
+    await tail.writer.run(feeds, fetches);
+  }
+
+  /** [heads, total, headDim] -> rows [count, heads x headDim] of positions from..from+count, in the pools' dtype. */
+  private rowsOf(src: Float32Array, from: number, count: number): KvElements {
+    const { heads, headDim, dtype } = this.shape;
+    const total = src.length / (heads * headDim);
+    const out = new Float32Array(count * heads * headDim);
+    for (let t = 0; t < count; t++) {
+      for (let h = 0; h < heads; h++) out.set(src.subarray((h * total + from + t) * headDim, (h * total + from + t + 1) * headDim), (t * heads + h) * headDim);
+    }
+    return dtype === 'float16' ? float32ToFloat16(out) : out;
   }
 
   /** The positions at the pool's `rows` (KvCache.poolRows), as [heads, positions, headDim] fp32 keys and values. */
@@ -125,9 +186,12 @@ export class DeviceKvPools {
   }
 
   async release(): Promise<void> {
-    for (const t of [...this.keys.values(), ...this.values.values()]) t.dispose();
+    for (const t of [...this.keys.values(), ...this.values.values(), ...(this.tail?.rows ?? [])]) t.dispose();
     this.keys.clear();
     this.values.clear();
+    await this.tail?.writer.release();
+    await this.tail?.upload.release();
+    this.tail = undefined;
     await this.writer.release();
     await this.reader.release();
     await this.fill.release();
