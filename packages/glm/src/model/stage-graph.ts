@@ -196,10 +196,11 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
   const half = options.kvCache === 'float16';
   const kvType = half ? 'float16' : 'float32';
   const eps = { float: config.layernormEpsilon };
-  const rotate = rotaryEmbedding(g, cos, sin, NH, HD);
+  // q comes scaled: P = softmax(q·Kᵀ / sqrt(HD) + mask); the reference's 1/(i+1) trick cancels (§5.4).
+  const rotate = rotaryEmbedding(g, cos, sin, NH, HD, 1 / Math.sqrt(HD));
   const onDevice = options.kvResidence === 'device';
   // Attention over the cache and the step's new tokens: [B*Tq, NH, 1, HD] q, k and v (q and k
-  // after rotary) in, [B*Tq, H] out, heads merged back (head-major features).
+  // after rotary, q scaled by 1/sqrt(HD)) in, [B*Tq, H] out, heads merged back (head-major features).
   const attention = onDevice ? deviceAttention() : hostAttention();
 
   /**
@@ -219,8 +220,7 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
       // ([2, 0, 1, 3]) took 6% of a 1024-token prefill (measured).
       const headsFirst = (t: string, name?: string) =>
         g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [t, g.int64s([-1, NH, HD])])], { perm: [1, 0, 2] }), shapeHeadsFirst], {}, name);
-      // Scale q once: P = softmax(q·Kᵀ / sqrt(HD) + mask); the reference's 1/(i+1) trick cancels (§5.4).
-      const qT = g.op('Mul', [headsFirst(q), g.scalar(1 / Math.sqrt(HD))]);
+      const qT = headsFirst(q);
       // The new rows go out in the cache's dtype (an fp32 output is the Transpose itself); the new
       // tokens attend to each other unrounded.
       const newRows = (t: string, name: string) => {
@@ -261,11 +261,13 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
    * thread per element; ONNX Runtime's ScatterND gives each row to one thread, and took 12.7 of a
    * one-stream step's 47 GPU ms on the H200). The pools then read back, new rows included, are
    * each sequence's whole keys and values: a Gather of the page table (which covers the new
-   * positions) seen as [P, S, H] gives [B, N, S, H] = [B, L, H], the layout ONNX Runtime's
-   * MultiHeadAttention takes, which computes the whole attention in a few kernels, masked by
-   * `attention_bias` (a GPU pays per kernel: this took about 20 kernels a layer as separate
-   * products, softmax, slices and transposes). The new tokens see their own keys and values as
-   * the cache holds them (rounded to fp16 with an fp16 cache).
+   * positions) seen as [P, S, H] gives [B, N, S, H] = [B, L, H]. Attention over them is one
+   * product, one masked softmax (`attention_bias`: the past, and the new tokens as the prefix mask
+   * allows) and one product, heads first, where the host cache's splits into past and new (a GPU
+   * pays per kernel). The new tokens see their own keys and values as the cache holds them
+   * (rounded to fp16 with an fp16 cache). ONNX Runtime's MultiHeadAttention would do it in one
+   * kernel, but its WebGPU kernel in 1.30 is wrong for 32 queries or more (docs/performance.md,
+   * "GPUs"), which every prefill of 32 tokens has.
    */
   function deviceAttention(): (l: number, q: string, k: string, v: string) => string {
     const attentionBias = g.input(STAGE_IO.attentionBias, 'float32', ['B', 1, 'Tq', 'L']);
@@ -277,6 +279,7 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     // [B, N] and the mask [B, 1, Tq, N x pageSize] (shape arithmetic, on the CPU).
     const dim = (t: string, axis: number) => g.op('Slice', [g.op('Shape', [t]), g.int64s([axis]), g.int64s([axis + 1])]);
     const pagesShape = g.op('Concat', [g.int64s([-1]), g.op('Div', [dim(attentionBias, 3), dim(pageTable, 1)]), g.int64s([H])], { axis: 0 });
+    const shapeBTNH = g.op('Concat', [bt, g.int64s([NH, HD])], { axis: 0 });
     return (l, q, k, v) => {
       const keyPages = g.input(STAGE_IO.keyPages(l), kvType, ['N', H]);
       const valuePages = g.input(STAGE_IO.valuePages(l), kvType, ['N', H]);
@@ -286,15 +289,17 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
         g.output(name, kvType, ['N', H]);
         return name;
       };
-      const all = (pages: string) => {
-        const rows = g.op('Reshape', [g.op('Gather', [g.op('Reshape', [pages, pagesShape]), pageTable], { axis: 0 }), g.int64s([0, -1, H])]);
-        return half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows;
+      // A pool's pages for each sequence, [B, L, NH, HD] in fp32, moved by `perm`.
+      const all = (pages: string, perm: number[]) => {
+        const rows = g.op('Reshape', [g.op('Gather', [g.op('Reshape', [pages, pagesShape]), pageTable], { axis: 0 }), g.int64s([0, -1, NH, HD])]);
+        return g.op('Transpose', [half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows], { perm });
       };
-      const keys = all(write(keyPages, k, STAGE_IO.keyPagesOut(l)));
-      const values = all(write(valuePages, v, STAGE_IO.valuePagesOut(l)));
-      const query = g.op('Reshape', [q, shapeBTH]);
-      const context = g.op('MultiHeadAttention', [query, keys, values, '', '', attentionBias], { num_heads: NH, scale: { float: 1 / Math.sqrt(HD) } }, undefined, 'com.microsoft');
-      return g.op('Reshape', [context, g.int64s([-1, H])]);
+      const keysT = all(write(keyPages, k, STAGE_IO.keyPagesOut(l)), [0, 2, 3, 1]); // [B, NH, HD, L]
+      const values = all(write(valuePages, v, STAGE_IO.valuePagesOut(l)), [0, 2, 1, 3]); // [B, NH, L, HD]
+      const query = g.op('Transpose', [g.op('Reshape', [q, shapeBTNH])], { perm: [0, 2, 1, 3] }); // [B, NH, Tq, HD]
+      const probs = g.op('Softmax', [g.op('Add', [g.op('MatMul', [query, keysT]), attentionBias])], { axis: -1 }); // [B, NH, Tq, L]
+      const context = g.op('MatMul', [probs, values]); // [B, NH, Tq, HD]
+      return g.op('Reshape', [g.op('Transpose', [context], { perm: [0, 2, 1, 3] }), g.int64s([-1, H])]);
     };
   }
 
@@ -355,32 +360,37 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
 
 /**
  * q, k and v of each head, [B*Tq, NH, 1, HD] each, from the fused QKV rows [B*Tq, 3H] (per head
- * [q | k | v]), q and k after the 2-D rotary (docs/model.md §5.3), as ONNX Runtime's
- * RotaryEmbedding and one Split: where the same as elementwise operators (x·cos +
- * rotateHalves(x)·sin) took a Split, two Negs, a Concat, two Muls and an Add, and q, k and v a Split
- * of their own; a GPU pays per kernel. Each half of a head is a rotate-half rotation of its own (by
- * the position id, then by the block position), so the rows are seen as [B*Tq, NH, 6, HD/2]: a
- * "batch" row per token, a "head" per head, a "sequence" of six halves (q's two, k's two, v's
- * two), whose "position ids" pick each one's row of a cos/sin table made of the step's own rows
- * (after a few rows of cos 1 and sin 0, row 2r is token r's first half, 2r + 1 its second), taken
- * once per graph from the rotary inputs, which hold each angle twice; v's halves take a row of
- * cos 1 and sin 0, and pass unrotated.
+ * [q | k | v]), q and k after the 2-D rotary (docs/model.md §5.3) and q times `qScale`, as ONNX
+ * Runtime's RotaryEmbedding and one Split: where the same as elementwise operators (x·cos +
+ * rotateHalves(x)·sin) took a Split, two Negs, a Concat, two Muls and an Add, q's scaling a Mul, and
+ * q, k and v a Split of their own; a GPU pays per kernel. Each half of a head is a rotate-half
+ * rotation of its own (by the position id, then by the block position), so the rows are seen as
+ * [B*Tq, NH, 6, HD/2]: a "batch" row per token, a "head" per head, a "sequence" of six halves (q's
+ * two, k's two, v's two), whose "position ids" pick each one's row of a cos/sin table made of the
+ * step's own rows, taken once per graph from the rotary inputs (which hold each angle twice): after
+ * a few rows of cos 1 and sin 0, which v's halves take and pass unrotated, row LEAD + 2r is token
+ * r's first half and LEAD + 2r + 1 its second, for k; then the same rows times qScale, for q
+ * (scaling cos and sin scales the rotated q).
  */
-function rotaryEmbedding(g: GraphBuilder, cos: string, sin: string, heads: number, headDim: number): (qkv: string) => [string, string, string] {
+function rotaryEmbedding(g: GraphBuilder, cos: string, sin: string, heads: number, headDim: number, qScale: number): (qkv: string) => [string, string, string] {
   const quarter = headDim / 4;
   // The unrotated rows come LEAD times: the CPU's kernel wants a table of at least as many rows as
-  // the "sequence" (six), and a one-token step brings two.
+  // the "sequence" (six), and a one-token step brings four.
   const LEAD = 4;
   const lead = (value: number) => g.op('Expand', [g.scalar(value), g.int64s([LEAD, quarter])]);
-  const table = (t: string, unrotated: number) =>
-    g.op('Concat', [lead(unrotated), g.op('Slice', [g.op('Reshape', [t, g.int64s([-1, 2 * quarter])]), g.int64s([0]), g.int64s([quarter]), g.int64s([1])])], { axis: 0 }); // [LEAD + B*Tq*2, HD/4]
+  const stepRows = (t: string) => g.op('Slice', [g.op('Reshape', [t, g.int64s([-1, 2 * quarter])]), g.int64s([0]), g.int64s([quarter]), g.int64s([1])]); // [B*Tq*2, HD/4]
+  const table = (t: string, unrotated: number) => {
+    const rows = stepRows(t);
+    return g.op('Concat', [lead(unrotated), rows, g.op('Mul', [rows, g.scalar(qScale)])], { axis: 0 }); // [LEAD + 2 x B*Tq*2, HD/4]
+  };
   const cosTable = table(cos, 1);
   const sinTable = table(sin, 0);
-  // [[4, 5, 4, 5, 0, 0], [6, 7, 6, 7, 0, 0], ...], [B*Tq, 6] (shape arithmetic, on the CPU).
+  // [[q: LEAD+2R, LEAD+2R+1, k: LEAD, LEAD+1, v: 0, 0], ...], [B*Tq, 6], for R = B*Tq tokens (shape arithmetic, on the CPU).
   const scalar = (t: string) => g.op('Squeeze', [t, g.int64s([0])]);
-  const rows = scalar(g.op('Slice', [g.op('Shape', [cosTable]), g.int64s([0]), g.int64s([1])]));
-  const halves = g.op('Reshape', [g.op('Range', [scalar(g.int64s([LEAD])), rows, scalar(g.int64s([1]))]), g.int64s([-1, 2])]);
-  const positionIds = g.op('Concat', [halves, halves, g.op('Expand', [g.int64s([0]), g.op('Shape', [halves])])], { axis: 1 });
+  const halvesCount = scalar(g.op('Slice', [g.op('Shape', [stepRows(cos)]), g.int64s([0]), g.int64s([1])]));
+  const kHalves = g.op('Reshape', [g.op('Range', [scalar(g.int64s([LEAD])), g.op('Add', [halvesCount, scalar(g.int64s([LEAD]))]), scalar(g.int64s([1]))]), g.int64s([-1, 2])]);
+  const qHalves = g.op('Add', [kHalves, halvesCount]);
+  const positionIds = g.op('Concat', [qHalves, kHalves, g.op('Expand', [g.int64s([0]), g.op('Shape', [kHalves])])], { axis: 1 });
   return (qkv) => {
     const rotated = g.op('RotaryEmbedding', [g.op('Reshape', [qkv, g.int64s([-1, heads, 6, 2 * quarter])]), positionIds, cosTable, sinTable], { interleaved: 0 }, undefined, 'com.microsoft');
     return g.node('Split', [g.op('Reshape', [rotated, g.int64s([-1, heads, 3, headDim])])], 3, { axis: 2, num_outputs: 3 }) as [string, string, string];
