@@ -59,6 +59,9 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
   const variants = values.variants.split(',').map(parseVariant);
   const figures: Figure[] = [];
   const say = (line: string) => console.log(line);
+  // A wrong result is reported at the end, after the figures: a lent device's one run should give
+  // everything it can, and still end in failure.
+  const failures: string[] = [];
   const started = performance.now();
 
   // 1. The adapter.
@@ -89,7 +92,7 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
       const cache = kvCache === 'float32' ? '' : ', KV cache fp16';
       figures.push({ part: 'golden', name: `max |error| vs the PyTorch reference${cache}`, measured: error, unit: 'abs', reference: { name: 'bound', value: 5e-4 } });
       say(`golden parity on the GPU${cache}: max |error| ${error.toExponential(2)} (bound 5e-4)`);
-      if (!(error < 5e-4)) throw new Error(`golden parity failed on the GPU${cache}: ${error}`);
+      if (!(error < 5e-4)) failures.push(`golden parity failed on the GPU${cache}: ${error}`);
     } finally {
       await golden.close();
     }
@@ -101,7 +104,7 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
   const parity = await cpuParity();
   figures.push({ part: 'golden', name: 'max |logit error| vs the CPU stage at head size 128, relative to the largest logit', measured: parity, unit: 'ratio', reference: { name: 'bound', value: 1e-4 } });
   say(`the GPU against the CPU at head size 128 (prefills of 37 and 5 tokens, 3 batched decode steps): max |logit diff| / max |logit| ${parity.toExponential(2)} (bound 1e-4)`);
-  if (!(parity < 1e-4)) throw new Error(`the GPU's logits differ from the CPU's at head size 128: ${parity}`);
+  if (!(parity < 1e-4)) failures.push(`the GPU's logits differ from the CPU's at head size 128: ${parity}`);
 
   // 3. The device.
   const bandwidth = await deviceBandwidth(small ? 16 * 2 ** 20 : 2 ** 30);
@@ -171,7 +174,8 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
   }
   say(`\ndevice check done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   if (values.out) fs.mkdirSync(path.dirname(path.resolve(values.out)), { recursive: true });
-  if (values.out) fs.writeFileSync(values.out, `${JSON.stringify({ shape: values.shape, settings, figures }, null, 2)}\n`);
+  if (values.out) fs.writeFileSync(values.out, `${JSON.stringify({ shape: values.shape, settings, figures, failures }, null, 2)}\n`);
+  if (failures.length > 0) throw new Error(`the device check found wrong results:\n${failures.join('\n')}`);
   return figures;
 }
 
