@@ -32,10 +32,12 @@ test('scripts/gpu-check: the packed check runs every part at the small shape, go
     for (const pkg of ['libvulkan1', 'libglvnd0', 'libglx0']) assert.ok(fs.readdirSync(payload).some((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb')), `the payload holds ${pkg}'s .deb`);
 
     // Run from another folder: the check must not depend on the repository's node_modules.
-    const run = spawnSync(path.join(ROOT, 'scripts/gpu-check'), ['--shape', 'small', '--variants', 'int4,int4-acc0'], { env, cwd: dir, encoding: 'utf8' });
+    const run = spawnSync(path.join(ROOT, 'scripts/gpu-check'), ['--shape', 'small', '--variants', 'int4,int4-acc0-products'], { env, cwd: dir, encoding: 'utf8' });
     const output = run.stdout + run.stderr;
     assert.equal(run.status, 0, output);
     assert.match(output, /golden parity on the GPU: max \|error\|/);
+    assert.match(output, /the GPU against the CPU at head size 128 .*decode attention as MultiHeadAttention/);
+    assert.match(output, /the GPU against the CPU at head size 128 .*decode attention as products/);
     assert.match(output, /device check done/);
 
     const report = JSON.parse(fs.readFileSync(path.join(out, 'gpu-check.json'), 'utf8')) as Report;
@@ -43,7 +45,7 @@ test('scripts/gpu-check: the packed check runs every part at the small shape, go
     const golden = report.figures.find((f) => f.part === 'golden');
     assert.ok(golden && golden.measured < 5e-4, `golden parity: ${JSON.stringify(golden)}`);
     const parts = new Set(report.figures.map((f) => f.part));
-    for (const part of ['device', 'kv-cache', 'decode-int4', 'decode-int4-acc0']) assert.ok(parts.has(part), `the report has ${part} figures: ${[...parts].join(', ')}`);
+    for (const part of ['device', 'kv-cache', 'decode-int4', 'decode-int4-acc0-products']) assert.ok(parts.has(part), `the report has ${part} figures: ${[...parts].join(', ')}`);
     for (const f of report.figures) assert.ok(Number.isFinite(f.measured) && f.measured >= 0, `${f.part} / ${f.name}: ${f.measured}`);
     assert.equal(report.figures.filter((f) => f.part === 'decode-int4').length, 3, 'single stream, batched and 2-stage figures');
   } finally {

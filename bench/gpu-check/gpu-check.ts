@@ -101,10 +101,13 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
   // 2b. The GPU against the CPU at ChatGLM's head size, where the golden model's (4) does not reach
   // the attention and rotary kernels a real model runs: prompts across several cache pages, then
   // batched decode steps of sequences of different lengths.
-  const parity = await cpuParity();
-  figures.push({ part: 'golden', name: 'max |logit error| vs the CPU stage at head size 128, relative to the largest logit', measured: parity, unit: 'ratio', reference: { name: 'bound', value: 1e-4 } });
-  say(`the GPU against the CPU at head size 128 (prefills of 37 and 5 tokens, 3 batched decode steps): max |logit diff| / max |logit| ${parity.toExponential(2)} (bound 1e-4)`);
-  if (!(parity < 1e-4)) failures.push(`the GPU's logits differ from the CPU's at head size 128: ${parity}`);
+  for (const fusedDecodeAttention of [true, false]) {
+    const parity = await cpuParity(fusedDecodeAttention);
+    const how = fusedDecodeAttention ? 'decode attention as MultiHeadAttention' : 'decode attention as products';
+    figures.push({ part: 'golden', name: `max |logit error| vs the CPU stage at head size 128, relative to the largest logit (${how})`, measured: parity, unit: 'ratio', reference: { name: 'bound', value: 1e-4 } });
+    say(`the GPU against the CPU at head size 128 (prefills of 37 and 5 tokens, 3 batched decode steps; ${how}): max |logit diff| / max |logit| ${parity.toExponential(2)} (bound 1e-4)`);
+    if (!(parity < 1e-4)) failures.push(`the GPU's logits differ from the CPU's at head size 128 (${how}): ${parity}`);
+  }
 
   // 3. The device.
   const bandwidth = await deviceBandwidth(small ? 16 * 2 ** 20 : 2 ** 30);
@@ -183,13 +186,13 @@ export async function runGpuCheck(argv: string[]): Promise<Figure[]> {
  * The largest difference between the logits of a webgpu and a CPU stage, relative to the largest
  * logit, over the same runs: two prefills that cross page boundaries, then decode steps of both.
  */
-async function cpuParity(): Promise<number> {
+async function cpuParity(fusedDecodeAttention: boolean): Promise<number> {
   const config: GlmConfig = { ...SMALL, hiddenSize: 512, numHeads: 4, numLayers: 2 };
   const tensors = Object.fromEntries(randomGlmWeights(config, { seed: 11 }));
   const prompts = [Array.from({ length: 35 }, (_, i) => 5 + i), [7, 8, 9]].map((p) => [...p, config.gmaskTokenId, config.bosTokenId]);
   const positions = prompts.map((p) => SequencePositions.of(p, config));
   const logitsOn = async (device: 'cpu' | 'webgpu'): Promise<Float32Array[]> => {
-    const stage = await StageExecutor.create({ config, range: { start: 0, end: config.numLayers }, weights: { kind: 'memory', tensors }, maxSequences: 2, maxTokensPerSequence: 48, threads: 2, device });
+    const stage = await StageExecutor.create({ config, range: { start: 0, end: config.numLayers }, weights: { kind: 'memory', tensors }, maxSequences: 2, maxTokensPerSequence: 48, threads: 2, device, fusedDecodeAttention });
     try {
       const out: Float32Array[] = [];
       for (const [i, p] of prompts.entries()) out.push((await stage.prefill({ seqId: `s${i}`, tokens: p, ...positions[i]!.prefill(p.length), contextLength: positions[i]!.contextLength })).logits!);
@@ -216,16 +219,18 @@ function describe(c: GlmConfig): string {
 
 /** What one decode measurement runs: the weights' quantization and, for quantized weights, MatMulNBits' accuracy level. */
 interface Variant {
-  /** As given: int4, int8, none, or one of those with -acc0..-acc4. */
+  /** As given: int4, int8, none, or one of those with -acc0..-acc4 and/or -products. */
   name: string;
   weights: Quantization;
   accuracyLevel?: number;
+  /** -products: decode steps attend with separate products, not MultiHeadAttention. */
+  products?: boolean;
 }
 
 function parseVariant(text: string): Variant {
-  const m = /^(none|int8|int4)(?:-acc([0-4]))?$/.exec(text);
-  if (!m) throw new Error(`--variants takes int4, int8 or none, each optionally with -acc0..-acc4 (MatMulNBits' accuracy level), got "${text}"`);
-  return { name: text, weights: parseQuantization(m[1]!, 'variants'), ...(m[2] !== undefined && { accuracyLevel: Number(m[2]) }) };
+  const m = /^(none|int8|int4)(?:-acc([0-4]))?(-products)?$/.exec(text);
+  if (!m) throw new Error(`--variants takes int4, int8 or none, each optionally with -acc0..-acc4 (MatMulNBits' accuracy level) and then -products (decode attention as products, not MultiHeadAttention), got "${text}"`);
+  return { name: text, weights: parseQuantization(m[1]!, 'variants'), ...(m[2] !== undefined && { accuracyLevel: Number(m[2]) }), ...(m[3] !== undefined && { products: true }) };
 }
 
 function loadStage(config: GlmConfig, range: { start: number; end: number }, variant: Variant, kvCache: KvCacheDtype, run: { steps: number; streams: number }, profileFilePrefix?: string): Promise<StageExecutor> {
@@ -236,6 +241,7 @@ function loadStage(config: GlmConfig, range: { start: number; end: number }, var
     range,
     weights: { kind: 'tensors', tensors: randomStageTensors({ linears: variant.weights, embedding: variant.weights }) },
     ...(variant.accuracyLevel !== undefined && { accuracyLevel: variant.accuracyLevel }),
+    ...(variant.products && { fusedDecodeAttention: false }),
     quantization: { kvCache },
     ...(profileFilePrefix !== undefined && { profileFilePrefix }),
     maxSequences: run.streams,

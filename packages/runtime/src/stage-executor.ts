@@ -126,7 +126,12 @@ export class StageExecutor implements StageRuntime {
       kvResidence = spec.quantization?.kvResidence ?? (spec.device === 'webgpu' ? 'device' : 'host');
       const [dtype, residence, weights] = [kvCache, kvResidence, spec.weights];
       openSession = () => {
-        const graph = buildStageGraph(config, range, openStageTensors(weights, spec.quantization), { kvCache: dtype, kvResidence: residence, ...(spec.accuracyLevel !== undefined && { accuracyLevel: spec.accuracyLevel }) });
+        const graph = buildStageGraph(config, range, openStageTensors(weights, spec.quantization), {
+          kvCache: dtype,
+          kvResidence: residence,
+          ...(spec.accuracyLevel !== undefined && { accuracyLevel: spec.accuracyLevel }),
+          ...(spec.fusedDecodeAttention !== undefined && { fusedDecodeAttention: spec.fusedDecodeAttention }),
+        });
         return createSession(graph.model, { ...options, externalData: graph.external.map((e) => ({ path: e.path, data: e.data })) });
       };
     }

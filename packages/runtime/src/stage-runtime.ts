@@ -85,6 +85,12 @@ export interface StageSpec {
    */
   accuracyLevel?: number;
   /**
+   * A webgpu stage's graph built here: decode steps attend with ONNX Runtime's MultiHeadAttention
+   * (default true) or with separate products, as prefills do (false). The device check compares
+   * them on a GPU (StageGraphOptions.fusedDecodeAttention).
+   */
+  fusedDecodeAttention?: boolean;
+  /**
    * Write ONNX Runtime's profile (every node's provider and time) to files starting with this
    * path; StageExecutor.endProfiling() names the file. Default: no profile.
    */

@@ -16,7 +16,7 @@ import { webgpuMissing } from '../../../test/support/stage-devices.ts';
 interface Placement {
   op: string;
   provider: string;
-  /** Only integer outputs: shape arithmetic (sizes, offsets), which the CPU is welcome to do. */
+  /** Only integer or boolean outputs: shape arithmetic (sizes, offsets, whether a step is a decode step), which the CPU is welcome to do. */
   shapeArithmetic: boolean;
 }
 
@@ -32,7 +32,7 @@ function placements(file: string): Map<string, Placement> {
   for (const e of events) {
     if (e.cat !== 'Node' || !e.args?.op_name || !e.args.provider || !e.name) continue;
     const outputs = (e.args.output_type_shape ?? []).flatMap((o) => Object.keys(o));
-    const shapeArithmetic = outputs.length > 0 && outputs.every((t) => t === 'int64' || t === 'int32');
+    const shapeArithmetic = outputs.length > 0 && outputs.every((t) => t === 'int64' || t === 'int32' || t === 'bool');
     nodes.set(e.name.replace(/_kernel_time$/, ''), { op: e.args.op_name, provider: e.args.provider, shapeArithmetic });
   }
   return nodes;
@@ -78,7 +78,7 @@ for (const [name, quantization] of VARIANTS) {
     assert.deepEqual(cpuFallbacks(placed), [], 'compute nodes that fell back to the CPU');
     assert.ok(byProvider.get('WebGpuExecutionProvider')?.has('ScatterElements'), 'the KV cache is written on the GPU');
     // The fused kernels that keep a layer at a few dispatches (docs/performance.md, "GPUs").
-    for (const fused of ['RotaryEmbedding', 'SkipLayerNormalization']) assert.ok(byProvider.get('WebGpuExecutionProvider')?.has(fused), `${fused} runs on the GPU`);
+    for (const fused of ['RotaryEmbedding', 'SkipLayerNormalization', 'MultiHeadAttention']) assert.ok(byProvider.get('WebGpuExecutionProvider')?.has(fused), `${fused} runs on the GPU`);
   });
 }
 
@@ -117,49 +117,52 @@ test('an fp16 KV cache on webgpu: the CPU\'s logits where the adapter has fp16 s
 // A GPU pays per kernel (docs/performance.md, "GPUs": a one-stream step on an H200 was bound by
 // the host's work per kernel), so a decode layer's kernel count is held to what it is: 4 linear
 // products, 2 SkipLayerNormalizations, RotaryEmbedding, a Split, 2 ScatterElements writing the
-// cache, 2 Gathers reading it, attention's 4 Transposes, 2 products, an Add of the mask and a
-// Softmax, and a Gelu. Counted as the difference between a 4-layer and a 2-layer model's decode
-// step (the embedding and lm_head cancel), reshapes aside (they alias their input: no GPU work)
-// and shape arithmetic aside.
-test('a decode step on webgpu runs at most 21 kernels a layer', { skip: webgpuMissing }, async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-profile-'));
-  const prompt = promptIds(config, [5, 6, 7]);
-  const layout = promptLayout(prompt, config);
-  const decodeKernels = async (layers: number): Promise<Map<string, number>> => {
-    const layerConfig = { ...config, numLayers: layers };
-    const stage = await StageExecutor.create({ config: layerConfig, range: { start: 0, end: layers }, weights: { kind: 'memory', tensors: randomTensors(layerConfig) }, quantization: { linears: 'int4' }, maxSequences: 1, maxTokensPerSequence: 16, threads: 1, device: 'webgpu', profileFilePrefix: path.join(dir, `layers-${layers}`) });
-    let file: string;
+// cache, 2 Gathers reading it, a Gelu, and attention: an If choosing MultiHeadAttention (2), or,
+// with fusedDecodeAttention off, 4 Transposes, 2 products, the mask's Add and a Softmax (8).
+// Counted as the difference between a 4-layer and a 2-layer model's decode step (the embedding and
+// lm_head cancel), reshapes aside (they alias their input: no GPU work) and shape arithmetic aside.
+for (const [fusedDecodeAttention, budget] of [[true, 15], [false, 21]] as const) {
+  test(`a decode step on webgpu runs at most ${budget} kernels a layer, attention ${fusedDecodeAttention ? 'as MultiHeadAttention' : 'as products'}`, { skip: webgpuMissing }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chatglm-profile-'));
+    const prompt = promptIds(config, [5, 6, 7]);
+    const layout = promptLayout(prompt, config);
+    const decodeKernels = async (layers: number): Promise<Map<string, number>> => {
+      const layerConfig = { ...config, numLayers: layers };
+      const stage = await StageExecutor.create({ config: layerConfig, range: { start: 0, end: layers }, weights: { kind: 'memory', tensors: randomTensors(layerConfig) }, quantization: { linears: 'int4' }, fusedDecodeAttention, maxSequences: 1, maxTokensPerSequence: 16, threads: 1, device: 'webgpu', profileFilePrefix: path.join(dir, `layers-${layers}`) });
+      let file: string;
+      try {
+        const { positions, blockPositions } = glmPositions(layout, 0, prompt.length);
+        await stage.prefill({ seqId: 's', tokens: prompt, positions, blockPositions, contextLength: layout.contextLength });
+        const next = glmPositions(layout, prompt.length, 1);
+        await stage.decode([{ seqId: 's', token: 9, position: next.positions[0]!, blockPosition: next.blockPositions[0]! }]);
+        file = stage.endProfiling();
+      } finally {
+        await stage.close();
+      }
+      const events = readProfile(file);
+      const decodeRun = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').at(-1);
+      assert.ok(decodeRun?.ts !== undefined, 'the profile has the decode run');
+      const counts = new Map<string, number>();
+      for (const e of events) {
+        if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time') || (e.ts ?? 0) < decodeRun.ts || e.args?.provider !== 'WebGpuExecutionProvider') continue;
+        const outputs = (e.args.output_type_shape ?? []).flatMap((o) => Object.keys(o));
+        if (e.args.op_name === 'Reshape' || (outputs.length > 0 && outputs.every((t) => t === 'int64' || t === 'int32'))) continue;
+        counts.set(e.args.op_name ?? '?', (counts.get(e.args.op_name ?? '?') ?? 0) + 1);
+      }
+      return counts;
+    };
     try {
-      const { positions, blockPositions } = glmPositions(layout, 0, prompt.length);
-      await stage.prefill({ seqId: 's', tokens: prompt, positions, blockPositions, contextLength: layout.contextLength });
-      const next = glmPositions(layout, prompt.length, 1);
-      await stage.decode([{ seqId: 's', token: 9, position: next.positions[0]!, blockPosition: next.blockPositions[0]! }]);
-      file = stage.endProfiling();
+      const [two, four] = [await decodeKernels(2), await decodeKernels(4)];
+      const perLayer = new Map([...four].map(([op, n]) => [op, (n - (two.get(op) ?? 0)) / 2] as const).filter(([, n]) => n !== 0));
+      const total = [...perLayer.values()].reduce((a, b) => a + b, 0);
+      console.log(`webgpu decode kernels a layer: ${total} (${[...perLayer].map(([op, n]) => `${op} ${n}`).join(', ')})`);
+      assert.ok(total > 0 && total <= budget, `a decode layer runs ${total} kernels`);
+      assert.equal(perLayer.has('MultiHeadAttention'), fusedDecodeAttention, 'MultiHeadAttention runs exactly when asked for');
     } finally {
-      await stage.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
-    const events = readProfile(file);
-    const decodeRun = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').at(-1);
-    assert.ok(decodeRun?.ts !== undefined, 'the profile has the decode run');
-    const counts = new Map<string, number>();
-    for (const e of events) {
-      if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time') || (e.ts ?? 0) < decodeRun.ts || e.args?.provider !== 'WebGpuExecutionProvider') continue;
-      const outputs = (e.args.output_type_shape ?? []).flatMap((o) => Object.keys(o));
-      if (e.args.op_name === 'Reshape' || (outputs.length > 0 && outputs.every((t) => t === 'int64' || t === 'int32'))) continue;
-      counts.set(e.args.op_name ?? '?', (counts.get(e.args.op_name ?? '?') ?? 0) + 1);
-    }
-    return counts;
-  };
-  try {
-    const [two, four] = [await decodeKernels(2), await decodeKernels(4)];
-    const perLayer = new Map([...four].map(([op, n]) => [op, (n - (two.get(op) ?? 0)) / 2] as const).filter(([, n]) => n !== 0));
-    const total = [...perLayer.values()].reduce((a, b) => a + b, 0);
-    console.log(`webgpu decode kernels a layer: ${total} (${[...perLayer].map(([op, n]) => `${op} ${n}`).join(', ')})`);
-    assert.ok(total > 0 && total <= 21, `a decode layer runs ${total} kernels`);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  });
+}
 
 test('negative control: a matrix product forced onto the CPU is caught', { skip: webgpuMissing }, async () => {
   const g = new GraphBuilder();

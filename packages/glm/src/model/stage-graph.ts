@@ -95,6 +95,11 @@ export interface StageGraphOptions {
    * to the host).
    */
   kvResidence?: KvResidence;
+  /**
+   * A device cache only: decode steps attend with ONNX Runtime's MultiHeadAttention (default true;
+   * false: with separate products, as prefills always do). See deviceAttention.
+   */
+  fusedDecodeAttention?: boolean;
 }
 
 export interface StageGraph {
@@ -261,13 +266,16 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
    * thread per element; ONNX Runtime's ScatterND gives each row to one thread, and took 12.7 of a
    * one-stream step's 47 GPU ms on the H200). The pools then read back, new rows included, are
    * each sequence's whole keys and values: a Gather of the page table (which covers the new
-   * positions) seen as [P, S, H] gives [B, N, S, H] = [B, L, H]. Attention over them is one
-   * product, one masked softmax (`attention_bias`: the past, and the new tokens as the prefix mask
-   * allows) and one product, heads first, where the host cache's splits into past and new (a GPU
-   * pays per kernel). The new tokens see their own keys and values as the cache holds them
-   * (rounded to fp16 with an fp16 cache). ONNX Runtime's MultiHeadAttention would do it in one
-   * kernel, but its WebGPU kernel in 1.30 is wrong for 32 queries or more (docs/performance.md,
-   * "GPUs"), which every prefill of 32 tokens has.
+   * positions) seen as [P, S, H] gives [B, N, S, H] = [B, L, H], masked by one `attention_bias`
+   * (the past, and the new tokens as the prefix mask allows). The new tokens see their own keys
+   * and values as the cache holds them (rounded to fp16 with an fp16 cache).
+   *
+   * A decode step (one new token a sequence) attends with ONNX Runtime's MultiHeadAttention, which
+   * takes that layout as it is: one kernel (a flash-attention decode of three programs) where the
+   * products take eight (a GPU pays per kernel). A prefill attends with the products (one product,
+   * one masked softmax, one product, heads first): the provider's MultiHeadAttention is wrong for
+   * 32 queries or more in 1.30 (docs/performance.md, "GPUs"). An If on the step's query count
+   * picks one; `fusedDecodeAttention: false` keeps the products for both.
    */
   function deviceAttention(): (l: number, q: string, k: string, v: string) => string {
     const attentionBias = g.input(STAGE_IO.attentionBias, 'float32', ['B', 1, 'Tq', 'L']);
@@ -280,6 +288,17 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
     const dim = (t: string, axis: number) => g.op('Slice', [g.op('Shape', [t]), g.int64s([axis]), g.int64s([axis + 1])]);
     const pagesShape = g.op('Concat', [g.int64s([-1]), g.op('Div', [dim(attentionBias, 3), dim(pageTable, 1)]), g.int64s([H])], { axis: 0 });
     const shapeBTNH = g.op('Concat', [bt, g.int64s([NH, HD])], { axis: 0 });
+    const fused = options.fusedDecodeAttention !== false;
+    // Whether the step is a decode step: its query count is 1 (a boolean on the CPU, for the If).
+    const isDecode = fused ? g.op('Squeeze', [g.op('Equal', [dim(attentionBias, 2), g.int64s([1])]), g.int64s([0])]) : '';
+    // q [B*Tq, NH, 1, HD] (scaled) over keys and values [B, L, H]: [B*Tq, H], in builder `b`.
+    const products = (b: GraphBuilder, q: string, keys: string, values: string, output?: string): string => {
+      const heads = (t: string, perm: number[]) => b.op('Transpose', [b.op('Reshape', [t, b.int64s([0, -1, NH, HD])])], { perm });
+      const query = b.op('Transpose', [b.op('Reshape', [q, shapeBTNH])], { perm: [0, 2, 1, 3] }); // [B, NH, Tq, HD]
+      const probs = b.op('Softmax', [b.op('Add', [b.op('MatMul', [query, heads(keys, [0, 2, 3, 1])]), attentionBias])], { axis: -1 }); // [B, NH, Tq, L]
+      const context = b.op('MatMul', [probs, heads(values, [0, 2, 1, 3])]); // [B, NH, Tq, HD]
+      return b.op('Reshape', [b.op('Transpose', [context], { perm: [0, 2, 1, 3] }), b.int64s([-1, H])], {}, output);
+    };
     return (l, q, k, v) => {
       const keyPages = g.input(STAGE_IO.keyPages(l), kvType, ['N', H]);
       const valuePages = g.input(STAGE_IO.valuePages(l), kvType, ['N', H]);
@@ -289,17 +308,20 @@ export function buildStageGraph(config: GlmConfig, range: LayerRange, source: We
         g.output(name, kvType, ['N', H]);
         return name;
       };
-      // A pool's pages for each sequence, [B, L, NH, HD] in fp32, moved by `perm`.
-      const all = (pages: string, perm: number[]) => {
-        const rows = g.op('Reshape', [g.op('Gather', [g.op('Reshape', [pages, pagesShape]), pageTable], { axis: 0 }), g.int64s([0, -1, NH, HD])]);
-        return g.op('Transpose', [half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows], { perm });
+      // A pool's pages for each sequence, [B, L, H] in fp32.
+      const all = (pages: string) => {
+        const rows = g.op('Reshape', [g.op('Gather', [g.op('Reshape', [pages, pagesShape]), pageTable], { axis: 0 }), g.int64s([0, -1, H])]);
+        return half ? g.op('Cast', [rows], { to: 1 /* FLOAT */ }) : rows;
       };
-      const keysT = all(write(keyPages, k, STAGE_IO.keyPagesOut(l)), [0, 2, 3, 1]); // [B, NH, HD, L]
-      const values = all(write(valuePages, v, STAGE_IO.valuePagesOut(l)), [0, 2, 1, 3]); // [B, NH, L, HD]
-      const query = g.op('Transpose', [g.op('Reshape', [q, shapeBTNH])], { perm: [0, 2, 1, 3] }); // [B, NH, Tq, HD]
-      const probs = g.op('Softmax', [g.op('Add', [g.op('MatMul', [query, keysT]), attentionBias])], { axis: -1 }); // [B, NH, Tq, L]
-      const context = g.op('MatMul', [probs, values]); // [B, NH, Tq, HD]
-      return g.op('Reshape', [g.op('Transpose', [context], { perm: [0, 2, 1, 3] }), g.int64s([-1, H])]);
+      const keys = all(write(keyPages, k, STAGE_IO.keyPagesOut(l)));
+      const values = all(write(valuePages, v, STAGE_IO.valuePagesOut(l)));
+      if (!fused) return products(g, q, keys, values);
+      const decode = g.branch(`layer${l}_decode`);
+      const fusedContext = decode.op('MultiHeadAttention', [decode.op('Reshape', [q, shapeBTH]), keys, values, '', '', attentionBias], { num_heads: NH, scale: { float: 1 } }, undefined, 'com.microsoft');
+      decode.output(decode.op('Reshape', [fusedContext, decode.int64s([-1, H])], {}, decode.tmp('context')), 'float32', ['BTq', H]);
+      const prefill = g.branch(`layer${l}_prefill`);
+      prefill.output(products(prefill, q, keys, values, prefill.tmp('context')), 'float32', ['BTq', H]);
+      return g.op('If', [isDecode], { then_branch: decode.branchGraph('decode'), else_branch: prefill.branchGraph('prefill') });
     };
   }
 

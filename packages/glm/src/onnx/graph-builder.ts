@@ -6,6 +6,7 @@ const { onnx } = onnxProto;
 type NodeProto = InstanceType<typeof onnx.NodeProto>;
 type TensorProto = InstanceType<typeof onnx.TensorProto>;
 type ValueInfoProto = InstanceType<typeof onnx.ValueInfoProto>;
+type GraphProto = InstanceType<typeof onnx.GraphProto>;
 
 export type ElementType = 'float32' | 'float16' | 'int64' | 'int32' | 'uint8' | 'int8' | 'bool';
 
@@ -22,8 +23,11 @@ const DATA_TYPE: Record<ElementType, number> = {
 /** A dimension is a fixed size or a symbolic name (dynamic). */
 export type Dim = number | string;
 
-/** Attribute values: integers, floats (wrapped, since JS cannot tell 1 from 1.0), strings, int lists. */
-export type AttributeValue = number | { float: number } | string | number[];
+/**
+ * Attribute values: integers, floats (wrapped, since JS cannot tell 1 from 1.0), strings, int
+ * lists, and graphs (an If's branches: GraphBuilder.branch()).
+ */
+export type AttributeValue = number | { float: number } | string | number[] | { graph: GraphProto };
 
 /** Weight bytes that live outside the model proto; ONNX Runtime receives them as `externalData`. */
 export interface ExternalTensor {
@@ -69,11 +73,28 @@ export class GraphBuilder {
   private readonly constants = new Map<string, string>();
   private counter = 0;
 
-  constructor(private readonly sink: ExternalSink = new MemorySink()) {}
+  /** `scope` prefixes the names this builder makes, so that a branch's never meet its parent's. */
+  constructor(
+    private readonly sink: ExternalSink = new MemorySink(),
+    private readonly scope = '',
+  ) {}
 
   tmp(prefix: string): string {
     this.counter += 1;
-    return `${prefix}__${this.counter}`;
+    return `${this.scope}${prefix}__${this.counter}`;
+  }
+
+  /**
+   * A builder for a subgraph (an If's branch): its nodes may read this graph's values by name, its
+   * own names are prefixed with `scope`, and branchGraph() turns it into the attribute value.
+   */
+  branch(scope: string): GraphBuilder {
+    return new GraphBuilder(this.sink, `${this.scope}${scope}_`);
+  }
+
+  /** This builder's nodes, constants and outputs as a subgraph (see branch()). */
+  branchGraph(name: string): { graph: GraphProto } {
+    return { graph: onnx.GraphProto.create({ name: `${this.scope}${name}`, node: this.nodes, output: this.outputs, initializer: this.initializers }) };
   }
 
   input(name: string, type: ElementType, dims: Dim[]): string {
@@ -118,7 +139,7 @@ export class GraphBuilder {
     const key = `i64:${values.join(',')}`;
     const existing = this.constants.get(key);
     if (existing) return existing;
-    const name = this.inline(`const_i64_${this.constants.size}`, 'int64', [values.length], BigInt64Array.from(values.map(BigInt)));
+    const name = this.inline(`${this.scope}const_i64_${this.constants.size}`, 'int64', [values.length], BigInt64Array.from(values.map(BigInt)));
     this.constants.set(key, name);
     return name;
   }
@@ -128,7 +149,7 @@ export class GraphBuilder {
     const key = `f32:${value}`;
     const existing = this.constants.get(key);
     if (existing) return existing;
-    const name = this.inline(`const_f32_${this.constants.size}`, 'float32', [], new Float32Array([value]));
+    const name = this.inline(`${this.scope}const_f32_${this.constants.size}`, 'float32', [], new Float32Array([value]));
     this.constants.set(key, name);
     return name;
   }
@@ -192,5 +213,6 @@ function attribute(name: string, value: AttributeValue) {
   }
   if (typeof value === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(value) };
   if (Array.isArray(value)) return { name, type: T.INTS, ints: value };
+  if ('graph' in value) return { name, type: T.GRAPH, g: value.graph };
   return { name, type: T.FLOAT, f: value.float };
 }
