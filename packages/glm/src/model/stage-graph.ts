@@ -10,8 +10,8 @@
 // fp16 cache then widens, so attention computes in fp32. Attention runs heads-first ([heads, B,
 // ...]), the order the Gather gives, so the past is copied once (by the Gather) and never
 // transposed. A WebGPU stage's cache stays on the GPU instead, in position-major pools the graph
-// writes itself and reads back whole for ONNX Runtime's MultiHeadAttention
-// (StageGraphOptions.kvResidence, deviceAttention below).
+// writes itself and reads back whole, new rows included (StageGraphOptions.kvResidence,
+// deviceAttention below).
 //
 // One run processes B sequences of Tq new tokens each: a prefill is B = 1, Tq = prompt length; a
 // batched decode is B sequences with Tq = 1 (their pasts of different lengths are padded to the
