@@ -184,9 +184,9 @@ export class KvCache {
     this.slotOf.set(seqId, slot);
     this.lengths[slot] = this.prefixLength;
     this.tables[slot] = [...this.sharedPages];
-    // A device cache's tail is written by the stage, on the page prefixTailPage() names.
-    if (tail && !this.onHost) this.takePage(slot);
-    if (this.prefixTail.size > 0) {
+    // The prefix's last, partial page is the sequence's own: written here on the host, by the
+    // stage on a device (on the page prefixTailPage() names; prefixTail is then empty).
+    if (tail) {
       const page = this.takePage(slot);
       for (const [layer, tail] of this.prefixTail) {
         const rows = { row: 0, rows: 1, tokens: tail.keys.length / (this.shape.heads * this.shape.headDim) };

@@ -237,11 +237,7 @@ export class StageExecutor implements StageRuntime {
 
       const feeds = this.commonFeeds(1, n, req.positions, req.blockPositions, this.visibility([slot], n, selfBias));
       this.addInput(feeds, 1, n, req.tokens, req.hidden);
-      if (this.pools) {
-        const targets = new Int32Array(n);
-        this.cache.rowTargets(slot, n, targets, 0);
-        feeds[STAGE_IO.cacheRows] = new ort.Tensor('int32', targets, [n, 1]);
-      }
+      if (this.pools) feeds[STAGE_IO.cacheRows] = this.writeTargets([slot], n);
       const out = await this.run(feeds, options);
       if (!this.pools) for (const l of this.layers) this.cache.append(l, slot, cacheRows(out, STAGE_IO.newKey(l)), cacheRows(out, STAGE_IO.newValue(l)), { row: 0, rows: 1, tokens: n });
       this.cache.advance(slot, n);
@@ -279,11 +275,7 @@ export class StageExecutor implements StageRuntime {
 
     const feeds = this.commonFeeds(rows, 1, positions, blockPositions, this.visibility(slots, 1, new Float32Array(1)));
     this.addInput(feeds, rows, 1, this.info.isFirst ? tokens : undefined, hidden);
-    if (this.pools) {
-      const targets = new Int32Array(rows);
-      slots.forEach((s, r) => this.cache.rowTargets(s, 1, targets, r));
-      feeds[STAGE_IO.cacheRows] = new ort.Tensor('int32', targets, [rows, 1]);
-    }
+    if (this.pools) feeds[STAGE_IO.cacheRows] = this.writeTargets(slots, 1);
     const out = await this.run(feeds, options);
     for (const l of this.pools ? [] : this.layers) {
       const keys = cacheRows(out, STAGE_IO.newKey(l));
@@ -327,6 +319,13 @@ export class StageExecutor implements StageRuntime {
     feeds[STAGE_IO.pastBias] = new ort.Tensor('float32', pastBias, [batch, 1, length]);
     feeds[STAGE_IO.selfBias] = new ort.Tensor('float32', selfBiases, [batch, tokens, tokens]);
     return feeds;
+  }
+
+  /** Where a device cache's graph writes the step's `tokens` new rows of each of `slots` (STAGE_IO.cacheRows), in batch order. */
+  private writeTargets(slots: readonly number[], tokens: number): ort.Tensor {
+    const targets = new Int32Array(slots.length * tokens);
+    slots.forEach((s, r) => this.cache.rowTargets(s, tokens, targets, r * tokens));
+    return new ort.Tensor('int32', targets, [targets.length, 1]);
   }
 
   /** A device cache's share of the P-tuning prefix past its whole pages, written into a new sequence's first page. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { GraphBuilder, glmPositions, promptLayout, type QuantizationOptions } from '@chatglm/glm';
 import ort from 'onnxruntime-node';
-import { StageExecutor, readProfile } from '@chatglm/runtime';
+import { StageExecutor, readProfile, type ProfileEvent } from '@chatglm/runtime';
 import { promptIds, randomTensors, tinyConfig } from '../../../test/support/models.ts';
 import { webgpuMissing } from '../../../test/support/stage-devices.ts';
 
@@ -25,15 +25,19 @@ function cpuFallbacks(placed: Map<string, Placement>): string[] {
   return [...placed].filter(([, p]) => p.provider !== 'WebGpuExecutionProvider' && !p.shapeArithmetic).map(([node, p]) => `${node} (${p.op} on ${p.provider})`);
 }
 
+/** Whether a profiled node only computes integers or booleans: shape arithmetic (see Placement). */
+function isShapeArithmetic(e: ProfileEvent): boolean {
+  const outputs = (e.args?.output_type_shape ?? []).flatMap((o) => Object.keys(o));
+  return outputs.length > 0 && outputs.every((t) => t === 'int64' || t === 'int32' || t === 'bool');
+}
+
 /** Each node's op and provider, from an ONNX Runtime profile (one entry per node). */
 function placements(file: string): Map<string, Placement> {
   const events = readProfile(file);
   const nodes = new Map<string, Placement>();
   for (const e of events) {
     if (e.cat !== 'Node' || !e.args?.op_name || !e.args.provider || !e.name) continue;
-    const outputs = (e.args.output_type_shape ?? []).flatMap((o) => Object.keys(o));
-    const shapeArithmetic = outputs.length > 0 && outputs.every((t) => t === 'int64' || t === 'int32' || t === 'bool');
-    nodes.set(e.name.replace(/_kernel_time$/, ''), { op: e.args.op_name, provider: e.args.provider, shapeArithmetic });
+    nodes.set(e.name.replace(/_kernel_time$/, ''), { op: e.args.op_name, provider: e.args.provider, shapeArithmetic: isShapeArithmetic(e) });
   }
   return nodes;
 }
@@ -145,8 +149,7 @@ for (const [fusedDecodeAttention, budget] of [[true, 15], [false, 21]] as const)
       const counts = new Map<string, number>();
       for (const e of events) {
         if (e.cat !== 'Node' || !e.name?.endsWith('_kernel_time') || (e.ts ?? 0) < decodeRun.ts || e.args?.provider !== 'WebGpuExecutionProvider') continue;
-        const outputs = (e.args.output_type_shape ?? []).flatMap((o) => Object.keys(o));
-        if (e.args.op_name === 'Reshape' || (outputs.length > 0 && outputs.every((t) => t === 'int64' || t === 'int32'))) continue;
+        if (e.args.op_name === 'Reshape' || isShapeArithmetic(e)) continue;
         counts.set(e.args.op_name ?? '?', (counts.get(e.args.op_name ?? '?') ?? 0) + 1);
       }
       return counts;

@@ -13,7 +13,7 @@ import ort from 'onnxruntime-node';
 import { float32ToFloat16 } from '@chatglm/common';
 import { GraphBuilder, type KvCacheDtype } from '@chatglm/glm';
 import type { KvElements } from '../kv-cache.ts';
-import { onWebGpu } from './webgpu-session-options.ts';
+import { deviceSessionOptions, deviceTensorMaker, runScatter, scatterModel } from './device-tensors.ts';
 
 export interface DevicePoolShape {
   layers: number[];
@@ -45,7 +45,7 @@ export class DeviceKvPools {
     readonly keys: Map<number, ort.Tensor>,
     readonly values: Map<number, ort.Tensor>,
     /** Made the pools, and owns their buffers: released last. */
-    private readonly fill: ort.InferenceSession,
+    private readonly fill: { release: () => Promise<void> },
     private readonly writer: ort.InferenceSession,
     private readonly reader: ort.InferenceSession,
   ) {}
@@ -53,36 +53,25 @@ export class DeviceKvPools {
   /** Zeroed pools for every layer, made on the device (no host memory of their size is ever taken). */
   static async create(shape: DevicePoolShape): Promise<DeviceKvPools> {
     const { pages, pageSize, heads, headDim, dtype } = shape;
-    const EP = onWebGpu({ logSeverityLevel: 3, graphOptimizationLevel: 'all' });
     const row = heads * headDim;
-    const dims = [pages * pageSize, row];
-    const f = new GraphBuilder();
-    const seed = f.input('zero', 'float32', [1]);
-    f.op('Expand', [dtype === 'float16' ? f.op('Cast', [seed], { to: 10 /* FLOAT16 */ }) : seed, f.int64s(dims)], {}, 'pool');
-    f.output('pool', dtype, dims);
-    const fill = await ort.InferenceSession.create(f.build('kv_pool_fill').model, { ...EP, preferredOutputLocation: { pool: 'gpu-buffer' } });
+    const dims: [number, number] = [pages * pageSize, row];
+    const fill = await deviceTensorMaker(dims, dtype);
 
-    // Rows from the host into a pool, in place (the P-tuning prefix), as the stage graph writes them.
-    const w = new GraphBuilder();
-    const targets = w.op('Expand', [w.input('targets', 'int32', ['R', 1]), w.int64s([1, row])]);
-    w.op('ScatterElements', [w.input('pool_in', dtype, dims), targets, w.input('rows', dtype, ['R', row])], { axis: 0 }, 'pool_out');
-    w.output('pool_out', dtype, dims);
-    const writer = await ort.InferenceSession.create(w.build('kv_pool_write').model, EP);
+    // Rows from the host into a layer's keys and values, in place (the P-tuning prefix).
+    const writer = await ort.InferenceSession.create(scatterModel(2, dims, 'R', dtype), deviceSessionOptions());
 
     // Positions of a pool back to the host as fp32 (tests and debugging).
     const r = new GraphBuilder();
     const gathered = r.op('Gather', [r.input('pool', dtype, dims), r.input('positions', 'int32', ['T'])], { axis: 0 });
     r.op('Identity', [dtype === 'float16' ? r.op('Cast', [gathered], { to: 1 /* FLOAT */ }) : gathered], {}, 'rows');
     r.output('rows', 'float32', ['T', row]);
-    const reader = await ort.InferenceSession.create(r.build('kv_pool_read').model, EP);
+    const reader = await ort.InferenceSession.create(r.build('kv_pool_read').model, deviceSessionOptions());
 
-    const zero = new ort.Tensor('float32', new Float32Array(1), [1]);
-    const make = async () => (await fill.run({ zero })).pool as ort.Tensor;
     const keys = new Map<number, ort.Tensor>();
     const values = new Map<number, ort.Tensor>();
     for (const l of shape.layers) {
-      keys.set(l, await make());
-      values.set(l, await make());
+      keys.set(l, await fill.make());
+      values.set(l, await fill.make());
     }
     return new DeviceKvPools(shape, keys, values, fill, writer, reader);
   }
@@ -101,13 +90,10 @@ export class DeviceKvPools {
   async writePositions(layer: number, rows: Int32Array, keys: Float32Array, values: Float32Array, from: number): Promise<void> {
     const { heads, headDim, dtype } = this.shape;
     const count = rows.length;
-    for (const [pool, src] of [[this.keys.get(layer), keys], [this.values.get(layer), values]] as const) {
-      if (!pool) throw new Error(`layer ${layer} has no device pool`);
-      await this.writer.run(
-        { pool_in: pool, targets: new ort.Tensor('int32', rows, [count, 1]), rows: new ort.Tensor(dtype, this.rowsOf(src, from, count), [count, heads * headDim]) },
-        { pool_out: pool },
-      );
-    }
+    const pools = [this.keys.get(layer), this.values.get(layer)];
+    if (!pools[0] || !pools[1]) throw new Error(`layer ${layer} has no device pool`);
+    const sources = [keys, values].map((src) => new ort.Tensor(dtype, this.rowsOf(src, from, count), [count, heads * headDim]));
+    await runScatter(this.writer, pools as ort.Tensor[], sources, rows);
   }
 
   /**
@@ -120,39 +106,23 @@ export class DeviceKvPools {
     const { layers, heads, headDim, dtype, pages, pageSize } = this.shape;
     if (prefix.length !== layers.length) throw new Error(`holdTail: ${prefix.length} prefix layers for ${layers.length} layers`);
     const row = heads * headDim;
-    const EP = onWebGpu({ logSeverityLevel: 3, graphOptimizationLevel: 'all' });
     const u = new GraphBuilder();
     u.op('Identity', [u.input('host', dtype, [count, row])], {}, 'device');
     u.output('device', dtype, [count, row]);
-    const upload = await ort.InferenceSession.create(u.build('kv_tail_upload').model, { ...EP, preferredOutputLocation: { device: 'gpu-buffer' } });
+    const upload = await ort.InferenceSession.create(u.build('kv_tail_upload').model, { ...deviceSessionOptions(), preferredOutputLocation: { device: 'gpu-buffer' } });
     const rows: ort.Tensor[] = [];
     for (const layer of prefix) {
       for (const src of [layer.keys, layer.values]) rows.push((await upload.run({ host: new ort.Tensor(dtype, this.rowsOf(src, from, count), [count, row]) })).device as ort.Tensor);
     }
-    const dims = [pages * pageSize, row];
-    const w = new GraphBuilder();
-    const targets = w.op('Expand', [w.input('targets', 'int32', [count, 1]), w.int64s([1, row])]);
-    rows.forEach((_, i) => {
-      w.op('ScatterElements', [w.input(`pool_in_${i}`, dtype, dims), targets, w.input(`rows_${i}`, dtype, [count, row])], { axis: 0 }, `pool_out_${i}`);
-      w.output(`pool_out_${i}`, dtype, dims);
-    });
-    const writer = await ort.InferenceSession.create(w.build('kv_tail_write').model, EP);
+    const writer = await ort.InferenceSession.create(scatterModel(rows.length, [pages * pageSize, row], count, dtype), deviceSessionOptions());
     this.tail = { rows, upload, writer };
   }
 
   /** Writes the held tail (holdTail) into every layer's pools at `rows` (KvCache.poolRows), in one run. */
   async writeTail(rows: Int32Array): Promise<void> {
-    const tail = this.tail;
-    if (!tail) throw new Error('writeTail: no prefix tail is held');
+    if (!this.tail) throw new Error('writeTail: no prefix tail is held');
     const pools = this.shape.layers.flatMap((l) => [this.keys.get(l) as ort.Tensor, this.values.get(l) as ort.Tensor]);
-    const feeds: Record<string, ort.Tensor> = { targets: new ort.Tensor('int32', rows, [rows.length, 1]) };
-    const fetches: Record<string, ort.Tensor> = {};
-    pools.forEach((pool, i) => {
-      feeds[`pool_in_${i}`] = pool;
-      feeds[`rows_${i}`] = tail.rows[i] as ort.Tensor;
-      fetches[`pool_out_${i}`] = pool;
-    });
-    await tail.writer.run(feeds, fetches);
+    await runScatter(this.tail.writer, pools, this.tail.rows, rows);
   }
 
   /** [heads, total, headDim] -> rows [count, heads x headDim] of positions from..from+count, in the pools' dtype. */
@@ -197,3 +167,4 @@ export class DeviceKvPools {
     await this.fill.release();
   }
 }
+

@@ -5,6 +5,7 @@
 import ort from 'onnxruntime-node';
 import { GraphBuilder } from '@chatglm/glm';
 import { onWebGpu } from './webgpu-session-options.ts';
+import { deviceTensorMaker, runScatter, scatterModel } from './device-tensors.ts';
 
 type Dtype = 'float32' | 'float16';
 /** The probes' sessions, made as the stages' are (the first session sets the process's WebGPU context up). */
@@ -24,13 +25,8 @@ async function bestOf(repeats: number, run: () => Promise<void>): Promise<number
 
 /** A device tensor of `dims` filled with `value`, made by a run whose output stays on the device. */
 async function deviceTensor(dims: number[], dtype: Dtype, value = 1): Promise<{ tensor: ort.Tensor; release: () => Promise<void> }> {
-  const g = new GraphBuilder();
-  const seed = g.input('seed', 'float32', [1]);
-  const filled = g.op('Expand', [dtype === 'float32' ? seed : g.op('Cast', [seed], { to: 10 /* FLOAT16 */ }), g.int64s(dims)], {}, 'filled');
-  g.output(filled, dtype, dims);
-  const session = await ort.InferenceSession.create(g.build('fill').model, { ...EP(), preferredOutputLocation: { filled: 'gpu-buffer' } });
-  const out = await session.run({ seed: new ort.Tensor('float32', Float32Array.of(value), [1]) });
-  return { tensor: out.filled as ort.Tensor, release: () => session.release() };
+  const maker = await deviceTensorMaker(dims, dtype);
+  return { tensor: await maker.make(value), release: maker.release };
 }
 
 /**
@@ -115,24 +111,22 @@ export interface CacheShape {
 export async function cacheUpdateMs(shape: CacheShape, dtype: Dtype): Promise<{ inPlace: number; copied: number } | undefined> {
   const { slots: S, heads: NH, headDim: HD, length: C } = shape;
   try {
-    const g = new GraphBuilder();
-    const targets = g.op('Expand', [g.input('at', 'int32', [S, 1]), g.int64s([1, NH * HD])]);
-    g.op('ScatterElements', [g.input('pool', dtype, [S * C, NH * HD]), targets, g.input('rows', dtype, [S, NH * HD])], { axis: 0 }, 'written');
-    g.output('written', dtype, [S * C, NH * HD]);
-    const inPlace = await ort.InferenceSession.create(g.build('kv_in_place').model, EP());
-    const copied = await ort.InferenceSession.create(g.build('kv_copied').model, { ...EP(), preferredOutputLocation: { written: 'gpu-buffer' } });
+    const model = scatterModel(1, [S * C, NH * HD], S, dtype);
+    const inPlace = await ort.InferenceSession.create(model, EP());
+    const copied = await ort.InferenceSession.create(model, { ...EP(), preferredOutputLocation: { pool_out_0: 'gpu-buffer' } });
     const pool = await deviceTensor([S * C, NH * HD], dtype);
     const rows = await deviceTensor([S, NH * HD], dtype);
     // Each sequence's next position, halfway through its share of the pool.
-    const at = new ort.Tensor('int32', Int32Array.from({ length: S }, (_, s) => s * C + (C >> 1)), [S, 1]);
+    const at = Int32Array.from({ length: S }, (_, s) => s * C + (C >> 1));
+    const atTensor = new ort.Tensor('int32', at, [S, 1]);
     const runs = 2 * shape.layers;
     try {
       const inPlaceMs = await bestOf(3, async () => {
-        for (let i = 0; i < runs; i++) await inPlace.run({ pool: pool.tensor, at, rows: rows.tensor }, { written: pool.tensor });
+        for (let i = 0; i < runs; i++) await runScatter(inPlace, [pool.tensor], [rows.tensor], at);
         await syncDevice();
       });
       const copiedMs = await bestOf(3, async () => {
-        for (let i = 0; i < runs; i++) (await copied.run({ pool: pool.tensor, at, rows: rows.tensor })).written!.dispose();
+        for (let i = 0; i < runs; i++) (await copied.run({ pool_in_0: pool.tensor, targets: atTensor, rows_0: rows.tensor })).pool_out_0!.dispose();
         await syncDevice();
       });
       return { inPlace: inPlaceMs, copied: copiedMs };
